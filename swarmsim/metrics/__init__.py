@@ -1,0 +1,1 @@
+"""Recorder (columnar buffers), frames (DataFrames) and summary (headline figures)."""

@@ -1,0 +1,85 @@
+"""Recorder buffers to pandas DataFrames (once, at the end of a run).
+
+Every column is defined in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from swarmsim.metrics.recorder import STATUS_NAMES, Recorder
+
+ACTION_COLUMNS = [
+    "time_decided_s", "time_effective_s", "policy", "action", "region", "node_type", "count",
+    "status", "reason",
+]
+
+
+def _names(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """Category codes (-1 = none) to a categorical of names (NaN for -1)."""
+    return pd.Categorical.from_codes(codes, categories=names) if names else pd.Categorical([])
+
+
+def jobs_frame(rec: Recorder) -> pd.DataFrame:
+    """One row per job, in job-id (arrival) order."""
+    arrival = np.frombuffer(rec.job_arrival, dtype=np.float64)
+    start = np.frombuffer(rec.job_start, dtype=np.float64)
+    finish = np.frombuffer(rec.job_finish, dtype=np.float64)
+    df = pd.DataFrame({
+        "job_id": np.frombuffer(rec.job_id, dtype=np.int64),
+        "workload": _names(np.frombuffer(rec.job_workload, dtype=np.int32), rec.workload_names),
+        "origin": _names(np.frombuffer(rec.job_origin, dtype=np.int32), rec.region_names),
+        "region": _names(np.frombuffer(rec.job_region, dtype=np.int32), rec.region_names),
+        "node_type": _names(np.frombuffer(rec.job_node_type, dtype=np.int32), rec.node_type_names),
+        "gpus": np.frombuffer(rec.job_gpus, dtype=np.int32),
+        "nodes": np.frombuffer(rec.job_nodes, dtype=np.int32),
+        "status": pd.Categorical.from_codes(np.frombuffer(rec.job_status, dtype=np.int8),
+                                            categories=list(STATUS_NAMES)),
+        "arrival_s": arrival,
+        "start_s": start,
+        "finish_s": finish,
+        "wait_s": start - arrival,
+        "network_delay_s": np.frombuffer(rec.job_network_delay, dtype=np.float64),
+        "duration_ref_s": np.frombuffer(rec.job_duration_ref, dtype=np.float64),
+        "run_time_s": np.frombuffer(rec.job_run_time, dtype=np.float64),
+        "priority": np.frombuffer(rec.job_priority, dtype=np.float64),
+        "data_bytes": np.frombuffer(rec.job_data, dtype=np.float64),
+        "egress_usd": np.frombuffer(rec.job_egress_usd, dtype=np.float64),
+    })
+    return df.sort_values("job_id", kind="stable").reset_index(drop=True)
+
+
+def timeseries_frame(rec: Recorder) -> pd.DataFrame:
+    """Tidy time series: one row per (sample time, region)."""
+    return pd.DataFrame({
+        "time_s": np.frombuffer(rec.ts_time, dtype=np.float64),
+        "region": _names(np.frombuffer(rec.ts_region, dtype=np.int32), rec.region_names),
+        "provisioned_gpus": np.frombuffer(rec.ts_provisioned, dtype=np.int64),
+        "ready_gpus": np.frombuffer(rec.ts_ready, dtype=np.int64),
+        "busy_gpus": np.frombuffer(rec.ts_busy, dtype=np.int64),
+        "queued_gpus": np.frombuffer(rec.ts_queued_gpus, dtype=np.int64),
+        "queue_length": np.frombuffer(rec.ts_queue_length, dtype=np.int64),
+        "running_jobs": np.frombuffer(rec.ts_running, dtype=np.int64),
+        "cost_usd_per_hour": np.frombuffer(rec.ts_cost_rate, dtype=np.float64),
+    })
+
+
+def billing_frame(rec: Recorder) -> pd.DataFrame:
+    """One row per billing segment of a node (start and end in s)."""
+    return pd.DataFrame({
+        "node_id": np.frombuffer(rec.bill_node, dtype=np.int64),
+        "region": _names(np.frombuffer(rec.bill_region, dtype=np.int32), rec.region_names),
+        "node_type": _names(np.frombuffer(rec.bill_node_type, dtype=np.int32), rec.node_type_names),
+        "gpus": np.frombuffer(rec.bill_gpus, dtype=np.int32),
+        "usd_per_gpu_hour": np.frombuffer(rec.bill_usd_per_gpu_hour, dtype=np.float64),
+        "start_s": np.frombuffer(rec.bill_start, dtype=np.float64),
+        "end_s": np.frombuffer(rec.bill_end, dtype=np.float64),
+    }).sort_values(["node_id", "start_s"], kind="stable").reset_index(drop=True)
+
+
+def actions_frame(rec: Recorder) -> pd.DataFrame:
+    """One row per scaling action (empty with its columns when no policy acted)."""
+    if not rec.actions:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ACTION_COLUMNS})
+    return pd.DataFrame(rec.actions, columns=ACTION_COLUMNS)

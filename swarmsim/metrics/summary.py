@@ -1,0 +1,164 @@
+"""Headline figures (contract §6) and per-region / per-GPU-type breakdowns.
+
+Every figure counts only the measurement window ``[warmup, horizon]``: jobs that arrive in it,
+GPU-seconds and billed seconds that fall in it. Definitions are in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from swarmsim.scenario import JobsWorkloadSpec, Scenario
+
+#: The headline keys in the order reports show them.
+HEADLINE_KEYS = (
+    "gpu_utilization", "cost_usd", "gpu_hours_provisioned", "gpu_hours_busy",
+    "jobs_arrived", "jobs_completed", "jobs_unfinished", "jobs_rejected",
+    "job_wait_mean_s", "job_wait_p50_s", "job_wait_p95_s", "job_wait_p99_s",
+    "job_completion_mean_s", "requests_arrived", "requests_completed", "requests_dropped",
+    "request_latency_p50_s", "request_latency_p95_s", "request_latency_p99_s",
+    "slo_attainment", "residency_violations", "scale_actions", "sim_events", "wall_time_s",
+)
+
+
+def overlap_s(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Length of each interval [start, end) inside [lo, hi], seconds (NaN end = open)."""
+    end = np.where(np.isnan(end), hi, end)
+    return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
+
+
+def _stat(values: np.ndarray, q: float | None = None) -> float:
+    if len(values) == 0:
+        return math.nan
+    return float(np.mean(values)) if q is None else float(np.quantile(values, q))
+
+
+def window_jobs(jobs: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """The jobs that arrived inside the measurement window."""
+    return jobs[jobs["arrival_s"] >= scenario.warmup]
+
+
+def busy_gpu_seconds(jobs: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per job, GPU-seconds of work inside the window (a job holds its GPUs start to finish)."""
+    started = jobs["start_s"].to_numpy()
+    finish = jobs["finish_s"].to_numpy()
+    ok = ~np.isnan(started)
+    out = np.zeros(len(jobs))
+    inside = overlap_s(started[ok], finish[ok], scenario.warmup, scenario.horizon)
+    out[ok] = jobs["gpus"].to_numpy()[ok] * inside
+    return out
+
+
+def residency_violations(jobs: pd.DataFrame, scenario: Scenario) -> int:
+    """Jobs that ran (or were sent to run) outside the jurisdictions their residency allows.
+
+    Checked from the job rows against the scenario's rules, independently of the router."""
+    placed = jobs[jobs["region"].notna()]
+    if placed.empty:
+        return 0
+    juris = {name: r.jurisdiction for name, r in scenario.regions.items()}
+    ran_in = placed["region"].astype(str).map(juris)
+    origin_j = placed["origin"].astype(str).map(juris)
+    bad = np.zeros(len(placed), dtype=bool)
+    for name, spec in scenario.workloads.items():
+        if not isinstance(spec, JobsWorkloadSpec) or spec.residency == "any":
+            continue
+        mine = (placed["workload"] == name).to_numpy()
+        if spec.residency == "origin":
+            bad |= mine & (ran_in != origin_j).to_numpy()
+        else:
+            bad |= mine & ~ran_in.isin(spec.residency).to_numpy()
+    return int(bad.sum())
+
+
+def summarize(
+    scenario: Scenario,
+    jobs: pd.DataFrame,
+    billing: pd.DataFrame,
+    actions: pd.DataFrame,
+    sim_events: int,
+    wall_time_s: float,
+) -> dict[str, float | int | None]:
+    """The headline figures of contract §6 (NaN where a figure has no data)."""
+    lo, hi = scenario.warmup, scenario.horizon
+    billed = overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi)
+    gpu_s_prov = float(np.sum(billing["gpus"].to_numpy() * billed))
+    price = billing["usd_per_gpu_hour"].to_numpy()
+    node_cost = float(np.sum(billing["gpus"].to_numpy() * price * billed) / 3600.0)
+    win = window_jobs(jobs, scenario)
+    egress = float(win["egress_usd"].sum())
+    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum())
+    status = win["status"]
+    started = win["start_s"].notna().to_numpy()
+    waits = win["wait_s"].to_numpy()[started]
+    completed = (status == "completed").to_numpy()
+    completion = (win["finish_s"] - win["arrival_s"]).to_numpy()[completed]
+    return {
+        "gpu_utilization": gpu_s_busy / gpu_s_prov if gpu_s_prov > 0 else math.nan,
+        "cost_usd": node_cost + egress,
+        "gpu_hours_provisioned": gpu_s_prov / 3600.0,
+        "gpu_hours_busy": gpu_s_busy / 3600.0,
+        "jobs_arrived": len(win),
+        "jobs_completed": int(completed.sum()),
+        "jobs_unfinished": int((status == "unfinished").sum()),
+        "jobs_rejected": int((status == "rejected").sum()),
+        "job_wait_mean_s": _stat(waits),
+        "job_wait_p50_s": _stat(waits, 0.50),
+        "job_wait_p95_s": _stat(waits, 0.95),
+        "job_wait_p99_s": _stat(waits, 0.99),
+        "job_completion_mean_s": _stat(completion),
+        "requests_arrived": 0,
+        "requests_completed": 0,
+        "requests_dropped": 0,
+        "request_latency_p50_s": math.nan,
+        "request_latency_p95_s": math.nan,
+        "request_latency_p99_s": math.nan,
+        "slo_attainment": math.nan,
+        "residency_violations": residency_violations(win, scenario),
+        "scale_actions": len(actions),
+        "egress_usd": egress,
+        "jobs_started": int(started.sum()),
+        "jobs_moved": int((win["network_delay_s"] > 0).sum()),
+        "sim_events": int(sim_events),
+        "wall_time_s": float(wall_time_s),
+    }
+
+
+def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
+    """Per region and per GPU type: provisioned and busy GPU-hours, utilization, cost, jobs
+    started and their wait percentiles (window only). Columns: ``by``, ``name``, ..."""
+    lo, hi = scenario.warmup, scenario.horizon
+    gpu_of = {name: t.gpu for name, t in scenario.node_types.items()}
+    bill = billing.assign(
+        gpu_type=billing["node_type"].astype(str).map(gpu_of),
+        gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi),
+    )
+    bill["cost_usd"] = bill["gpu_s"] * bill["usd_per_gpu_hour"] / 3600.0
+    win = window_jobs(jobs, scenario)
+    work = jobs.assign(gpu_type=jobs["node_type"].astype(str).map(gpu_of),
+                       busy_s=busy_gpu_seconds(jobs, scenario))
+    win = work.loc[win.index]
+    rows = []
+    for by, bcol in (("region", "region"), ("gpu_type", "gpu_type")):
+        names = list(scenario.regions) if by == "region" else sorted(set(gpu_of.values()))
+        for name in names:
+            b = bill[bill[bcol].astype(str) == name]
+            w = win[win[bcol].astype(str) == name]
+            busy = float(work.loc[work[bcol].astype(str) == name, "busy_s"].sum())
+            prov = float(b["gpu_s"].sum())
+            waits = w["wait_s"].dropna().to_numpy()
+            egress = float(w["egress_usd"].sum())
+            rows.append({
+                "by": by, "name": name,
+                "gpu_hours_provisioned": prov / 3600.0,
+                "gpu_hours_busy": busy / 3600.0,
+                "gpu_utilization": busy / prov if prov > 0 else math.nan,
+                "cost_usd": float(b["cost_usd"].sum()) + (egress if by == "region" else 0.0),
+                "jobs_started": int(w["start_s"].notna().sum()),
+                "job_wait_mean_s": _stat(waits),
+                "job_wait_p95_s": _stat(waits, 0.95),
+            })
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""Scaling policies: views, actions, the policy protocol and built-in strategies."""

@@ -1,0 +1,102 @@
+"""The outcome of one run: headline figures, frames, and an atomic run folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from swarmsim.scenario import Scenario
+from swarmsim.version import __version__
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclass
+class Result:
+    """A finished run.
+
+    Attributes:
+        scenario: the resolved scenario that ran.
+        summary: headline figures (contract §6; times in s, money in USD; NaN = no data).
+        jobs: one row per job. requests: one row per inference request (empty for now).
+        timeseries: tidy, one row per (sample time, region). actions: one row per scaling action.
+        billing: one row per node billing segment. breakdown: per region and per GPU type.
+    """
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    jobs: pd.DataFrame
+    timeseries: pd.DataFrame
+    actions: pd.DataFrame
+    billing: pd.DataFrame
+    breakdown: pd.DataFrame
+    requests: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def provenance(self) -> dict[str, Any]:
+        """What produced these figures: scenario name and hash, seed, swarmsim version."""
+        return {
+            "scenario": self.scenario.name,
+            "scenario_sha256": self.scenario.digest(),
+            "seed": self.scenario.seed,
+            "swarmsim_version": __version__,
+            "horizon_s": self.scenario.horizon,
+            "warmup_s": self.scenario.warmup,
+        }
+
+    def default_folder(self, root: str | os.PathLike[str] = "results") -> Path:
+        """``results/<scenario name>/seed-<seed>-<first 8 hex of the scenario hash>``."""
+        return Path(root) / self.scenario.name / f"seed-{self.scenario.seed}-{self.scenario.digest()[:8]}"
+
+    def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True) -> Path:
+        """Write the run folder atomically and return its path.
+
+        Files: ``summary.json`` (headline figures + provenance; byte-identical for the same
+        scenario and seed), ``run.json`` (wall time, host, Python), ``scenario.yaml`` (resolved),
+        ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
+        ``requests.csv`` and PNG plots. Everything is written into a temporary sibling folder
+        that is renamed into place only when complete; an existing folder is replaced.
+        """
+        target = Path(folder) if folder is not None else self.default_folder()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        try:
+            deterministic = {k: v for k, v in self.summary.items() if k != "wall_time_s"}
+            doc = {"summary": _jsonable(deterministic), "provenance": self.provenance()}
+            (tmp / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+            run = {"wall_time_s": self.summary.get("wall_time_s"), "python": platform.python_version(),
+                   "platform": platform.platform()}
+            (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+            (tmp / "scenario.yaml").write_text(self.scenario.to_yaml())
+            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests"):
+                frame: pd.DataFrame = getattr(self, name)
+                frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
+            if plots:
+                from swarmsim.plots import save_plots
+
+                save_plots(self, tmp)
+            if target.exists():
+                trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+                target.rename(trash / "old")
+                tmp.rename(target)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target

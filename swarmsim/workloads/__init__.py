@@ -1,0 +1,1 @@
+"""Synthetic arrival processes and the job streams built on them."""

@@ -1,0 +1,198 @@
+"""Nodes, node pools with a free-capacity index, and regions.
+
+A :class:`Pool` holds the ready nodes of one node type in one region, indexed by free GPU
+count: ``buckets[f]`` is a min-heap of the ids of nodes with exactly ``f`` free GPUs (entries go
+stale when a node's free count changes and are dropped lazily). Placement walks at most
+``max_gpus + 1`` buckets, never all nodes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from swarmsim.distributions import Distribution
+
+PROVISIONING, READY, DRAINING, GONE = 0, 1, 2, 3
+STATE_NAMES = ("provisioning", "ready", "draining", "gone")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeType:
+    """A node type at run time (from a ``NodeTypeSpec``)."""
+
+    index: int
+    name: str
+    gpu: str
+    gpus: int
+    max_gpus: int
+    speed: float  # training speed relative to the reference GPU
+    usd_per_gpu_hour: float  # before the region's price multiplier
+    provision_time: Distribution
+
+
+class Node:
+    """One node. ``free`` GPUs are unallocated; billing runs from ``billed_since``."""
+
+    __slots__ = ("billed_since", "free", "gpus", "id", "pool", "running", "state")
+
+    def __init__(self, node_id: int, pool: Pool, gpus: int, now: float) -> None:
+        self.id = node_id
+        self.pool = pool
+        self.gpus = gpus
+        self.free = gpus
+        self.state = PROVISIONING
+        self.running = 0  # jobs with GPUs on this node
+        self.billed_since = now
+
+
+class Pool:
+    """Ready nodes of one type in one region, indexed by free GPU count."""
+
+    __slots__ = ("buckets", "counts", "free_gpus", "nodes", "ntype", "region")
+
+    def __init__(self, region: Region, ntype: NodeType) -> None:
+        self.region = region
+        self.ntype = ntype
+        size = ntype.max_gpus + 1
+        self.buckets: list[list[int]] = [[] for _ in range(size)]
+        self.counts = [0] * size  # nodes with exactly f free GPUs
+        self.nodes: dict[int, Node] = {}  # ready nodes by id
+        self.free_gpus = 0
+
+    # --- membership ----------------------------------------------------------------------
+
+    def add(self, node: Node) -> None:
+        """A node becomes ready: it joins the index."""
+        self.nodes[node.id] = node
+        self._enter(node)
+        self.free_gpus += node.free
+
+    def remove(self, node: Node) -> None:
+        """A node stops taking work (draining or gone): it leaves the index."""
+        del self.nodes[node.id]
+        self.counts[node.free] -= 1
+        self.free_gpus -= node.free
+
+    def take(self, node: Node, gpus: int) -> None:
+        """Allocate ``gpus`` GPUs of ``node``."""
+        self.counts[node.free] -= 1
+        node.free -= gpus
+        self.free_gpus -= gpus
+        self._enter(node)
+
+    def give(self, node: Node, gpus: int) -> None:
+        """Release ``gpus`` GPUs of ``node`` (the node may have left the index meanwhile)."""
+        if node.id in self.nodes:
+            self.counts[node.free] -= 1
+            node.free += gpus
+            self.free_gpus += gpus
+            self._enter(node)
+        else:
+            node.free += gpus
+
+    def _enter(self, node: Node) -> None:
+        f = node.free
+        self.counts[f] += 1
+        bucket = self.buckets[f]
+        heapq.heappush(bucket, node.id)
+        if len(bucket) > 4 * self.counts[f] + 64:
+            self._compact(f)
+
+    def _compact(self, f: int) -> None:
+        nodes = self.nodes
+        valid = {i for i in self.buckets[f] if (n := nodes.get(i)) is not None and n.free == f}
+        bucket = sorted(valid)
+        self.buckets[f] = bucket  # a sorted list is a valid heap
+
+    def _head(self, f: int) -> Node | None:
+        """The lowest-id node with exactly ``f`` free GPUs, or None."""
+        if not self.counts[f]:
+            return None
+        bucket = self.buckets[f]
+        nodes = self.nodes
+        while bucket:
+            node = nodes.get(bucket[0])
+            if node is not None and node.free == f:
+                return node
+            heapq.heappop(bucket)
+        return None  # pragma: no cover - counts and buckets agree
+
+    # --- placement -------------------------------------------------------------------------
+
+    def best_fit(self, gpus: int) -> Node | None:
+        """The node with the fewest free GPUs that still fit ``gpus`` (lowest id on ties)."""
+        counts = self.counts
+        for f in range(gpus, len(counts)):
+            if counts[f]:
+                return self._head(f)
+        return None
+
+    def spread(self, gpus: int) -> Node | None:
+        """The node with the most free GPUs, if they fit ``gpus`` (lowest id on ties)."""
+        counts = self.counts
+        for f in range(len(counts) - 1, gpus - 1, -1):
+            if counts[f]:
+                return self._head(f)
+        return None
+
+    def first_fit(self, gpus: int) -> Node | None:
+        """The lowest-id node with at least ``gpus`` free GPUs."""
+        best: Node | None = None
+        counts = self.counts
+        for f in range(gpus, len(counts)):
+            if counts[f]:
+                node = self._head(f)
+                if node is not None and (best is None or node.id < best.id):
+                    best = node
+        return best
+
+    def gang(self, gpus: int) -> list[tuple[Node, int]] | None:
+        """GPUs across several nodes of this pool, most-free nodes first (fewest nodes).
+
+        Returns ``[(node, gpus_taken), ...]`` or None when the pool has too few free GPUs."""
+        if self.free_gpus < gpus:
+            return None
+        out: list[tuple[Node, int]] = []
+        need = gpus
+        nodes = self.nodes
+        for f in range(len(self.counts) - 1, 0, -1):
+            if not self.counts[f]:
+                continue
+            ids = sorted({i for i in self.buckets[f] if (n := nodes.get(i)) is not None and n.free == f})
+            for i in ids:
+                take = min(f, need)
+                out.append((nodes[i], take))
+                need -= take
+                if need == 0:
+                    return out
+        return None  # pragma: no cover - free_gpus guarantees enough
+
+
+class Region:
+    """A region at run time: pools per node type, a queue, and running totals."""
+
+    def __init__(self, index: int, name: str, jurisdiction: str, price_multiplier: float,
+                 max_nodes: int | None, active: bool, node_types: list[NodeType]) -> None:
+        self.index = index
+        self.name = name
+        self.jurisdiction = jurisdiction
+        self.price_multiplier = price_multiplier
+        self.max_nodes = max_nodes
+        self.active = active
+        self.pools = [Pool(self, t) for t in node_types]
+        self.queue: object = None  # set by the scheduler
+        self.nodes_alive = 0  # provisioning + ready + draining
+        self.provisioned_gpus = 0  # GPUs billed now
+        self.ready_gpus = 0
+        self.busy_gpus = 0
+        self.running_jobs = 0
+        self.queued_gpus = 0  # queued and in transit to this region
+        self.queued_jobs = 0
+        self.queued_work = 0.0  # GPU-seconds (at reference speed) queued or in transit
+        self.cost_rate = 0.0  # USD per hour billed now
+
+    @property
+    def free_gpus(self) -> int:
+        """Unallocated GPUs on ready nodes, all types."""
+        return sum(p.free_gpus for p in self.pools)

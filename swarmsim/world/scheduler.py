@@ -1,0 +1,203 @@
+"""Routing (which region), queueing (which job next) and placement (which nodes).
+
+Queue disciplines (``scheduler.queue``):
+
+- ``fifo``: strict arrival order with head-of-line blocking, as in a batch system.
+- ``backfill``: EASY backfilling (Lifka 1995). The head of the queue gets a reservation at the
+  earliest time enough GPUs of its allowed types will be free (the *shadow time*); a later job
+  starts now if it fits now and either ends by the shadow time or uses only GPUs the head will
+  not need then. Runtimes are known exactly (no user over-estimates). The reservation is counted
+  in GPUs over the region's pools, as EASY counts processors, so node fragmentation can still
+  delay the head a little.
+- ``shortest-first``: shortest expected run time first (on the reference GPU), no blocking.
+- ``priority``: highest ``priority`` first, then arrival order, no blocking.
+
+Placement (``scheduler.placement``) of a job that fits one node of an allowed type:
+``best-fit`` (fewest free GPUs left), ``spread`` (most free GPUs), ``first-fit`` (lowest node id).
+A job larger than its node type's GPU count spans several nodes of that one type in one region
+(most-free nodes first); never several regions or GPU types.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+from swarmsim.world.job import Job
+from swarmsim.world.network import transfer_time_s
+from swarmsim.world.node import Node, NodeType, Region
+
+if TYPE_CHECKING:
+    from swarmsim.world.world import World
+
+Plan = tuple[NodeType, list[tuple[Node, int]]]
+
+
+class Scheduler:
+    """Routes arriving jobs, keeps each region's queue and starts jobs when they fit."""
+
+    def __init__(self, world: World, queue: str, placement: str, routing: str) -> None:
+        self.world = world
+        self.discipline = queue
+        self.blocking = queue in ("fifo", "backfill")
+        self.placement = placement
+        self.routing = routing
+        for region in world.regions:
+            region.queue = deque() if self.blocking else []
+
+    # --- routing ---------------------------------------------------------------------------
+
+    def route(self, job: Job, candidates: list[int], possible: list[float]) -> int:
+        """The region index a new job goes to, or -1 when no region can ever run it.
+
+        ``candidates`` are the regions the job's residency allows, origin first then by RTT;
+        ``possible`` is the largest allocation each region can ever offer this workload."""
+        regions = self.world.regions
+        fits = [r for r in candidates if possible[r] >= job.gpus and regions[r].active]
+        if not fits:
+            return -1
+        if self.routing == "nearest":
+            for r in fits:
+                if self.can_start_now(regions[r], job):
+                    return r
+            return fits[0]
+        if self.routing == "least-loaded":
+            def load(r: int) -> float:
+                reg = regions[r]
+                return (reg.busy_gpus + reg.queued_gpus + job.gpus) / max(reg.provisioned_gpus, 1)
+
+            return min(fits, key=load)  # ties: the nearer region (min keeps the first)
+        # latency-aware: transfer time plus a rough expected wait.
+        rtt = self.world.rtt[job.origin]
+        bandwidth = self.world.bandwidth_bps
+
+        def expected_delay(r: int) -> float:
+            reg = regions[r]
+            move = 0.0 if r == job.origin else transfer_time_s(rtt[r], job.data, bandwidth)
+            if self.can_start_now(reg, job):
+                return move
+            return move + (reg.queued_work + job.gpus * job.duration_ref) / max(reg.ready_gpus, 1)
+
+        return min(fits, key=expected_delay)
+
+    def can_start_now(self, region: Region, job: Job) -> bool:
+        """Whether the job would start at once if it joined this region's queue now."""
+        if self.blocking and region.queue:
+            return False
+        return self.place(region, job) is not None
+
+    # --- queueing --------------------------------------------------------------------------
+
+    def enqueue(self, region: Region, job: Job) -> None:
+        """Add a job to a region's queue (its counters already include it) and dispatch."""
+        if self.blocking:
+            region.queue.append(job)  # type: ignore[union-attr]
+        else:
+            key = -job.priority if self.discipline == "priority" else job.duration_ref
+            bisect.insort(region.queue, (key, job.seq, job))  # type: ignore[arg-type]
+        self.dispatch(region)
+
+    def dispatch(self, region: Region) -> None:
+        """Start every queued job that the discipline allows and that fits now."""
+        queue = region.queue
+        if not queue:
+            return
+        start = self.world.start_job
+        if self.blocking:
+            while queue:
+                job = queue[0]  # type: ignore[index]
+                plan = self.place(region, job)
+                if plan is None:
+                    break
+                queue.popleft()  # type: ignore[union-attr]
+                start(region, job, plan)
+            if queue and self.discipline == "backfill":
+                self._backfill(region)
+            return
+        kept = []
+        pools = region.pools
+        for entry in queue:  # type: ignore[union-attr]
+            if not any(p.free_gpus for p in pools):
+                kept.append(entry)
+                continue
+            plan = self.place(region, entry[2])
+            if plan is None:
+                kept.append(entry)
+            else:
+                start(region, entry[2], plan)
+        if len(kept) != len(queue):  # type: ignore[arg-type]
+            region.queue = kept
+
+    def _backfill(self, region: Region) -> None:
+        queue: deque[Job] = region.queue  # type: ignore[assignment]
+        head = queue[0]
+        types = set(head.types)
+        now = self.world.env.now
+        avail = sum(region.pools[t].free_gpus for t in types)
+        shadow, extra = math.inf, 0
+        ends = sorted(
+            (job.end, sum(k for _, k in job.allocation))
+            for job in self.world.running[region.index].values()
+            if job.ntype is not None and job.ntype.index in types
+        )
+        for end, gpus in ends:
+            avail += gpus
+            if avail >= head.gpus:
+                shadow, extra = end, avail - head.gpus
+                break
+        started = []
+        for i in range(1, len(queue)):
+            job = queue[i]
+            plan = self.place(region, job)
+            if plan is None:
+                continue
+            ntype = plan[0]
+            ends_at = now + job.duration_ref / ntype.speed
+            shares_gpus = ntype.index in types
+            if not shares_gpus or ends_at <= shadow or job.gpus <= extra:
+                if shares_gpus and ends_at > shadow:
+                    extra -= job.gpus
+                started.append(i)
+                self.world.start_job(region, job, plan)
+        for i in reversed(started):
+            del queue[i]
+
+    # --- placement -------------------------------------------------------------------------
+
+    def place(self, region: Region, job: Job) -> Plan | None:
+        """Where the job would run now in this region, or None; changes nothing."""
+        k = job.gpus
+        best: Plan | None = None
+        mode = self.placement
+        for t in job.types:
+            pool = region.pools[t]
+            if pool.free_gpus < k:
+                continue
+            ntype = pool.ntype
+            if k > ntype.gpus:  # a multi-node gang of this type
+                if best is None:
+                    gang = pool.gang(k)
+                    if gang is not None:
+                        best = (ntype, gang)
+                continue
+            if mode == "best-fit":
+                node = pool.best_fit(k)
+            elif mode == "spread":
+                node = pool.spread(k)
+            else:
+                node = pool.first_fit(k)
+            if node is None:
+                continue
+            if best is None or len(best[1]) > 1 or _better(mode, node, best[1][0][0]):
+                best = (ntype, [(node, k)])
+        return best
+
+
+def _better(mode: str, node: Node, incumbent: Node) -> bool:
+    if mode == "best-fit":
+        return node.free < incumbent.free
+    if mode == "spread":
+        return node.free > incumbent.free
+    return node.id < incumbent.id
