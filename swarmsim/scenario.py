@@ -155,6 +155,17 @@ class PoissonArrivals(Spec):
         return self.rate
 
 
+class DeterministicArrivals(Spec):
+    """Evenly spaced arrivals: one every ``1 / rate`` seconds, the first at ``start``.
+
+    Useful for D/M/c and D/D/c checks and for exact, hand-computable test scenarios."""
+
+    process: Literal["deterministic"]
+    rate: PositiveRate
+    start: NonNegativeDuration = 0.0
+    count: int | None = Field(None, ge=0, description="stop after this many arrivals")
+
+
 class DiurnalArrivals(Spec):
     """A daily cycle in each origin's local time: a sinusoid around ``mean_rate``.
 
@@ -212,7 +223,7 @@ class RampArrivals(Spec):
 
 
 ArrivalSpec = Annotated[
-    PoissonArrivals | DiurnalArrivals | MmppArrivals | RampArrivals,
+    PoissonArrivals | DeterministicArrivals | DiurnalArrivals | MmppArrivals | RampArrivals,
     Field(discriminator="process"),
 ]
 

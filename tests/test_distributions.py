@@ -160,7 +160,8 @@ def test_closed_form_moments() -> None:
     assert (empirical.lower(), empirical.upper()) == (1, 8)
     gamma = GammaDist(mean=30, cv=2)
     assert (gamma.expected(), gamma.variance()) == (30, 3600)
-    assert LognormalDist(median=1, sigma=0).variance() == 0
+    point = LognormalDist(median=3, sigma=0)
+    assert (point.lower(), point.upper(), point.variance()) == (3, 3, 0)
     assert WeibullDist(shape=1, scale=5).expected() == pytest.approx(5)  # exponential
     assert WeibullDist(shape=1, scale=5).variance() == pytest.approx(25)
     assert WeibullDist(shape=1000, scale=5).variance() == pytest.approx(

@@ -18,6 +18,7 @@ import numpy as np
 
 from swarmsim.scenario import (
     ArrivalSpec,
+    DeterministicArrivals,
     DiurnalArrivals,
     MmppArrivals,
     PoissonArrivals,
@@ -55,6 +56,8 @@ def arrivals(
         return
     if isinstance(spec, PoissonArrivals):
         times = _poisson(spec.rate, rng, horizon)
+    elif isinstance(spec, DeterministicArrivals):
+        times = _evenly(spec, horizon)
     elif isinstance(spec, RampArrivals):
         times = _thinned(lambda t: ramp_rate(spec, t), max(spec.start_rate, spec.end_rate), rng, horizon)
     elif isinstance(spec, MmppArrivals):
@@ -70,7 +73,7 @@ def arrivals(
 
 def mean_rate(spec: ArrivalSpec) -> float:
     """The process's long-run mean rate, per second."""
-    if isinstance(spec, PoissonArrivals):
+    if isinstance(spec, PoissonArrivals | DeterministicArrivals):
         return spec.rate
     if isinstance(spec, DiurnalArrivals):
         return spec.mean_rate
@@ -101,6 +104,19 @@ def _poisson(rate: float, rng: np.random.Generator, horizon: float) -> Iterator[
         times = t + np.cumsum(rng.exponential(1.0 / rate, CHUNK))
         t = float(times[-1])
         if t >= horizon:
+            yield times[times < horizon]
+            return
+        yield times
+
+
+def _evenly(spec: DeterministicArrivals, horizon: float) -> Iterator[np.ndarray]:
+    last = math.inf if spec.count is None else spec.count
+    i = 0
+    while i < last:
+        n = int(min(CHUNK, last - i))
+        times = spec.start + (i + np.arange(n)) / spec.rate
+        i += n
+        if times[-1] >= horizon:
             yield times[times < horizon]
             return
         yield times
