@@ -1,0 +1,29 @@
+"""Every shipped scenario validates and runs briefly, and keeps the invariants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_properties import check_invariants
+
+import swarmsim
+from swarmsim.cli import builtin_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml")) + [builtin_scenario()]
+
+
+def test_there_are_scenarios() -> None:
+    assert len(SCENARIOS) >= 4
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_validates_and_runs_briefly(path: Path) -> None:
+    sc = swarmsim.load_scenario(path)
+    assert sc.name == path.stem  # the results folder is named after the file
+    assert sc.description, "every shipped scenario says what it shows"
+    short = swarmsim.load_scenario(sc, overrides={"horizon": "12h", "warmup": "1h"})
+    res = swarmsim.simulate(short)
+    check_invariants(res)
+    assert res.summary["jobs_arrived"] > 0
