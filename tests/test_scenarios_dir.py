@@ -11,7 +11,7 @@ import swarmsim
 from swarmsim.cli import builtin_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml")) + [builtin_scenario()]
+SCENARIOS = [*sorted((ROOT / "scenarios").glob("*.yaml")), builtin_scenario()]
 
 
 def test_there_are_scenarios() -> None:
