@@ -39,6 +39,8 @@ each case is printed so a figure taken on a busy machine can be recognised.
 from __future__ import annotations
 
 import argparse
+import importlib
+import itertools
 import json
 import math
 import os
@@ -318,7 +320,7 @@ def run_swarmsim(scenario: dict[str, Any]) -> dict[str, Any]:
     jobs = result.jobs
     waits = jobs["wait_s"].dropna().to_numpy()
     return {
-        "jobs_arrived": int(len(jobs)),
+        "jobs_arrived": len(jobs),
         "jobs_completed": int((jobs["status"] == "completed").sum()),
         "events": int(s["sim_events"]),  # type: ignore[arg-type]
         "run_s": float(s["wall_time_s"]),  # type: ignore[arg-type]
@@ -334,26 +336,18 @@ def run_swarmsim(scenario: dict[str, Any]) -> dict[str, Any]:
 def run_case(name: str, quick: bool) -> dict[str, Any]:
     """Run one case in this process and return its figures (with this process's peak RSS)."""
     mmc_jobs = scale(MMC_JOBS, quick)
-    base_rss = _maxrss_mb()
-    if name == "mmc-swarmsim":
-        import swarmsim  # noqa: F401  # imports before the baseline, as for the others
-
-        base_rss = _maxrss_mb()
-        out = run_swarmsim(mmc_scenario(mmc_jobs))
-    elif name == "mmc-textbook":
-        import simpy  # noqa: F401
-
-        base_rss = _maxrss_mb()
+    # Import what the case needs before reading the baseline, so "base" is imports only.
+    if name == "mmc-textbook":
+        base_rss = _preload("simpy")
         out = run_textbook(mmc_jobs)
     elif name == "mmc-callback":
-        import simpy  # noqa: F401
-
-        base_rss = _maxrss_mb()
+        base_rss = _preload("simpy")
         out = run_callback(mmc_jobs)
+    elif name == "mmc-swarmsim":
+        base_rss = _preload("swarmsim")
+        out = run_swarmsim(mmc_scenario(mmc_jobs))
     elif name in REGIONS_SIZES:
-        import swarmsim  # noqa: F401
-
-        base_rss = _maxrss_mb()
+        base_rss = _preload("swarmsim")
         out = run_swarmsim(regions_scenario(scale(REGIONS_SIZES[name], quick)))
     else:
         raise SystemExit(f"unknown case {name!r}; known: {', '.join(CASES)}")
@@ -363,6 +357,12 @@ def run_case(name: str, quick: bool) -> dict[str, Any]:
 
 
 CASES = ("mmc-swarmsim", "mmc-textbook", "mmc-callback", *REGIONS_SIZES)
+
+
+def _preload(module: str) -> float:
+    """Import ``module`` and return the peak RSS so far, MB (the case's baseline)."""
+    importlib.import_module(module)
+    return _maxrss_mb()
 
 
 def _maxrss_mb() -> float:
@@ -411,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"machine: {machine()}")
-    print(f"sizes: {'quick (1/%d)' % QUICK_DIVISOR if args.quick else 'full'}; each case in its own "
+    sizes = f"quick (1/{QUICK_DIVISOR})" if args.quick else "full"
+    print(f"sizes: {sizes}; each case in its own "
           "subprocess, one at a time; load1 = 1-minute load average when the case started", flush=True)
     results: dict[str, dict[str, Any]] = {}
     for name in CASES:
@@ -511,7 +512,7 @@ def report_regions(results: dict[str, dict[str, Any]], quick: bool) -> list[str]
               f"{_rate(r['events'], r['run_s']):>10,.0f}{r['peak_rss_mb']:>12.1f}{r['base_rss_mb']:>9.1f}"
               f"{r['wait_p95_s']:>11.0f}{r['load1']:>7.2f}")
     print("growth between sizes (ideal: 2.00 for linear):")
-    for small, big in zip(names, names[1:], strict=False):
+    for small, big in itertools.pairwise(names):
         a, b = results[small], results[big]
         t = b["total_s"] / a["total_s"]
         m = (b["peak_rss_mb"] - b["base_rss_mb"]) / (a["peak_rss_mb"] - a["base_rss_mb"])

@@ -27,18 +27,21 @@ def _axes(ax: Axes | None) -> Axes:
     return ax
 
 
-def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes | None = None) -> Axes:
+def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes | None = None,
+                  warmup_s: float = 0.0) -> Axes:
     """Provisioned and busy GPUs against demand (busy + queued GPUs) over time (hours).
 
-    ``region=None`` sums over regions."""
+    ``region=None`` sums over regions; the warm-up (excluded from every figure) is shaded."""
     ax = _axes(ax)
     ts = timeseries if region is None else timeseries[timeseries["region"].astype(str) == region]
     g = ts.groupby("time_s", sort=True)[["provisioned_gpus", "busy_gpus", "queued_gpus"]].sum()
     hours = g.index.to_numpy() / 3600.0
-    ax.step(hours, g["provisioned_gpus"], where="post", label="provisioned GPUs", color="tab:blue")
-    ax.step(hours, g["busy_gpus"], where="post", label="busy GPUs", color="tab:green")
     ax.step(hours, g["busy_gpus"] + g["queued_gpus"], where="post", label="demand (busy + queued)",
-            color="tab:red", alpha=0.7)
+            color="tab:red", alpha=0.8)
+    ax.fill_between(hours, g["busy_gpus"], step="post", color="tab:green", alpha=0.35, label="busy GPUs")
+    ax.step(hours, g["provisioned_gpus"], where="post", label="provisioned GPUs", color="tab:blue")
+    if warmup_s > 0:
+        ax.axvspan(0, warmup_s / 3600.0, color="0.85", alpha=0.6, label="warm-up (excluded)")
     ax.set_xlabel("simulated time (h)")
     ax.set_ylabel("GPUs")
     ax.set_title(f"Capacity vs demand — {region or 'all regions'}")
@@ -46,10 +49,12 @@ def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes 
     return ax
 
 
-def plot_wait_cdf(jobs: pd.DataFrame, by: str = "region", ax: Axes | None = None) -> Axes:
-    """Empirical CDF of job wait (arrival to start, minutes), one line per ``by`` group."""
+def plot_wait_cdf(jobs: pd.DataFrame, by: str = "region", ax: Axes | None = None,
+                  warmup_s: float = 0.0) -> Axes:
+    """Empirical CDF of job wait (arrival to start, minutes), one line per ``by`` group, over
+    the started jobs that arrived after the warm-up."""
     ax = _axes(ax)
-    started = jobs[jobs["start_s"].notna()]
+    started = jobs[jobs["start_s"].notna() & (jobs["arrival_s"] >= warmup_s)]
     for name, group in started.groupby(by, observed=True, sort=True):
         waits = np.sort(group["wait_s"].to_numpy() / 60.0)
         if len(waits):
@@ -80,16 +85,19 @@ def plot_cost(breakdown: pd.DataFrame, ax: Axes | None = None) -> Axes:
 def save_plots(result: Result, folder: Path) -> list[Path]:
     """Write the run's PNG plots into ``folder``; return their paths."""
     out = []
+    warmup = result.scenario.warmup
     figures = [
-        ("capacity.png", lambda ax: plot_capacity(result.timeseries, ax=ax)),
-        ("wait_cdf.png", lambda ax: plot_wait_cdf(result.jobs, ax=ax)),
+        ("capacity.png", lambda ax: plot_capacity(result.timeseries, ax=ax, warmup_s=warmup)),
+        ("wait_cdf.png", lambda ax: plot_wait_cdf(result.jobs, ax=ax, warmup_s=warmup)),
         ("cost.png", lambda ax: plot_cost(result.breakdown, ax=ax)),
     ]
-    regions = list(result.scenario.regions)
+    ts = result.timeseries
+    used = ts.groupby("region", observed=False)[["provisioned_gpus", "queued_gpus"]].sum().sum(axis=1)
+    regions = [r for r in result.scenario.regions if used.get(r, 0) > 0]
     if len(regions) > 1:
         fig, axes = plt.subplots(len(regions), 1, figsize=(8, 2.6 * len(regions)), sharex=True, squeeze=False)
         for ax, region in zip(axes[:, 0], regions, strict=True):
-            plot_capacity(result.timeseries, region=region, ax=ax)
+            plot_capacity(result.timeseries, region=region, ax=ax, warmup_s=warmup)
             ax.set_xlabel("")
         axes[-1, 0].set_xlabel("simulated time (h)")
         fig.tight_layout()
