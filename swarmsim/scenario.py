@@ -113,6 +113,9 @@ class NodeTypeSpec(Spec):
     provider: Literal[
         "datacenter", "gpu-cluster", "workstation", "gaming-pc", "individual", "edge"
     ] = "datacenter"
+    multi_node: bool = Field(
+        True, description="a job may span several nodes of this type (fast interconnect)"
+    )
 
     @field_validator("gpu")
     @classmethod
@@ -299,13 +302,48 @@ class SchedulerSpec(Spec):
     routing: Literal["nearest", "least-loaded", "latency-aware"] = "nearest"
 
 
-class StaticPolicySpec(Spec):
-    """No scaling: the fleet stays as given (the baseline every comparison needs)."""
+class PolicySpec(Spec):
+    """One scaling policy: a built-in (``kind`` + ``strategy``) or a user's class.
 
-    kind: Literal["static"]
+    Parameters may be given inline (``target_utilization: 0.7``) or under ``params``; they are
+    validated by the policy class's own ``Params`` model, and the resolved scenario holds them
+    all, defaults included, under ``params``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    kind: Literal["static", "horizontal", "vertical", "geographic", "custom"]
+    strategy: str | None = None
+    class_path: str | None = Field(None, alias="class", description="module:Class, for kind: custom")
+    interval: PositiveDuration | None = Field(None, description="s between decisions; default per policy")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def policy_class(self) -> type:
+        """The class this spec names (built-in table or ``module:Class``)."""
+        from swarmsim.policies.registry import resolve
+
+        return resolve(self.kind, self.strategy, self.class_path)
+
+    def interval_s(self) -> float:
+        """Seconds between two decisions of this policy."""
+        return self.interval if self.interval is not None else float(self.policy_class().default_interval_s)
 
 
-PolicySpec = Annotated[StaticPolicySpec, Field(discriminator="kind")]
+class PoolLimitSpec(Spec):
+    """Bounds on the nodes of one type in one region that the world enforces on every action."""
+
+    min: int = Field(0, ge=0)
+    max: int | None = Field(None, ge=0)
+
+
+class LimitsSpec(Spec):
+    """Limits the world enforces whatever the policies ask."""
+
+    budget_usd_per_hour: float | None = Field(
+        None, gt=0, description="cap on the billed rate, USD/h; adds and resizes beyond it are refused"
+    )
+    pools: dict[str, dict[str, PoolLimitSpec]] = Field(
+        default_factory=dict, description="region -> node type -> {min, max} nodes"
+    )
 
 
 class Scenario(Spec):
@@ -324,6 +362,7 @@ class Scenario(Spec):
     workloads: dict[Name, WorkloadSpec] = Field(default_factory=dict)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     policies: list[PolicySpec] = Field(default_factory=list)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
 
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
@@ -391,6 +430,22 @@ class Scenario(Spec):
                 problems.append(
                     (f"fleet.{region}", f"{total} nodes exceed the region's max_nodes ({spec.max_nodes})")
                 )
+        problems += self._check_policies()
+        for region, pools in self.limits.pools.items():
+            if region not in regions:
+                problems.append((f"limits.pools.{region}", _unknown("region", region, regions)))
+                continue
+            for node_type, bound in pools.items():
+                where = f"limits.pools.{region}.{node_type}"
+                if node_type not in self.node_types:
+                    problems.append((where, _unknown("node type", node_type, self.node_types)))
+                elif bound.max is not None and bound.max < bound.min:
+                    problems.append((where, f"max ({bound.max}) is below min ({bound.min})"))
+                else:
+                    count = self.fleet.get(region, {}).get(node_type, 0)
+                    if count < bound.min or (bound.max is not None and count > bound.max):
+                        problems.append((where, f"the fleet has {count} nodes, outside [{bound.min}, "
+                                         f"{bound.max if bound.max is not None else 'inf'}]"))
         for wname, work in self.workloads.items():
             base = f"workloads.{wname}"
             if isinstance(work, InferenceWorkloadSpec):
@@ -429,6 +484,42 @@ class Scenario(Spec):
             raise ScenarioError(None, problems)
         return self
 
+    def _check_policies(self) -> list[tuple[str, str]]:
+        """Resolve each policy's class and validate its parameters with its own ``Params``."""
+        problems: list[tuple[str, str]] = []
+        for i, spec in enumerate(self.policies):
+            base = f"policies.{i}"
+            try:
+                cls = spec.policy_class()
+            except ValueError as err:
+                where = "class" if spec.kind == "custom" else "strategy"
+                problems.append((f"{base}.{where}", str(err)))
+                continue
+            params_model = getattr(cls, "Params", None)
+            if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
+                problems.append((base, f"{cls.__name__} has no pydantic Params model"))
+                continue
+            raw = {**spec.params, **(spec.model_extra or {})}
+            try:
+                params = params_model.model_validate(raw)
+            except ValidationError as err:
+                for e in err.errors(include_url=False):
+                    path = ".".join(str(p) for p in e["loc"])
+                    message = e["msg"].removeprefix("Value error, ")
+                    if e["type"] == "extra_forbidden":
+                        key = str(e["loc"][-1])
+                        close = difflib.get_close_matches(key, list(params_model.model_fields), n=1)
+                        message = f"unknown parameter {key!r} of {spec.kind} {spec.strategy or cls.__name__}"
+                        message += f" (did you mean {close[0]!r}?)" if close else (
+                            f"; parameters: {', '.join(params_model.model_fields)}")
+                    problems.append((f"{base}.{path}" if path else base, message))
+                continue
+            # The resolved scenario keeps every parameter, defaults included, under params.
+            object.__setattr__(spec, "params", params.model_dump(mode="json", by_alias=False))
+            if spec.model_extra:
+                spec.model_extra.clear()
+        return problems
+
     # --- derived facts used by the world and the checks ---------------------------------
 
     @property
@@ -457,9 +548,14 @@ class Scenario(Spec):
             t = self.node_types[name]
             if self.scaling:
                 nodes = spec.max_nodes if spec.max_nodes is not None else float("inf")
-                best = max(best, nodes * (t.max_gpus or t.gpus))
+                bound = self.limits.pools.get(region, {}).get(name)
+                if bound is not None and bound.max is not None:
+                    nodes = min(nodes, bound.max)
+                size = t.max_gpus or t.gpus
             else:
-                best = max(best, self.fleet.get(region, {}).get(name, 0) * t.gpus)
+                nodes = self.fleet.get(region, {}).get(name, 0)
+                size = t.gpus
+            best = max(best, (nodes * size if t.multi_node else (size if nodes > 0 else 0)))
         return best
 
     def allowed_jurisdictions(self, work: JobsWorkloadSpec, origin: str) -> set[str] | None:
@@ -513,18 +609,25 @@ def load_scenario(
         file = source.source
     elif isinstance(source, dict):
         raw = copy.deepcopy(source)
-    else:
-        file = str(source)
+    elif isinstance(source, str | os.PathLike):
+        file = os.fspath(source)
         raw = _read_yaml(Path(file))
+    else:
+        raise TypeError(f"expected a scenario file path, a dict or a Scenario, got {type(source).__name__}")
+    if not isinstance(raw, dict):
+        got = "the file is empty" if raw is None else f"got {_show(raw)}"
+        raise ScenarioError(
+            file, [("", f"expected a mapping of scenario fields (name, horizon, regions, ...); {got}")]
+        )
     try:
         raw = _expand_vars(raw, "")
         for path, value in (overrides or {}).items():
-            _set_path(raw, path, _parse_override_value(value))
+            _set_path(raw, str(path), _parse_override_value(copy.deepcopy(value)))
     except ScenarioError as err:
         raise ScenarioError(file, err.problems) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(file, [("", "expected a mapping of scenario fields at the top level")])
+    named_by_file = False
     if file is not None:
+        named_by_file = "name" not in raw
         raw.setdefault("name", Path(file).stem)
         raw["source"] = str(Path(file).resolve())
     try:
@@ -532,7 +635,17 @@ def load_scenario(
     except ScenarioError as err:
         raise ScenarioError(file, err.problems) from None
     except ValidationError as err:
-        raise ScenarioError(file, _explain(err, raw)) from None
+        try:
+            problems = _explain(err, raw)
+        except Exception:  # never let the explainer turn bad input into a traceback
+            problems = [(".".join(map(str, e["loc"])), e["msg"]) for e in err.errors(include_url=False)]
+        if named_by_file:
+            problems = [
+                (p, f"{m} (the name is taken from the file name; give name: in the file)")
+                if p == "name" else (p, m)
+                for p, m in problems
+            ]
+        raise ScenarioError(file, problems) from None
 
 
 def parse_overrides(pairs: typing.Iterable[str]) -> dict[str, Any]:
@@ -546,15 +659,43 @@ def parse_overrides(pairs: typing.Iterable[str]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: plain PyYAML keeps the
+    last one and silently drops the other, which the contract forbids (a typo is never ignored)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: let PyYAML report it
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {first + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(str(path), [("", "no such file")]) from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), [("", "is a folder; expected a scenario file (.yaml)")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(str(path), [("", f"cannot read: {err}")]) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: never constructs objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -580,7 +721,9 @@ def _expand_vars(node: Any, path: str) -> Any:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
-                raise ScenarioError(None, [(path, f"environment variable {name} is not set")])
+                raise ScenarioError(
+                    None, [(path, f"environment variable {name} is not set (used as ${{{name}}})")]
+                )
             return os.environ[name]
 
         return _VAR.sub(sub, node)
@@ -589,13 +732,21 @@ def _expand_vars(node: Any, path: str) -> Any:
 
 def _set_path(raw: Any, path: str, value: Any) -> None:
     parts = path.split(".")
+    if not all(part.strip() for part in parts):
+        raise ScenarioError(
+            None, [("--set", "expected a dotted path such as workloads.training.arrivals.rate, "
+                             f"got {path!r}")]
+        )
+    parts = [part.strip() for part in parts]
     node = raw
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         where = ".".join(parts[: i + 1])
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(None, [(where, f"no list item {part} (the list has {len(node)})")])
+                raise ScenarioError(
+                    None, [(where, f"no list item {part} (the list has {len(node)}: 0 to {len(node) - 1})")]
+                )
             if last:
                 node[int(part)] = value
             else:
@@ -608,70 +759,369 @@ def _set_path(raw: Any, path: str, value: Any) -> None:
                     node[part] = {}
                 node = node[part]
         else:
-            raise ScenarioError(None, [(where, "cannot set a field inside a plain value")])
+            parent = ".".join(parts[:i])
+            raise ScenarioError(
+                None, [(where, f"cannot set {part!r} inside {parent} = {node!r} "
+                               "(a plain value, not a mapping)")]
+            )
 
 
 # --- readable validation errors -----------------------------------------------------------
+#
+# pydantic reports a ``loc`` such as ("workloads", "training", "jobs", "arrivals", "poisson",
+# "rate"): the user's keys mixed with the tags of discriminated unions ("jobs", "poisson"),
+# the member labels of plain unions ("list[str]", "function-before[...]") and markers such as
+# "[key]". ``_walk`` follows the loc through the user's own input and the model annotations at
+# the same time, keeps only the user's keys, and learns what the value should have been, so
+# ``_explain`` can say it in the scenario's own words: one line per problem, path and
+# expectation, with an example wherever a unit is involved.
+
+#: What a field holding a ``{dist: ...}`` or a bare quantity means, by field name: the value
+#: with an example, and an example of a distribution.
+_QUANTITY_MEANING = {
+    "duration": ("a duration such as 1.5h", "{dist: lognormal, median: 1.5h, sigma: 1.0}"),
+    "data": ("a data size such as 20GB", "{dist: uniform, low: 1GB, high: 50GB}"),
+    "gpus": ("a number of GPUs such as 8", "{dist: empirical, values: [1, 2, 4, 8]}"),
+    "priority": ("a number such as 1", "{dist: empirical, values: [0, 1], weights: [9, 1]}"),
+    "provision_time": ("a duration such as 4m", "{dist: lognormal, median: 4m, sigma: 0.5}"),
+}
+_ANY_QUANTITY = "expected a number or a value with a unit"
+
+#: Examples for fields whose value has a shape (a list or a mapping), by field name.
+_SHAPE_EXAMPLES = {
+    "residency": "[EU, US]",
+    "gpu_types": "[A100-80GB, H100-SXM]",
+    "origin": "{us-east: 0.6, eu-west: 0.4}",
+    "regions": "{us-east: {}, eu-west: {}}",
+    "node_types": "{a100x8: {gpu: A100-80GB, gpus: 8}}",
+    "fleet": "{us-east: {a100x8: 4}}",
+    "workloads": "{training: {kind: jobs, ...}}",
+    "policies": "[{kind: static}]",
+    "values": "[1, 2, 4, 8]",
+    "weights": "[5, 3, 1, 1]",
+    "rates": "[10/h, 60/h]",
+    "mean_durations": "[4h, 30m]",
+    "location": "{lat: 50.1, lon: 8.7}",
+    "arrivals": "{process: poisson, rate: 20/h}",
+    "network": "{bandwidth: 10Gbps}",
+    "scheduler": "{queue: fifo, placement: best-fit}",
+    "rtt_overrides": "{us-east: {eu-west: 76ms}}",
+}
+
+#: Words for a unit type, by the base unit its JSON-schema marker names.
+_UNIT_NOUNS = {
+    "seconds": "a duration",
+    "per second": "a rate",
+    "bytes": "a data size",
+    "bits per second": "a bandwidth",
+    "fraction": "a fraction",
+}
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+
+_TYPE_WORDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+class _Tagged(typing.NamedTuple):
+    """Marks an annotation as a discriminated union with this tag field (kept from a Field)."""
+
+    discriminator: str
+
+
+class _Where(typing.NamedTuple):
+    """Where a pydantic error is, in the user's terms."""
+
+    path: str  # dotted path of the user's keys, e.g. "workloads.training.arrivals.rate"
+    node: Any  # the user's value there (None when the key is absent)
+    holder: type[BaseModel] | None  # the model that holds the last key
+    annotation: Any  # what the value there should be
+    union: tuple[str, Any, Any] | None  # (path, annotation, value) of a plain union passed through
 
 
 def _explain(err: ValidationError, raw: Any) -> list[tuple[str, str]]:
-    problems = []
-    seen = set()
+    """One ``(path, message)`` per problem, in the order pydantic found them."""
+    out: list[tuple[str, str] | tuple[str, None]] = []  # (path, None): a group filled in below
+    missing: dict[str, list[tuple[str, Any]]] = {}  # parent path -> [(field, annotation)]
+    unions: set[str] = set()
+    suggested: set[str] = set()  # paths of fields a misspelt key probably meant
     for e in err.errors(include_url=False):
-        path, _, model = _walk(raw, e["loc"])
-        message = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if e["type"] == "extra_forbidden":
-            key = path.rsplit(".", 1)[-1]
-            allowed = list(model.model_fields) if model is not None else []
-            allowed = [a for a in allowed if a != "source"]
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            message = f"unknown key {key!r}"
-            if close:
-                message += f" (did you mean {close[0]!r}?)"
-            elif allowed:
-                message += f"; allowed: {', '.join(allowed)}"
-        elif e["type"] == "missing":
-            message = "required field is missing"
-        elif e["type"] == "union_tag_invalid" or e["type"] == "literal_error":
-            message = message.replace("Input tag", "value").replace("Input should be", "expected")
+        where = _walk(raw, e["loc"])
+        if where.union is not None:
+            upath, annotation, value = where.union
+            if upath not in unions:
+                unions.add(upath)
+                key = upath.rsplit(".", 1)[-1]
+                out.append((upath, f"expected {_describe(annotation, key)}, got {_show(value)}"))
+            continue
+        if e["type"] == "missing":
+            parent, _, field = where.path.rpartition(".")
+            if parent not in missing:
+                missing[parent] = []
+                out.append((parent, None))
+            missing[parent].append((field, where.annotation))
+            continue
+        path, message = _message(e, where)
+        if e["type"] == "extra_forbidden" and "did you mean" in message:
+            parent = where.path.rpartition(".")[0]
+            intended = message.split("did you mean ", 1)[1].split("?", 1)[0].strip("'\"")
+            suggested.add(f"{parent}.{intended}" if parent else intended)
+        out.append((path, message))
+
+    problems: list[tuple[str, str]] = []
+    for path, message in out:
+        if message is not None:
+            if (path, message) not in problems:
+                problems.append((path, message))
+            continue
+        fields = [(f, a) for f, a in missing[path] if (f"{path}.{f}" if path else f) not in suggested]
+        if not fields:
+            continue
+        hint = _region_hint(path)
+        if len(fields) == 1:
+            field, annotation = fields[0]
+            noun, example = _expected(annotation)
+            full = f"{path}.{field}" if path else field
+            meaning = _quantity_meaning(full, missing=True)
+            text = "required field is missing"
+            if meaning:
+                text += f"; expected {meaning}"
+            elif example:
+                text += f"; expected {noun} such as {example}"
+            if hint:
+                text += f" ({hint})"
+            problems.append((f"{path}.{field}" if path else field, text))
         else:
-            value = e.get("input")
-            if not isinstance(value, (dict, list)) and value is not None and "got" not in message:
-                message = f"{message}, got {value!r}"
-        if (path, message) not in seen:
-            seen.add((path, message))
-            problems.append((path, message))
+            text = f"required fields are missing: {', '.join(f for f, _ in fields)}"
+            problems.append((path, f"{text} ({hint})" if hint else text))
     return problems
 
 
-def _walk(raw: Any, loc: tuple[Any, ...]) -> tuple[str, Any, type[BaseModel] | None]:
-    """Turn a pydantic ``loc`` into the user's path (dropping union tags and validator names)
-    and find the model class that holds the last key (for near-miss suggestions)."""
+def _message(e: Any, where: _Where) -> tuple[str, str]:
+    """The user's path and a readable message for one pydantic error."""
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    path, annotation = where.path, where.annotation
+    message = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    key = path.rsplit(".", 1)[-1]
+    noun, example = _expected(annotation)
+    such_as = f" such as {example}" if example else ""
+    add_got = True
+    if kind == "extra_forbidden":
+        allowed = [a for a in (where.holder.model_fields if where.holder else []) if a != "source"]
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        message = f"unknown key {key!r}"
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        elif allowed:
+            message += f"; allowed: {', '.join(allowed)}"
+        return path, message
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        field = str(ctx.get("discriminator", "kind")).strip("'\"")
+        tags = _tag_values(annotation, field)
+        path = f"{path}.{field}" if path else field
+        choices = _one_of(tags) if tags else str(ctx.get("expected_tags", ""))
+        if kind == "union_tag_not_found":
+            return path, f"required field is missing; expected {choices}"
+        tag = ctx.get("tag", value)
+        return path, f"unknown {field} {tag!r}: expected {choices}{_did_you_mean(str(tag), tags)}"
+    if kind == "literal_error":
+        choices = [c for m in _members(annotation) if typing.get_origin(m) is Literal
+                   for c in typing.get_args(m)]
+        expected = _one_of(choices) if choices else str(ctx.get("expected", ""))
+        hint = _did_you_mean(str(value), [str(c) for c in choices])
+        return path, f"expected {expected}, got {_show(value)}{hint}"
+    if kind in _BOUNDS:
+        op, name = _BOUNDS[kind]
+        message = f"expected {noun} {op} {ctx.get(name)}{such_as}"
+    elif kind in _TYPE_WORDS:
+        message = f"expected {_TYPE_WORDS[kind]}"
+        if kind in ("dict_type", "model_type", "model_attributes_type", "list_type"):
+            if key in _SHAPE_EXAMPLES:
+                message += f" such as {_SHAPE_EXAMPLES[key]}"
+        elif example:
+            message = f"expected {noun}{such_as}"
+    elif kind in ("too_short", "too_long"):
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        word = "at least" if kind == "too_short" else "at most"
+        message = f"expected {word} {n} entr{'y' if n == 1 else 'ies'}"
+        if kind == "too_short" and key in _SHAPE_EXAMPLES:
+            message += f" such as {_SHAPE_EXAMPLES[key]}"
+        message += f", got {ctx.get('actual_length')}"
+        add_got = False
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == _NAME_PATTERN:
+        message = "expected a name of letters, digits, '.', '_' and '-' that starts with a letter or digit"
+    elif kind == "string_too_short":
+        message = "expected non-empty text"
+    elif kind in ("value_error", "assertion_error"):
+        path, message = _relocate(path, message, where)
+        add_got = not isinstance(value, dict | list)
+    else:
+        message = message.replace("Input should be", "expected")
+    meaning = _quantity_meaning(path)
+    if message.startswith(_ANY_QUANTITY) and meaning:
+        rest = message[message.find(", got"):] if ", got" in message else ""
+        message = f"expected {meaning}{rest}"
+    if add_got and "got" not in message and repr(value) not in message:
+        message += f", got {_show(value)}"
+    return path, message
+
+
+def _quantity_meaning(path: str, missing: bool = False) -> str:
+    """``"a duration such as 1.5h or {dist: ...}"`` for a quantity field (by its name), the
+    unit part alone for a parameter of its distribution (``duration.median``), else ``""``."""
+    parts = path.split(".")
+    if parts[-1] in _QUANTITY_MEANING:
+        value, dist = _QUANTITY_MEANING[parts[-1]]
+        return f"{value} or {dist}"
+    if missing:
+        return ""
+    for up in (2, 3):  # duration.median, gpus.values.1
+        if len(parts) > up and parts[-up] in _QUANTITY_MEANING:
+            return _QUANTITY_MEANING[parts[-up]][0]
+    return ""
+
+
+def _relocate(path: str, message: str, where: _Where) -> tuple[str, str]:
+    """A model-level check that starts with a field's name (``gpus: ...``, ``max_gpus (4) ...``)
+    is about that field: put the field in the path."""
+    model = _as_model(where.annotation, where.node) if isinstance(where.node, dict) else None
+    match = re.match(r"([A-Za-z_]\w*)(: | \()", message)
+    if model is None or match is None or match.group(1) not in model.model_fields:
+        return path, message
+    field = match.group(1)
+    if match.group(2) == ": ":
+        message = message[match.end():]
+    return (f"{path}.{field}" if path else field), message
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return f"a list {value!r}" if len(repr(value)) <= 40 else "a list"
+    return repr(value)
+
+
+def _one_of(choices: typing.Sequence[Any]) -> str:
+    shown = [repr(c) for c in choices]
+    if len(shown) <= 1:
+        return "".join(shown)
+    return f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[Any]) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _region_hint(path: str) -> str:
+    """For a region that is missing fields: say that its name is not a built-in region."""
+    parts = path.split(".")
+    if len(parts) != 2 or parts[0] != "regions" or catalog.find_region(parts[1]) is not None:
+        return ""
+    hint = _did_you_mean(parts[1], catalog.region_sites())
+    return (f"{parts[1]!r} is not a region of the built-in catalog{hint}, so give location, "
+            "jurisdiction and utc_offset, or site: <a built-in region>")
+
+
+def _expected(annotation: Any) -> tuple[str, str | None]:
+    """``("a rate", "20/h")`` for a rate field, ``("a whole number", None)`` for an int, ..."""
+    for member in _members(annotation):
+        for meta in getattr(member, "__metadata__", ()):
+            base = getattr(meta, "base_unit", None)
+            if isinstance(base, str) and hasattr(meta, "example"):
+                noun = _UNIT_NOUNS.get(base)
+                return (noun, meta.example) if noun else ("a value", None)
+    bare = [t for t in _unwrap(annotation) if t is not type(None)]
+    if len(bare) == 1:
+        words = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+        if bare[0] in words:
+            return words[bare[0]], None
+    return "a value", None
+
+
+def _describe(annotation: Any, key: str) -> str:
+    """What a plain union accepts, in words: ``'origin', 'any' or a list such as [EU, US]``."""
+    words: list[str] = []
+    for member in _members(annotation):
+        bare = _unwrap(member)[0]
+        origin = typing.get_origin(bare)
+        if bare is type(None):
+            continue
+        if origin is Literal:
+            words.extend(repr(c) for c in typing.get_args(bare))
+        elif origin in (list, dict):
+            word = "a list" if origin is list else "a mapping"
+            words.append(f"{word} such as {_SHAPE_EXAMPLES[key]}" if key in _SHAPE_EXAMPLES else word)
+        elif isinstance(bare, type) and issubclass(bare, BaseModel):
+            words.append("a mapping of fields")
+        else:
+            noun, example = _expected(member)
+            words.append(f"{noun} such as {example}" if example else noun)
+    words = list(dict.fromkeys(words))
+    if len(words) <= 1:
+        return "".join(words) or "another value"
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _walk(raw: Any, loc: tuple[Any, ...]) -> _Where:
+    """Turn a pydantic ``loc`` into the user's path (dropping union tags, union member labels
+    and markers), and find what the value there should be."""
     node: Any = raw
-    model: type[BaseModel] | None = Scenario
     annotation: Any = Scenario
+    holder: type[BaseModel] | None = None
     parts: list[str] = []
-    holder: type[BaseModel] | None = Scenario
+    union: tuple[str, Any, Any] | None = None
     for part in loc:
+        tagged = _tagged_model(annotation, node, part)
+        if tagged is not None:  # the tag of a discriminated union: not one of the user's keys
+            annotation = tagged
+            continue
+        model = _as_model(annotation, node)
         if isinstance(node, dict) and part in node:
-            holder = _as_model(annotation, node)
+            holder = model
             annotation = _child_annotation(annotation, node, part)
             node = node[part]
             parts.append(str(part))
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             holder = None
             annotation = _child_annotation(annotation, node, part)
             node = node[part]
             parts.append(str(part))
-        elif (isinstance(node, dict) and isinstance(part, str) and not parts) or isinstance(node, dict):
-            # A key that is not in the input: a missing field, or a union tag / validator name.
-            model = _as_model(annotation, node)
-            if model is not None and part in model.model_fields:
-                parts.append(str(part))
+        elif model is not None and isinstance(part, str) and part in model.model_fields:
+            annotation = _field_annotation(model, part)
+            if node is None or isinstance(node, dict):  # a field the user did not give
                 holder = model
                 node = None
-        model = holder
-    return ".".join(parts), node, model
+                parts.append(part)
+            # else: a bare value standing for a model ("8" for {dist: constant, value: 8})
+        elif isinstance(part, str) and part != "[key]" and union is None and len(_members(annotation)) > 1:
+            # the label of one member of a plain union, e.g. "list[str]"
+            union = (".".join(parts), annotation, node)
+        # anything else ("[key]", a validator's name) is not part of the user's path
+    return _Where(".".join(parts), node, holder, annotation, union)
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -687,26 +1137,90 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _members(annotation: Any) -> list[Any]:
+    """Like :func:`_unwrap`, but a member keeps its own ``Annotated`` metadata (its unit), and
+    ``None`` is left out."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        inner = typing.get_args(annotation)[0]
+        if typing.get_origin(inner) in (typing.Union, types.UnionType):
+            return _members(inner)
+        return [annotation]
+    if origin is typing.Union or origin is types.UnionType:
+        out = []
+        for arg in typing.get_args(annotation):
+            out.extend(_members(arg))
+        return out
+    return [] if annotation is type(None) else [annotation]
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [t for t in _unwrap(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _discriminator(annotation: Any) -> str | None:
+    """The tag field of a discriminated union (``Field(discriminator="kind")``), or None."""
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    for meta in annotation.__metadata__:
+        name = getattr(meta, "discriminator", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def _tag_values(annotation: Any, field: str) -> list[Any]:
+    """Every accepted value of a union's tag field, in declaration order."""
+    values: list[Any] = []
+    for model in _models(annotation):
+        info = model.model_fields.get(field)
+        if info is not None and typing.get_origin(info.annotation) is Literal:
+            values.extend(typing.get_args(info.annotation))
+    return values
+
+
+def _tagged_model(annotation: Any, node: Any, part: Any) -> type[BaseModel] | None:
+    """The union member a loc element names, when that element is a discriminated union's tag
+    (pydantic puts "poisson" in ``loc`` for ``{process: poisson, ...}``), else None."""
+    field = _discriminator(annotation)
+    if field is None or not isinstance(part, str):
+        return None
+    if isinstance(node, dict) and field in node and node[field] != part:
+        return None  # a user's key that happens to spell another member's tag
+    for model in _models(annotation):
+        info = model.model_fields.get(field)
+        if info is not None and part in typing.get_args(info.annotation):
+            return model
+    return None
+
+
 def _as_model(annotation: Any, node: Any) -> type[BaseModel] | None:
-    models = [
-        t for t in _unwrap(annotation) if isinstance(t, type) and issubclass(t, BaseModel)
-    ]
+    models = _models(annotation)
     if len(models) <= 1:
         return models[0] if models else None
     if isinstance(node, dict):
-        for m in models:
-            for tag in ("kind", "process", "dist", "strategy"):
+        tags = [t for t in (_discriminator(annotation), "kind", "process", "dist", "strategy") if t]
+        for tag in tags:
+            for m in models:
                 field = m.model_fields.get(tag)
                 if field is not None and node.get(tag) in typing.get_args(field.annotation):
                     return m
     return None
 
 
+def _field_annotation(model: type[BaseModel], name: str) -> Any:
+    """A model field's annotation with its metadata (unit, bounds, discriminator) put back."""
+    info = model.model_fields[name]
+    extras: list[Any] = list(info.metadata)
+    if isinstance(info.discriminator, str):
+        extras.append(_Tagged(info.discriminator))
+    return Annotated[(info.annotation, *extras)] if extras else info.annotation
+
+
 def _child_annotation(annotation: Any, node: Any, key: Any) -> Any:
     model = _as_model(annotation, node)
     if model is not None:
-        field = model.model_fields.get(key) if isinstance(key, str) else None
-        return field.annotation if field is not None else None
+        return _field_annotation(model, key) if isinstance(key, str) and key in model.model_fields else None
     for t in _unwrap(annotation):
         origin = typing.get_origin(t)
         if origin is dict and isinstance(node, dict):

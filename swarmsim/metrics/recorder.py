@@ -38,6 +38,13 @@ class Recorder:
         self.job_priority = array("d")
         self.job_data = array("d")
         self.job_egress_usd = array("d")
+        self.job_restarts = array("i")
+        # One row per interrupted run of a job (preempted or failed): its GPU-seconds are lost.
+        self.lost_job = array("q")
+        self.lost_region = array("i")
+        self.lost_gpus = array("i")
+        self.lost_start = array("d")
+        self.lost_end = array("d")
         # One row per (sample time, region).
         self.ts_time = array("d")
         self.ts_region = array("i")
@@ -78,6 +85,7 @@ class Recorder:
         priority: float,
         data: float,
         egress_usd: float,
+        restarts: int = 0,
     ) -> None:
         """Append one job's row (times in s, data in bytes, money in USD; NaN = never)."""
         self.job_id.append(job_id)
@@ -97,6 +105,15 @@ class Recorder:
         self.job_priority.append(priority)
         self.job_data.append(data)
         self.job_egress_usd.append(egress_usd)
+        self.job_restarts.append(restarts)
+
+    def lost(self, job_id: int, region: int, gpus: int, start: float, end: float) -> None:
+        """Append an interrupted run: ``gpus`` GPUs held over [start, end) s, work lost."""
+        self.lost_job.append(job_id)
+        self.lost_region.append(region)
+        self.lost_gpus.append(gpus)
+        self.lost_start.append(start)
+        self.lost_end.append(end)
 
     def sample(
         self,

@@ -11,9 +11,9 @@ class Job:
     """One job. Times in s from the scenario start; ``duration_ref`` in s at speed 1.0."""
 
     __slots__ = (
-        "allocation", "arrival", "data", "duration_ref", "egress_usd", "end", "gpus", "id",
-        "network_delay", "ntype", "origin", "priority", "region", "seq", "start", "types",
-        "workload",
+        "allocation", "arrival", "data", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
+        "network_delay", "ntype", "origin", "priority", "region", "restarts", "seq", "start",
+        "types", "workload",
     )
 
     def __init__(self, job_id: int, workload: int, origin: int, arrival: float, gpus: int,
@@ -35,3 +35,5 @@ class Job:
         self.end = math.nan
         self.ntype: NodeType | None = None
         self.allocation: list[tuple[Node, int]] = []
+        self.epoch = 0  # bumped when a run is interrupted, so its stale finish event is ignored
+        self.restarts = 0

@@ -9,6 +9,8 @@ stale when a node's free count changes and are dropped lazily). Placement walks 
 from __future__ import annotations
 
 import heapq
+import math
+from collections import deque
 from dataclasses import dataclass
 
 from swarmsim.distributions import Distribution
@@ -29,12 +31,17 @@ class NodeType:
     speed: float  # training speed relative to the reference GPU
     usd_per_gpu_hour: float  # before the region's price multiplier
     provision_time: Distribution
+    multi_node: bool = True  # a job may span several nodes of this type
 
 
 class Node:
-    """One node. ``free`` GPUs are unallocated; billing runs from ``billed_since``."""
+    """One node. ``free`` GPUs are unallocated; billing runs from ``billed_since``.
 
-    __slots__ = ("billed_since", "free", "gpus", "id", "pool", "running", "state")
+    ``resize_to`` is set while a node drains for a vertical resize: ``(new pool, new GPUs)``.
+    ``action`` is the row of the scaling action that last changed the node (or -1)."""
+
+    __slots__ = ("action", "billed_since", "free", "gpus", "id", "jobs", "pool", "resize_to", "running",
+                 "state")
 
     def __init__(self, node_id: int, pool: Pool, gpus: int, now: float) -> None:
         self.id = node_id
@@ -44,33 +51,51 @@ class Node:
         self.state = PROVISIONING
         self.running = 0  # jobs with GPUs on this node
         self.billed_since = now
+        self.resize_to: tuple[Pool, int] | None = None
+        self.action = -1
+        self.jobs: dict[int, object] | None = None  # running jobs, kept only when preemption is possible
 
 
 class Pool:
     """Ready nodes of one type in one region, indexed by free GPU count."""
 
-    __slots__ = ("buckets", "counts", "free_gpus", "nodes", "ntype", "region")
+    __slots__ = ("buckets", "busy_gpus", "counts", "draining", "free_gpus", "nodes", "ntype",
+                 "provisioning", "region", "sizes")
 
     def __init__(self, region: Region, ntype: NodeType) -> None:
         self.region = region
         self.ntype = ntype
         size = ntype.max_gpus + 1
         self.buckets: list[list[int]] = [[] for _ in range(size)]
-        self.counts = [0] * size  # nodes with exactly f free GPUs
+        self.counts = [0] * size  # ready nodes with exactly f free GPUs
+        self.sizes = [0] * size  # ready nodes with exactly g GPUs
         self.nodes: dict[int, Node] = {}  # ready nodes by id
+        self.provisioning: dict[int, Node] = {}
+        self.draining: dict[int, Node] = {}
         self.free_gpus = 0
+        self.busy_gpus = 0  # allocated GPUs on this pool's ready and draining nodes
+
+    def largest(self) -> int:
+        """GPUs of the largest ready node (0 without ready nodes)."""
+        sizes = self.sizes
+        for g in range(len(sizes) - 1, 0, -1):
+            if sizes[g]:
+                return g
+        return 0
 
     # --- membership ----------------------------------------------------------------------
 
     def add(self, node: Node) -> None:
         """A node becomes ready: it joins the index."""
         self.nodes[node.id] = node
+        self.sizes[node.gpus] += 1
         self._enter(node)
         self.free_gpus += node.free
 
     def remove(self, node: Node) -> None:
         """A node stops taking work (draining or gone): it leaves the index."""
         del self.nodes[node.id]
+        self.sizes[node.gpus] -= 1
         self.counts[node.free] -= 1
         self.free_gpus -= node.free
 
@@ -79,10 +104,12 @@ class Pool:
         self.counts[node.free] -= 1
         node.free -= gpus
         self.free_gpus -= gpus
+        self.busy_gpus += gpus
         self._enter(node)
 
     def give(self, node: Node, gpus: int) -> None:
         """Release ``gpus`` GPUs of ``node`` (the node may have left the index meanwhile)."""
+        self.busy_gpus -= gpus
         if node.id in self.nodes:
             self.counts[node.free] -= 1
             node.free += gpus
@@ -90,6 +117,10 @@ class Pool:
             self._enter(node)
         else:
             node.free += gpus
+
+    def emptiest(self) -> list[Node]:
+        """Ready nodes, most free GPUs first (then lowest id): the order to drain them in."""
+        return sorted(self.nodes.values(), key=lambda n: (-n.free, n.id))
 
     def _enter(self, node: Node) -> None:
         f = node.free
@@ -191,6 +222,13 @@ class Region:
         self.queued_jobs = 0
         self.queued_work = 0.0  # GPU-seconds (at reference speed) queued or in transit
         self.cost_rate = 0.0  # USD per hour billed now
+        self.backlog_since = math.nan  # when the queue last went from empty to non-empty
+        # Kept only when policies run (they read them through views):
+        self.pending: dict[tuple[int, tuple[int, ...]], int] = {}  # (gpus, types) -> queued jobs
+        self.recent_waits: deque[tuple[float, float]] = deque()  # (start time, wait) of jobs here
+        self.origin_arrivals = 0  # jobs whose users are here
+        self.origin_gpu_s = 0.0  # their work, GPU-seconds at reference speed
+        self.origin_delays: deque[tuple[float, float]] = deque()  # (start time, delay) of those jobs
 
     @property
     def free_gpus(self) -> int:

@@ -14,8 +14,9 @@ Queue disciplines (``scheduler.queue``):
 
 Placement (``scheduler.placement``) of a job that fits one node of an allowed type:
 ``best-fit`` (fewest free GPUs left), ``spread`` (most free GPUs), ``first-fit`` (lowest node id).
-A job larger than its node type's GPU count spans several nodes of that one type in one region
-(most-free nodes first); never several regions or GPU types.
+A job larger than every ready node of a type spans several nodes of that one type in one region
+(most-free nodes first), if the type allows multi-node jobs (``multi_node``); never several
+regions or GPU types.
 """
 
 from __future__ import annotations
@@ -176,8 +177,8 @@ class Scheduler:
             if pool.free_gpus < k:
                 continue
             ntype = pool.ntype
-            if k > ntype.gpus:  # a multi-node gang of this type
-                if best is None:
+            if k > pool.largest():  # no node of this pool is big enough: a multi-node gang
+                if best is None and ntype.multi_node:
                     gang = pool.gang(k)
                     if gang is not None:
                         best = (ntype, gang)

@@ -3,6 +3,8 @@
 Hot-path events (an arrival, a job's input arriving in its region, a node becoming ready, a
 job finishing) are SimPy ``Timeout`` events with one callback each, not a process per job;
 their handlers touch only counters, the free-capacity index and the columnar recorder.
+Scaling policies run in :mod:`swarmsim.world.controller`; the node lifecycle they drive
+(provision, drain, resize, preempt, release) lives here, with its billing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.workloads.jobs import JobBatch, job_batches
 from swarmsim.world.job import Job
 from swarmsim.world.network import rtt_matrix, transfer_time_s
-from swarmsim.world.node import DRAINING, GONE, PROVISIONING, READY, Node, NodeType, Region
+from swarmsim.world.node import DRAINING, GONE, PROVISIONING, READY, Node, NodeType, Pool, Region
 from swarmsim.world.scheduler import Plan, Scheduler
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class World:
         self.egress_usd_per_byte = scenario.network.egress_usd_per_gb / 1e9
         self.node_types = [
             NodeType(i, name, t.gpu, t.gpus, t.max_gpus or t.gpus, t.speed,
-                     float(t.usd_per_gpu_hour or 0.0), t.provision_time)
+                     float(t.usd_per_gpu_hour or 0.0), t.provision_time, t.multi_node)
             for i, (name, t) in enumerate(scenario.node_types.items())
         ]
         self.regions = [
@@ -56,17 +58,26 @@ class World:
         self.recorder = Recorder(self.workload_names, self.region_names, [t.name for t in self.node_types])
         self.scheduler = Scheduler(self, scenario.scheduler.queue, scenario.scheduler.placement,
                                    scenario.scheduler.routing)
+        #: Policies may change the fleet: keep the state their views need.
+        self.tracking = scenario.scaling
         self.running: list[dict[int, Job]] = [{} for _ in self.regions]  # by region, job id
         self.moving: dict[int, Job] = {}  # jobs whose input is in transit
+        self.blocked: list[Job] = []  # jobs that only an inactive region could run (policies may open one)
         self.nodes: dict[int, Node] = {}
         self.events = 0
+        self.cost_rate = 0.0  # USD per hour billed now, all regions
+        self._spent_usd = 0.0  # billed up to _spent_at, USD
+        self._spent_at = 0.0
         self.rejected_by_workload = [0] * len(self.workload_names)
         self._next_job_id = 0
         self._next_node_id = 0
+        self._routes: list[tuple[list[list[int]], list[float]]] = []
+        self.on_node_ready: Callable[[Node], None] | None = None  # set by the controller
+        self.on_node_gone: Callable[[Node], None] | None = None
         self._build_fleet()
         self._workloads = [self._workload_feed(i, n) for i, n in enumerate(self.workload_names)]
 
-    # --- nodes: provisioning, readiness, draining, release ----------------------------------
+    # --- nodes: provisioning, readiness, draining, resize, release ----------------------------
 
     def _build_fleet(self) -> None:
         for rname, counts in self.scenario.fleet.items():
@@ -76,25 +87,31 @@ class World:
                 for _ in range(count):
                     self.add_node(region, ntype, delay_s=0.0)
 
-    def add_node(self, region: Region, ntype: NodeType, delay_s: float | None = None) -> Node:
+    def add_node(self, region: Region, ntype: NodeType, delay_s: float | None = None,
+                 action: int = -1) -> Node:
         """Request a node; billing starts now and it is ready after ``delay_s`` (default: drawn
         from the node type's provisioning-time distribution)."""
-        now = self.env.now
         pool = region.pools[ntype.index]
-        node = Node(self._next_node_id, pool, ntype.gpus, now)
+        node = Node(self._next_node_id, pool, ntype.gpus, self.env.now)
+        node.action = action
         self._next_node_id += 1
         self.nodes[node.id] = node
         region.nodes_alive += 1
-        region.provisioned_gpus += node.gpus
-        region.cost_rate += node.gpus * ntype.usd_per_gpu_hour * region.price_multiplier
+        self._bill_start(node)
+        self._provision(node, delay_s)
+        return node
+
+    def _provision(self, node: Node, delay_s: float | None) -> None:
+        pool = node.pool
+        node.state = PROVISIONING
+        pool.provisioning[node.id] = node
         if delay_s is None:
-            rng = self.streams.get(f"provision/{region.name}/{ntype.name}")
-            delay_s = float(ntype.provision_time.sample(rng, 1)[0])
+            rng = self.streams.get(f"provision/{pool.region.name}/{pool.ntype.name}")
+            delay_s = float(pool.ntype.provision_time.sample(rng, 1)[0])
         if delay_s <= 0:
             self._ready(node)
         else:
             self._after(delay_s, self._on_ready, node)
-        return node
 
     def _on_ready(self, event: Timeout) -> None:
         self.events += 1
@@ -104,51 +121,106 @@ class World:
             self.scheduler.dispatch(node.pool.region)
 
     def _ready(self, node: Node) -> None:
+        pool = node.pool
+        del pool.provisioning[node.id]
         node.state = READY
-        node.pool.add(node)
-        node.pool.region.ready_gpus += node.gpus
+        pool.add(node)
+        pool.region.ready_gpus += node.gpus
+        if self.on_node_ready is not None:
+            self.on_node_ready(node)
 
-    def drain(self, node: Node) -> None:
-        """Stop placing work on a node; release it once its running jobs finish."""
+    def spent_usd(self) -> float:
+        """Node cost billed from t = 0 to now, USD (kept as a running integral of the rate)."""
+        return self._spent_usd + self.cost_rate * (self.env.now - self._spent_at) / 3600.0
+
+    def _rate_change(self, delta_usd_per_hour: float) -> None:
+        self._spent_usd = self.spent_usd()
+        self._spent_at = self.env.now
+        self.cost_rate += delta_usd_per_hour
+
+    def _bill_start(self, node: Node) -> None:
         region = node.pool.region
-        if node.state == READY:
-            node.pool.remove(node)
-            region.ready_gpus -= node.gpus
-        if node.state in (READY, PROVISIONING):
-            node.state = DRAINING
-            if node.running == 0:
-                self._release(node)
+        node.billed_since = self.env.now
+        region.provisioned_gpus += node.gpus
+        rate = node.gpus * node.pool.ntype.usd_per_gpu_hour * region.price_multiplier
+        region.cost_rate += rate
+        self._rate_change(rate)
 
-    def _release(self, node: Node) -> None:
+    def _bill_stop(self, node: Node) -> None:
         region = node.pool.region
         ntype = node.pool.ntype
-        node.state = GONE
-        region.nodes_alive -= 1
-        region.provisioned_gpus -= node.gpus
         price = ntype.usd_per_gpu_hour * region.price_multiplier
+        region.provisioned_gpus -= node.gpus
         region.cost_rate -= node.gpus * price
+        self._rate_change(-node.gpus * price)
         self.recorder.billing(node.id, region.index, ntype.index, node.gpus, price,
                               node.billed_since, self.env.now)
-        del self.nodes[node.id]
 
-    # --- jobs -----------------------------------------------------------------------------
+    def drain(self, node: Node, resize_to: tuple[Pool, int] | None = None, preempt: bool = False) -> None:
+        """Stop placing work on a node. Once its jobs finish (or at once, stopping them, with
+        ``preempt``) it is released, or with ``resize_to`` goes down and comes back in the new
+        shape ``(pool, gpus)`` after the new type's provisioning time."""
+        pool = node.pool
+        if node.state == PROVISIONING:
+            del pool.provisioning[node.id]
+            node.state = DRAINING
+            pool.draining[node.id] = node
+        elif node.state == READY:
+            pool.remove(node)
+            pool.region.ready_gpus -= node.gpus
+            node.state = DRAINING
+            pool.draining[node.id] = node
+        else:
+            return
+        node.resize_to = resize_to
+        if preempt and node.jobs:
+            # The last interruption empties the node, which then completes its drain.
+            for job in sorted(node.jobs.values(), key=lambda j: j.id):  # type: ignore[attr-defined]
+                self.interrupt(job)  # type: ignore[arg-type]
+            self.scheduler.dispatch(pool.region)
+        elif node.running == 0:
+            self._drained(node)
+
+    def _drained(self, node: Node) -> None:
+        del node.pool.draining[node.id]
+        if node.resize_to is None:
+            self._release(node)
+            return
+        new_pool, gpus = node.resize_to
+        node.resize_to = None
+        self._bill_stop(node)
+        node.pool = new_pool
+        node.gpus = node.free = gpus
+        self._bill_start(node)
+        rng = self.streams.get(f"resize/{new_pool.region.name}/{new_pool.ntype.name}")
+        self._provision(node, float(new_pool.ntype.provision_time.sample(rng, 1)[0]))
+
+    def _release(self, node: Node) -> None:
+        node.state = GONE
+        node.pool.region.nodes_alive -= 1
+        self._bill_stop(node)
+        del self.nodes[node.id]
+        if self.on_node_gone is not None:
+            self.on_node_gone(node)
+
+    # --- jobs: arrival, routing, queueing -------------------------------------------------------
 
     def _workload_feed(self, w: int, name: str) -> Iterator[None]:
         """Schedules one workload's arrivals one event at a time (a generator we step by hand)."""
         spec = self.scenario.workloads[name]
         assert isinstance(spec, JobsWorkloadSpec)
-        types = tuple(self.node_types[i].index for i, t in enumerate(self.scenario.node_types)
-                      if t in self.scenario.node_types_for(spec))
+        allowed = set(self.scenario.node_types_for(spec))
+        types = tuple(t.index for t in self.node_types if t.name in allowed)
         possible = [self.scenario.possible_gpus(r, spec) for r in self.region_names]
         candidates = self._candidates(spec)
+        self._routes.append((candidates, possible))
         batch: JobBatch
         for batch in job_batches(name, spec, self.scenario, self.streams):
             for i in range(len(batch.time)):
-                origin = batch.origin[i]
-                job = Job(self._next_job_id, w, origin, batch.time[i], batch.gpus[i],
+                job = Job(self._next_job_id, w, batch.origin[i], batch.time[i], batch.gpus[i],
                           batch.duration[i], batch.data[i], batch.priority[i], types)
                 self._next_job_id += 1
-                self._after(job.arrival - self.env.now, self._on_arrival, (job, candidates[origin], possible))
+                self._after(job.arrival - self.env.now, self._on_arrival, job)
                 yield None
 
     def _candidates(self, spec: JobsWorkloadSpec) -> list[list[int]]:
@@ -166,30 +238,71 @@ class World:
 
     def _on_arrival(self, event: Timeout) -> None:
         self.events += 1
-        job, candidates, possible = event._value
+        job: Job = event._value
         next(self._workloads[job.workload], None)  # schedule this workload's next arrival
-        r = self.scheduler.route(job, candidates, possible)
+        if self.tracking:
+            origin = self.regions[job.origin]
+            origin.origin_arrivals += 1
+            origin.origin_gpu_s += job.gpus * job.duration_ref
+        self.route(job)
+
+    def route(self, job: Job) -> None:
+        """Send a job to a region (moving its input if needed), hold it, or reject it."""
+        candidates, possible = self._routes[job.workload]
+        r = self.scheduler.route(job, candidates[job.origin], possible)
         if r < 0:
-            self._reject(job)
+            if self.tracking and any(possible[c] >= job.gpus for c in candidates[job.origin]):
+                self.blocked.append(job)  # an allowed region could run it once a policy opens it
+            else:
+                self._reject(job)
             return
         region = self.regions[r]
         job.region = r
-        region.queued_gpus += job.gpus
-        region.queued_jobs += 1
-        region.queued_work += job.gpus * job.duration_ref
+        self._join(region, job)
         if r == job.origin:
             self.scheduler.enqueue(region, job)
             return
-        job.network_delay = transfer_time_s(self.rtt[job.origin][r], job.data, self.bandwidth_bps)
-        job.egress_usd = job.data * self.egress_usd_per_byte
+        delay = transfer_time_s(self.rtt[job.origin][r], job.data, self.bandwidth_bps)
+        job.network_delay += delay
+        job.egress_usd += job.data * self.egress_usd_per_byte
         self.moving[job.id] = job
-        self._after(job.network_delay, self._on_moved, job)
+        self._after(delay, self._on_moved, job)
+
+    def _join(self, region: Region, job: Job) -> None:
+        """Count a job as waiting for ``region`` (queued there or moving to it)."""
+        if not region.queued_jobs:
+            region.backlog_since = self.env.now
+        region.queued_gpus += job.gpus
+        region.queued_jobs += 1
+        region.queued_work += job.gpus * job.duration_ref
+        if self.tracking:
+            key = (job.gpus, job.types)
+            region.pending[key] = region.pending.get(key, 0) + 1
+
+    def _leave(self, region: Region, job: Job) -> None:
+        region.queued_gpus -= job.gpus
+        region.queued_jobs -= 1
+        region.queued_work -= job.gpus * job.duration_ref
+        if not region.queued_jobs:
+            region.backlog_since = math.nan
+        if self.tracking:
+            key = (job.gpus, job.types)
+            left = region.pending[key] - 1
+            if left:
+                region.pending[key] = left
+            else:
+                del region.pending[key]
 
     def _on_moved(self, event: Timeout) -> None:
         self.events += 1
         job: Job = event._value
         del self.moving[job.id]
-        self.scheduler.enqueue(self.regions[job.region], job)
+        region = self.regions[job.region]
+        if not region.active:  # closed while the data was moving: route again
+            self._leave(region, job)
+            self.route(job)
+            return
+        self.scheduler.enqueue(region, job)
 
     def _reject(self, job: Job) -> None:
         w = job.workload
@@ -202,13 +315,35 @@ class World:
                           math.nan, math.nan, 0.0, job.duration_ref, math.nan, job.priority,
                           job.data, 0.0)
 
+    def reroute_blocked(self) -> None:
+        """Route again the jobs held for lack of an active region (after a region opens)."""
+        blocked, self.blocked = self.blocked, []
+        for job in blocked:
+            self.route(job)
+
+    def evacuate(self, region: Region) -> None:
+        """Route the queued jobs of a region that closed to other regions."""
+        queue = region.queue
+        jobs = list(queue) if self.scheduler.blocking else [e[2] for e in queue]  # type: ignore[union-attr]
+        queue.clear()  # type: ignore[union-attr]
+        for job in jobs:
+            self._leave(region, job)
+            self.route(job)
+
+    # --- jobs: start, finish, interruption --------------------------------------------------------
+
     def start_job(self, region: Region, job: Job, plan: Plan) -> None:
         """Allocate the planned GPUs and schedule the job's finish."""
         ntype, allocation = plan
         pool = region.pools[ntype.index]
+        tracking = self.tracking
         for node, k in allocation:
             pool.take(node, k)
             node.running += 1
+            if tracking:
+                if node.jobs is None:
+                    node.jobs = {}
+                node.jobs[job.id] = job
         now = self.env.now
         job.ntype = ntype
         job.allocation = allocation
@@ -217,27 +352,50 @@ class World:
         job.end = now + run_time
         region.busy_gpus += job.gpus
         region.running_jobs += 1
-        region.queued_gpus -= job.gpus
-        region.queued_jobs -= 1
-        region.queued_work -= job.gpus * job.duration_ref
+        self._leave(region, job)
+        if tracking:
+            region.recent_waits.append((now, now - job.arrival))
+            self.regions[job.origin].origin_delays.append((now, now - job.arrival))
         self.running[region.index][job.id] = job
-        self._after(run_time, self._on_finish, job)
+        self._after(run_time, self._on_finish, (job, job.epoch))
 
     def _on_finish(self, event: Timeout) -> None:
         self.events += 1
-        job: Job = event._value
+        job, epoch = event._value
+        if epoch != job.epoch:
+            return  # this run was interrupted
         region = self.regions[job.region]
-        pool = region.pools[job.ntype.index]  # type: ignore[union-attr]
+        self._free(region, job)
+        self._record(job, COMPLETED)
+        self.scheduler.dispatch(region)
+
+    def _free(self, region: Region, job: Job) -> None:
         for node, k in job.allocation:
-            pool.give(node, k)
+            node.pool.give(node, k)
             node.running -= 1
+            if node.jobs is not None:
+                node.jobs.pop(job.id, None)
             if node.state == DRAINING and node.running == 0:
-                self._release(node)
+                self._drained(node)
         region.busy_gpus -= job.gpus
         region.running_jobs -= 1
         del self.running[region.index][job.id]
-        self._record(job, COMPLETED)
-        self.scheduler.dispatch(region)
+
+    def interrupt(self, job: Job) -> None:
+        """Stop a running job now: its GPU-seconds so far are lost and it queues again."""
+        region = self.regions[job.region]
+        self.recorder.lost(job.id, region.index, job.gpus, job.start, self.env.now)
+        job.epoch += 1
+        job.restarts += 1
+        self._free(region, job)
+        job.start = job.end = math.nan
+        job.ntype = None
+        job.allocation = []
+        self._join(region, job)
+        if self.scheduler.blocking:
+            region.queue.appendleft(job)  # type: ignore[union-attr]
+        else:
+            self.scheduler.enqueue(region, job)
 
     def _record(self, job: Job, status: int) -> None:
         ntype = job.ntype
@@ -246,10 +404,10 @@ class World:
             len(job.allocation), status, job.arrival, job.start,
             job.end if status == COMPLETED else math.nan, job.network_delay, job.duration_ref,
             job.duration_ref / ntype.speed if ntype else math.nan, job.priority, job.data,
-            job.egress_usd,
+            job.egress_usd, job.restarts,
         )
 
-    # --- sampling and running -----------------------------------------------------------
+    # --- sampling and running -----------------------------------------------------------------
 
     def _sample(self) -> Iterator[simpy.Event]:
         every = self.scenario.sample_every
@@ -269,15 +427,18 @@ class World:
 
     def run(self, progress: Progress | None = None) -> Recorder:
         """Run to the horizon and close every record (unfinished jobs, open bills)."""
+        from swarmsim.world.controller import Controller
+
         horizon = self.scenario.horizon
         for feed in self._workloads:
             next(feed, None)
         self.env.process(self._sample())
+        if self.scenario.policies:
+            Controller(self).start()
         if progress is None:
             self.env.run(until=horizon)
         else:
-            steps = np.linspace(0.0, horizon, 101)[1:]
-            for t in steps:
+            for t in np.linspace(0.0, horizon, 101)[1:]:
                 self.env.run(until=float(t))
                 progress(float(t), horizon)
         self._close()
@@ -285,7 +446,7 @@ class World:
 
     def _close(self) -> None:
         now = self.env.now
-        unfinished = [*self.moving.values()]
+        unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
             unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))
             unfinished.extend(self.running[region.index].values())

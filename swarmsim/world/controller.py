@@ -1,0 +1,348 @@
+"""The control loop: runs each policy on its own interval, hands it a view, applies its actions.
+
+Policies run in the order the scenario lists them; at one instant, an earlier policy's actions
+are applied before a later policy decides. Actions apply one by one and each sees the world as
+the previous left it, so two policies never command the same node: a removal takes provisioning
+nodes first and then the emptiest *ready* nodes, a resize only takes ready nodes, and a node
+that drains (for either) is no longer ready.
+
+The world, not the policy, enforces what is physically or contractually possible: the region's
+supply cap (``max_nodes``), the pool bounds of ``limits.pools``, the budget cap
+``limits.budget_usd_per_hour``, and region activity. What it cannot do is recorded in the
+action's row with the reason (status ``partial`` or ``refused``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from swarmsim.policies.actions import AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
+from swarmsim.policies.views import (
+    ClusterView,
+    NodeTypeView,
+    PendingView,
+    PoolView,
+    RegionView,
+    WorkloadView,
+)
+from swarmsim.scenario import JobsWorkloadSpec
+
+if TYPE_CHECKING:
+    from swarmsim.world.node import Node, NodeType, Pool, Region
+    from swarmsim.world.world import World
+
+#: How far back the views' recent percentiles look, s.
+VIEW_WINDOW_S = 1800.0
+
+
+class Controller:
+    """Owns the policies of one run and the bookkeeping of their actions."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        sc = world.scenario
+        self.policies: list[tuple[str, Any, float]] = []
+        for i, spec in enumerate(sc.policies):
+            cls = spec.policy_class()
+            params = cls.Params.model_validate(spec.params)
+            policy = cls(params, rng=world.streams.get(f"policy/{i}"))
+            label = f"{i}:{spec.kind}" + (f"/{spec.strategy}" if spec.strategy else "")
+            if spec.kind == "custom":
+                label = f"{i}:custom/{cls.__name__}"
+            self.policies.append((label, policy, spec.interval_s()))
+        self.waiting: dict[int, int] = {}  # action row -> nodes still to become ready or gone
+        self.budget = sc.limits.budget_usd_per_hour
+        self.pool_limits = {
+            (world.region_names.index(r), t): b
+            for r, pools in sc.limits.pools.items() for t, b in pools.items()
+        }
+        self._static = self._static_views()
+        world.on_node_ready = self._effective
+        world.on_node_gone = self._effective
+
+    def start(self) -> None:
+        """Start one SimPy process per policy."""
+        for i in range(len(self.policies)):
+            self.world.env.process(self._loop(i))
+
+    def _loop(self, i: int) -> Iterator[simpy.Event]:
+        label, policy, interval = self.policies[i]
+        env = self.world.env
+        while True:
+            yield env.timeout(interval)
+            self.world.events += 1
+            for action in policy.decide(self.view()):
+                self.apply(label, action)
+
+    # --- views ------------------------------------------------------------------------------
+
+    def _static_views(self) -> dict[str, Any]:
+        w = self.world
+        sc = w.scenario
+        types = {
+            t.name: NodeTypeView(t.name, t.gpu, t.gpus, t.max_gpus, t.speed, t.usd_per_gpu_hour,
+                                 float(t.provision_time.expected()))
+            for t in w.node_types
+        }
+        workloads = {}
+        for name, spec in sc.workloads.items():
+            if not isinstance(spec, JobsWorkloadSpec):
+                continue
+            allowed = {}
+            for origin in spec.origin:
+                js = sc.allowed_jurisdictions(spec, origin)
+                allowed[origin] = None if js is None else tuple(sorted(js))
+            workloads[name] = WorkloadView(name, dict(spec.origin), allowed,
+                                           tuple(spec.gpu_types) if spec.gpu_types else None)
+        rtt = {a: {b: float(w.rtt_s[i, j]) for j, b in enumerate(w.region_names)}
+               for i, a in enumerate(w.region_names)}
+        gpus_of = {t.index: t.gpu for t in w.node_types}
+        return {"types": types, "workloads": workloads, "rtt": rtt, "gpus_of": gpus_of}
+
+    def view(self) -> ClusterView:
+        """A fresh read-only snapshot (cost: regions x node types, plus pending shapes)."""
+        w = self.world
+        now = w.env.now
+        since = now - VIEW_WINDOW_S
+        gpus_of = self._static["gpus_of"]
+        blocked: dict[int, int] = {}
+        for job in w.blocked:
+            blocked[job.origin] = blocked.get(job.origin, 0) + 1
+        regions = {}
+        for region, (name, spec) in zip(w.regions, w.scenario.regions.items(), strict=True):
+            pools = {p.ntype.name: _pool_view(p) for p in region.pools}
+            pending = tuple(
+                PendingView(gpus, tuple(sorted({gpus_of[t] for t in types})), count)
+                for (gpus, types), count in sorted(region.pending.items())
+            )
+            regions[name] = RegionView(
+                name=name, jurisdiction=region.jurisdiction, kind=spec.kind, active=region.active,
+                lat=spec.location.lat, lon=spec.location.lon, utc_offset=spec.utc_offset,
+                price_multiplier=region.price_multiplier, max_nodes=region.max_nodes,
+                nodes=region.nodes_alive, pools=pools, gpus_provisioned=region.provisioned_gpus,
+                gpus_ready=region.ready_gpus, gpus_busy=region.busy_gpus,
+                queued_jobs=region.queued_jobs, queued_gpus=region.queued_gpus,
+                queued_work_gpu_s=region.queued_work, pending=pending,
+                cost_usd_per_hour=region.cost_rate, origin_arrivals=region.origin_arrivals,
+                origin_gpu_s=region.origin_gpu_s,
+                wait_p95_s=_recent_p95(region.recent_waits, since),
+                origin_start_delay_p95_s=_recent_p95(region.origin_delays, since),
+                origin_jobs_blocked=blocked.get(region.index, 0),
+            )
+        return ClusterView(
+            time_s=now, window_s=VIEW_WINDOW_S, regions=regions, node_types=self._static["types"],
+            workloads=self._static["workloads"], rtt_s=self._static["rtt"], cost_usd=w.spent_usd(),
+            budget_usd_per_hour=self.budget,
+        )
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def apply(self, policy: str, action: Any) -> None:
+        """Apply one action as far as the world allows, and record it."""
+        w = self.world
+        region = self._region(action.region)
+        row: dict[str, Any] = {
+            "time_decided_s": w.env.now, "time_effective_s": math.nan, "policy": policy,
+            "action": type(action).__name__, "region": action.region,
+            "node_type": getattr(action, "node_type", None), "to_type": getattr(action, "to_type", None),
+            "gpus": getattr(action, "gpus", None), "count": getattr(action, "count", None),
+            "applied": 0, "status": "refused", "reason": action.reason, "note": "",
+            "backlog_since_s": region.backlog_since if region is not None else math.nan,
+        }
+        index = len(w.recorder.actions)
+        w.recorder.actions.append(row)
+        if region is None:
+            row["note"] = f"unknown region {action.region!r}"
+            return
+        if isinstance(action, AddNodes):
+            self._add(index, row, region, action)
+        elif isinstance(action, RemoveNodes):
+            self._remove(index, row, region, action)
+        elif isinstance(action, ResizeNodes):
+            self._resize(index, row, region, action)
+        elif isinstance(action, OpenRegion):
+            self._open(row, region)
+        elif isinstance(action, CloseRegion):
+            self._close(index, row, region)
+        else:
+            row["note"] = f"not an action: {action!r}"
+
+    def _region(self, name: str) -> Region | None:
+        w = self.world
+        return w.regions[w.region_names.index(name)] if name in w.region_names else None
+
+    def _ntype(self, name: str | None) -> NodeType | None:
+        return next((t for t in self.world.node_types if t.name == name), None)
+
+    def _billed(self, pool: Pool) -> int:
+        return len(pool.provisioning) + len(pool.nodes) + len(pool.draining)
+
+    def _finish(self, index: int, row: dict[str, Any], wanted: int, done: int, notes: list[str]) -> None:
+        row["applied"] = done
+        row["status"] = "applied" if done == wanted else ("partial" if done else "refused")
+        row["note"] = "; ".join(notes)
+        if done:
+            self.waiting[index] = done
+        elif row["status"] == "applied":
+            row["time_effective_s"] = self.world.env.now
+
+    def _add(self, index: int, row: dict[str, Any], region: Region, a: AddNodes) -> None:
+        ntype = self._ntype(a.node_type)
+        if ntype is None or a.count <= 0:
+            row["note"] = "unknown node type" if ntype is None else "count must be positive"
+            return
+        notes: list[str] = []
+        if not region.active:
+            row["note"] = "region is inactive: open it first"
+            return
+        n = a.count
+        if region.max_nodes is not None and region.nodes_alive + n > region.max_nodes:
+            n = max(region.max_nodes - region.nodes_alive, 0)
+            notes.append(f"supply cap {region.max_nodes} nodes")
+        bound = self.pool_limits.get((region.index, ntype.name))
+        pool = region.pools[ntype.index]
+        if bound is not None and bound.max is not None and self._billed(pool) + n > bound.max:
+            n = max(bound.max - self._billed(pool), 0)
+            notes.append(f"pool max {bound.max} nodes")
+        n = min(n, self._affordable(region, ntype.gpus * ntype.usd_per_gpu_hour, notes, a.count))
+        for _ in range(n):
+            self.world.add_node(region, ntype, action=index)
+        self._finish(index, row, a.count, n, notes)
+
+    def _affordable(self, region: Region, usd_per_hour_each: float, notes: list[str], wanted: int) -> int:
+        if self.budget is None:
+            return wanted
+        total = self.world.cost_rate
+        each = usd_per_hour_each * region.price_multiplier
+        room = self.budget - total
+        n = math.floor(room / each + 1e-9) if each > 0 else wanted
+        if n < wanted:
+            notes.append(f"budget cap {self.budget:g} USD/h")
+        return max(min(n, wanted), 0)
+
+    def _remove(self, index: int, row: dict[str, Any], region: Region, a: RemoveNodes) -> None:
+        ntype = self._ntype(a.node_type)
+        if ntype is None or a.count <= 0:
+            row["note"] = "unknown node type" if ntype is None else "count must be positive"
+            return
+        pool = region.pools[ntype.index]
+        notes: list[str] = []
+        bound = self.pool_limits.get((region.index, ntype.name))
+        floor = bound.min if bound is not None else 0
+        billed = len(pool.provisioning) + len(pool.nodes)
+        n = min(a.count, billed)
+        if billed - n < floor:
+            n = max(billed - floor, 0)
+            notes.append(f"pool min {floor} nodes")
+        if n < a.count and not notes:
+            notes.append(f"only {billed} nodes to remove")
+        victims = sorted(pool.provisioning.values(), key=lambda x: -x.id) + pool.emptiest()
+        for node in victims[:n]:
+            node.action = index
+            self.world.drain(node, preempt=a.preempt)
+        self._finish(index, row, a.count, n, notes)
+
+    def _resize(self, index: int, row: dict[str, Any], region: Region, a: ResizeNodes) -> None:
+        old = self._ntype(a.node_type)
+        new = self._ntype(a.to_type or a.node_type)
+        if old is None or new is None or a.count <= 0:
+            row["note"] = "unknown node type" if old is None or new is None else "count must be positive"
+            return
+        gpus = a.gpus if a.gpus is not None else (new.gpus if a.to_type else old.gpus)
+        if not 1 <= gpus <= new.max_gpus:
+            row["note"] = f"{new.name} nodes hold 1 to {new.max_gpus} GPUs, not {gpus}"
+            return
+        src, dst = region.pools[old.index], region.pools[new.index]
+        notes: list[str] = []
+        candidates = [n for n in src.emptiest() if n.gpus != gpus or src is not dst]
+        n = min(a.count, len(candidates))
+        if n < a.count:
+            notes.append(f"only {len(candidates)} ready nodes to resize")
+        if src is not dst:
+            bound = self.pool_limits.get((region.index, new.name))
+            if bound is not None and bound.max is not None and self._billed(dst) + n > bound.max:
+                n = max(bound.max - self._billed(dst), 0)
+                notes.append(f"pool max {bound.max} nodes")
+            bound = self.pool_limits.get((region.index, old.name))
+            if bound is not None and self._billed(src) - n < bound.min:
+                n = max(self._billed(src) - bound.min, 0)
+                notes.append(f"pool min {bound.min} nodes")
+        chosen = candidates[:n]
+        if self.budget is not None and chosen:
+            extra = max((gpus * new.usd_per_gpu_hour - chosen[0].gpus * old.usd_per_gpu_hour), 0.0)
+            if extra > 0:
+                n = min(n, self._affordable(region, extra, notes, n))
+                chosen = chosen[:n]
+        for node in chosen:
+            node.action = index
+            self.world.drain(node, resize_to=(dst, gpus))
+        self._finish(index, row, a.count, len(chosen), notes)
+
+    def _open(self, row: dict[str, Any], region: Region) -> None:
+        row["applied"], row["status"] = 1, "applied"
+        row["time_effective_s"] = self.world.env.now
+        if region.active:
+            row["note"] = "already active"
+            return
+        region.active = True
+        self.world.reroute_blocked()
+
+    def _close(self, index: int, row: dict[str, Any], region: Region) -> None:
+        row["applied"], row["status"] = 1, "applied"
+        region.active = False
+        nodes = [n for p in region.pools for n in (*p.provisioning.values(), *p.nodes.values())]
+        for node in sorted(nodes, key=lambda x: x.id):
+            node.action = index
+            self.world.drain(node)
+        self.world.evacuate(region)
+        alive = sum(self._billed(p) for p in region.pools)
+        if alive:
+            self.waiting[index] = alive
+        else:
+            row["time_effective_s"] = self.world.env.now
+
+    def _effective(self, node: Node) -> None:
+        """A node an action touched became ready (or gone): the action is effective when the
+        last of its nodes does."""
+        index = node.action
+        if index < 0 or index not in self.waiting:
+            return
+        left = self.waiting[index] - 1
+        if left:
+            self.waiting[index] = left
+        else:
+            del self.waiting[index]
+            self.world.recorder.actions[index]["time_effective_s"] = self.world.env.now
+
+
+def _pool_view(pool: Pool) -> PoolView:
+    provisioning = pool.provisioning.values()
+    # Ready nodes through the size histogram; provisioning and draining nodes are few.
+    others = (*provisioning, *pool.draining.values())
+    largest = max([pool.largest(), *(n.gpus for n in others)])
+    return PoolView(
+        node_type=pool.ntype.name,
+        nodes_provisioning=len(pool.provisioning),
+        nodes_ready=len(pool.nodes),
+        nodes_draining=len(pool.draining),
+        gpus_provisioning=sum(n.gpus for n in provisioning),
+        gpus_ready=sum(g * c for g, c in enumerate(pool.sizes)),
+        gpus_busy=pool.busy_gpus,
+        gpus_free=pool.free_gpus,
+        nodes_by_free=tuple(pool.counts),
+        largest_node_gpus=largest,
+    )
+
+
+def _recent_p95(samples: Any, since: float) -> float:
+    while samples and samples[0][0] < since:
+        samples.popleft()
+    if not samples:
+        return math.nan
+    return float(np.quantile([s[1] for s in samples], 0.95))
+
