@@ -46,6 +46,7 @@ class Result:
     billing: pd.DataFrame
     breakdown: pd.DataFrame
     requests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lost: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def provenance(self) -> dict[str, Any]:
         """What produced these figures: scenario name and hash, seed, swarmsim version."""
@@ -82,7 +83,7 @@ class Result:
                    "platform": platform.platform()}
             (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario.to_yaml())
-            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests"):
+            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost"):
                 frame: pd.DataFrame = getattr(self, name)
                 frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
             if plots:

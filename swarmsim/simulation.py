@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from swarmsim.metrics.frames import actions_frame, billing_frame, jobs_frame, timeseries_frame
+from swarmsim.metrics.frames import (
+    actions_frame,
+    billing_frame,
+    jobs_frame,
+    lost_frame,
+    timeseries_frame,
+)
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
@@ -33,7 +39,8 @@ def simulate(
     jobs = jobs_frame(recorder)
     billing = billing_frame(recorder)
     actions = actions_frame(recorder)
-    summary = summarize(sc, jobs, billing, actions, world.events, wall_s)
+    lost = lost_frame(recorder)
+    summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost)
     return Result(
         scenario=sc,
         summary=summary,
@@ -42,4 +49,5 @@ def simulate(
         actions=actions,
         billing=billing,
         breakdown=breakdown(sc, jobs, billing),
+        lost=lost,
     )

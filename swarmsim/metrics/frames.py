@@ -11,8 +11,8 @@ import pandas as pd
 from swarmsim.metrics.recorder import STATUS_NAMES, Recorder
 
 ACTION_COLUMNS = [
-    "time_decided_s", "time_effective_s", "policy", "action", "region", "node_type", "count",
-    "status", "reason",
+    "time_decided_s", "time_effective_s", "policy", "action", "region", "node_type", "to_type",
+    "gpus", "count", "applied", "status", "reason", "note", "backlog_since_s",
 ]
 
 
@@ -46,6 +46,7 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
         "priority": np.frombuffer(rec.job_priority, dtype=np.float64),
         "data_bytes": np.frombuffer(rec.job_data, dtype=np.float64),
         "egress_usd": np.frombuffer(rec.job_egress_usd, dtype=np.float64),
+        "restarts": np.frombuffer(rec.job_restarts, dtype=np.int32),
     })
     return df.sort_values("job_id", kind="stable").reset_index(drop=True)
 
@@ -76,6 +77,23 @@ def billing_frame(rec: Recorder) -> pd.DataFrame:
         "start_s": np.frombuffer(rec.bill_start, dtype=np.float64),
         "end_s": np.frombuffer(rec.bill_end, dtype=np.float64),
     }).sort_values(["node_id", "start_s"], kind="stable").reset_index(drop=True)
+
+
+def empty_lost_frame() -> pd.DataFrame:
+    """A lost-work frame with no rows (its columns and dtypes)."""
+    return lost_frame(Recorder([], [], []))
+
+
+def lost_frame(rec: Recorder) -> pd.DataFrame:
+    """One row per interrupted run of a job: GPUs held over [start_s, end_s), work lost."""
+    return pd.DataFrame({
+        "job_id": np.frombuffer(rec.lost_job, dtype=np.int64),
+        "region": _names(np.frombuffer(rec.lost_region, dtype=np.int32), rec.region_names),
+        "node_type": _names(np.frombuffer(rec.lost_node_type, dtype=np.int32), rec.node_type_names),
+        "gpus": np.frombuffer(rec.lost_gpus, dtype=np.int32),
+        "start_s": np.frombuffer(rec.lost_start, dtype=np.float64),
+        "end_s": np.frombuffer(rec.lost_end, dtype=np.float64),
+    })
 
 
 def actions_frame(rec: Recorder) -> pd.DataFrame:

@@ -42,6 +42,7 @@ class Recorder:
         # One row per interrupted run of a job (preempted or failed): its GPU-seconds are lost.
         self.lost_job = array("q")
         self.lost_region = array("i")
+        self.lost_node_type = array("i")
         self.lost_gpus = array("i")
         self.lost_start = array("d")
         self.lost_end = array("d")
@@ -107,10 +108,11 @@ class Recorder:
         self.job_egress_usd.append(egress_usd)
         self.job_restarts.append(restarts)
 
-    def lost(self, job_id: int, region: int, gpus: int, start: float, end: float) -> None:
+    def lost(self, job_id: int, region: int, node_type: int, gpus: int, start: float, end: float) -> None:
         """Append an interrupted run: ``gpus`` GPUs held over [start, end) s, work lost."""
         self.lost_job.append(job_id)
         self.lost_region.append(region)
+        self.lost_node_type.append(node_type)
         self.lost_gpus.append(gpus)
         self.lost_start.append(start)
         self.lost_end.append(end)

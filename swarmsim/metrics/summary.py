@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from swarmsim.metrics.frames import empty_lost_frame
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 #: The headline keys in the order reports show them.
@@ -20,7 +21,8 @@ HEADLINE_KEYS = (
     "job_wait_mean_s", "job_wait_p50_s", "job_wait_p95_s", "job_wait_p99_s",
     "job_completion_mean_s", "requests_arrived", "requests_completed", "requests_dropped",
     "request_latency_p50_s", "request_latency_p95_s", "request_latency_p99_s",
-    "slo_attainment", "residency_violations", "scale_actions", "sim_events", "wall_time_s",
+    "slo_attainment", "residency_violations", "scale_actions", "scale_up_response_s",
+    "idle_cost_usd", "gpu_hours_lost", "jobs_restarted", "sim_events", "wall_time_s",
 )
 
 
@@ -74,6 +76,38 @@ def residency_violations(jobs: pd.DataFrame, scenario: Scenario) -> int:
     return int(bad.sum())
 
 
+def lost_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per interrupted run, GPU-seconds inside the window (held, then lost)."""
+    start, end = lost["start_s"].to_numpy(), lost["end_s"].to_numpy()
+    inside = overlap_s(start, end, scenario.warmup, scenario.horizon)
+    return lost["gpus"].to_numpy() * inside
+
+
+def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame, lost: pd.DataFrame) -> float:
+    """Provisioned but unused GPU-hours times their price, summed per region and node type."""
+    lo, hi = scenario.warmup, scenario.horizon
+    keys = ["region", "node_type"]
+    bill = billing.assign(
+        gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi))
+    prov = bill.groupby(keys, observed=True).agg(gpu_s=("gpu_s", "sum"), price=("usd_per_gpu_hour", "max"))
+    used = pd.concat([
+        jobs.assign(busy_s=busy_gpu_seconds(jobs, scenario))[[*keys, "busy_s"]],
+        lost.assign(busy_s=lost_gpu_seconds(lost, scenario))[[*keys, "busy_s"]],
+    ]).groupby(keys, observed=True)["busy_s"].sum()
+    idle_s = (prov["gpu_s"] - used.reindex(prov.index, fill_value=0.0)).clip(lower=0.0)
+    return float((idle_s * prov["price"]).sum() / 3600.0)
+
+
+def scale_up_response_s(actions: pd.DataFrame) -> float:
+    """Mean time from the start of a region's backlog to the capacity a scale-up added for it
+    becoming ready (AddNodes and ResizeNodes that applied, decided during a backlog)."""
+    if actions.empty:
+        return math.nan
+    up = actions[actions["action"].isin(["AddNodes", "ResizeNodes"]) & (actions["applied"] > 0)]
+    delay = (up["time_effective_s"].astype(float) - up["backlog_since_s"].astype(float)).dropna()
+    return float(delay.mean()) if len(delay) else math.nan
+
+
 def summarize(
     scenario: Scenario,
     jobs: pd.DataFrame,
@@ -81,8 +115,10 @@ def summarize(
     actions: pd.DataFrame,
     sim_events: int,
     wall_time_s: float,
+    lost: pd.DataFrame | None = None,
 ) -> dict[str, float | int | None]:
     """The headline figures of contract §6 (NaN where a figure has no data)."""
+    lost = empty_lost_frame() if lost is None else lost
     lo, hi = scenario.warmup, scenario.horizon
     billed = overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi)
     gpu_s_prov = float(np.sum(billing["gpus"].to_numpy() * billed))
@@ -90,7 +126,8 @@ def summarize(
     node_cost = float(np.sum(billing["gpus"].to_numpy() * price * billed) / 3600.0)
     win = window_jobs(jobs, scenario)
     egress = float(win["egress_usd"].sum())
-    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum())
+    gpu_s_lost = float(lost_gpu_seconds(lost, scenario).sum())
+    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum()) + gpu_s_lost
     status = win["status"]
     started = win["start_s"].notna().to_numpy()
     waits = win["wait_s"].to_numpy()[started]
@@ -118,7 +155,11 @@ def summarize(
         "request_latency_p99_s": math.nan,
         "slo_attainment": math.nan,
         "residency_violations": residency_violations(win, scenario),
-        "scale_actions": len(actions),
+        "scale_actions": int((actions["applied"] > 0).sum()) if len(actions) else 0,
+        "scale_up_response_s": scale_up_response_s(actions),
+        "idle_cost_usd": idle_cost_usd(scenario, jobs, billing, lost),
+        "gpu_hours_lost": gpu_s_lost / 3600.0,
+        "jobs_restarted": int((win["restarts"] > 0).sum()),
         "egress_usd": egress,
         "jobs_started": int(started.sum()),
         "jobs_moved": int((win["network_delay_s"] > 0).sum()),

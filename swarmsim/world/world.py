@@ -384,7 +384,8 @@ class World:
     def interrupt(self, job: Job) -> None:
         """Stop a running job now: its GPU-seconds so far are lost and it queues again."""
         region = self.regions[job.region]
-        self.recorder.lost(job.id, region.index, job.gpus, job.start, self.env.now)
+        ntype = job.ntype.index if job.ntype is not None else -1
+        self.recorder.lost(job.id, region.index, ntype, job.gpus, job.start, self.env.now)
         job.epoch += 1
         job.restarts += 1
         self._free(region, job)
