@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import itertools
 import json
 import math
@@ -386,6 +387,7 @@ def spawn(name: str, quick: bool) -> dict[str, Any]:
 
 
 def machine() -> str:
+    """CPU count and model, Python, simpy and numpy versions, and where swarmsim comes from."""
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -397,11 +399,14 @@ def machine() -> str:
         pass
     import simpy
 
+    spec = importlib.util.find_spec("swarmsim")
+    where = os.path.dirname(spec.origin) if spec is not None and spec.origin else "not found"
     return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
-            f"simpy {simpy.__version__}, numpy {np.__version__}")
+            f"simpy {simpy.__version__}, numpy {np.__version__}; swarmsim from {where}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run every case in its own subprocess, one at a time, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"1/{QUICK_DIVISOR} of every size")
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
@@ -435,6 +440,7 @@ def _rate(count: float, seconds: float) -> float:
 
 
 def report_mmc(results: dict[str, dict[str, Any]], quick: bool) -> list[str]:
+    """Print case (a) and return the targets it missed."""
     jobs = scale(MMC_JOBS, quick)
     theory = erlang_c_wait_s(MMC_SERVERS, MMC_RATE_PER_S, MMC_MEAN_SERVICE_S)
     print(f"(a) M/M/{MMC_SERVERS}, rho = {MMC_RHO}, {jobs:,} expected arrivals; "
@@ -496,6 +502,7 @@ def _close(a: float, b: float, se: float, scale_s: float) -> bool:
 
 
 def report_regions(results: dict[str, dict[str, Any]], quick: bool) -> list[str]:
+    """Print case (b) with its growth ratios and return the targets it missed."""
     print(f"(b) 5 regions, 2,000 nodes (A100x8, H100x8, L4x4, RTX4090x1), {REGIONS_RATE_PER_H:g} "
           "jobs/h, nearest routing, fifo, best-fit")
     head = (f"{'jobs':>10}{'arrived':>10}{'done':>10}{'util':>7}{'moved':>8}{'run s':>8}{'total s':>9}"

@@ -9,10 +9,28 @@ Public API::
     res.save("results/two-regions/run-1")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from swarmsim.errors import ScenarioError
-from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
-from swarmsim.simulation import simulate
 from swarmsim.version import __version__
 
+if TYPE_CHECKING:
+    from swarmsim.result import Result
+    from swarmsim.simulation import simulate
+
 __all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate"]
+
+
+def __getattr__(name: str) -> Any:
+    # simulate and Result pull in pandas and SimPy; import them on first use so that
+    # `swarmsim validate` and bad-input exits stay fast.
+    if name == "simulate":
+        from swarmsim.simulation import simulate
+
+        return simulate
+    if name == "Result":
+        from swarmsim.result import Result
+
+        return Result
+    raise AttributeError(f"module 'swarmsim' has no attribute {name!r}")

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmsim.errors import ScenarioError
-from swarmsim.metrics.summary import HEADLINE_KEYS
-from swarmsim.scenario import Scenario, load_scenario, parse_overrides
-from swarmsim.simulation import simulate
+from swarmsim.scenario import Scenario, load_scenario, parse_overrides, scenario_json_schema
 from swarmsim.units import format_duration
 
 EXIT_BAD_INPUT = 2
@@ -73,13 +71,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: str | None, seed: int | None, sets: list[str]) -> Scenario:
-    overrides = parse_overrides(sets)
+    try:
+        overrides = parse_overrides(sets)
+    except ScenarioError as err:
+        raise ScenarioError(str(path or builtin_scenario()), err.problems) from None
     if seed is not None:
         overrides["seed"] = seed
     return load_scenario(path or builtin_scenario(), overrides)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from swarmsim.simulation import simulate
+
+    
     scenario = _load(args.scenario, args.seed, args.set)
     bar = _ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)
@@ -87,10 +91,11 @@ def _run(args: argparse.Namespace) -> int:
     folder = result.save(args.out, plots=not args.no_plots)
     if args.json:
         print(json.dumps({k: _json(v) for k, v in result.summary.items()}, indent=2))
+        print(f"results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
         print(render_summary(result.summary, result.breakdown, title=title))
-    print(f"\nresults: {folder}")
+        print(f"\nresults: {folder}")
     return 0
 
 
@@ -108,9 +113,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    schema = Scenario.model_json_schema()
-    schema["properties"].pop("source", None)
-    print(json.dumps(schema, indent=2))
+    print(json.dumps(scenario_json_schema(), indent=2))
     return 0
 
 
@@ -136,6 +139,8 @@ def _fmt(key: str, value: Any) -> str:
 
 def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "") -> str:
     """The headline figures (and the per-region breakdown) as a plain-text table."""
+    from swarmsim.metrics.summary import HEADLINE_KEYS
+
     lines = [f"swarmsim — {title}" if title else "swarmsim"]
     show = [k for k in HEADLINE_KEYS if not (k.startswith("request") or k == "slo_attainment")
             or summary.get("requests_arrived")]

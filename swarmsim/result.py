@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from swarmsim.errors import ScenarioError
 from swarmsim.scenario import Scenario
 from swarmsim.version import __version__
 
@@ -70,11 +71,24 @@ class Result:
         scenario and seed), ``run.json`` (wall time, host, Python), ``scenario.yaml`` (resolved),
         ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
         ``requests.csv`` and PNG plots. Everything is written into a temporary sibling folder
-        that is renamed into place only when complete; an existing folder is replaced.
+        that is renamed into place only when complete. An existing *run folder* (one holding a
+        ``summary.json``) is replaced; anything else at that path is left alone and refused.
+
+        Raises:
+            ScenarioError: the folder cannot be written (it is a file, a folder that is not a
+                run folder, or the file system refuses), with the path and the reason.
         """
-        target = Path(folder) if folder is not None else self.default_folder()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        shown = Path(folder) if folder is not None else self.default_folder()
+        target = shown.resolve()
+        if target.exists() and not (target.is_dir() and (target / "summary.json").is_file()):
+            what = "a folder that is not a swarmsim run folder" if target.is_dir() else "a file"
+            raise ScenarioError(str(target), [("", f"--out: the path is {what}; choose a new folder "
+                                                   "(an existing run folder is replaced)")])
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        except OSError as err:
+            raise ScenarioError(str(target), [("", f"--out: cannot create the run folder: {err}")]) from None
         try:
             deterministic = {k: v for k, v in self.summary.items() if k != "wall_time_s"}
             doc = {"summary": _jsonable(deterministic), "provenance": self.provenance()}
@@ -97,7 +111,10 @@ class Result:
                 shutil.rmtree(trash, ignore_errors=True)
             else:
                 tmp.rename(target)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ScenarioError(str(target), [("", f"--out: cannot write the run folder: {err}")]) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return target
+        return shown

@@ -473,11 +473,13 @@ class Scenario(Spec):
                     )
             if not problems:
                 smallest = work.gpus.lower()
-                largest = max((self.possible_gpus(r, work) for r in regions), default=0)
+                # Residency and inactive regions only cause rejections at run time (with a
+                # warning); a job larger than anything any region could ever hold is an error.
+                largest = max((self.possible_gpus(r, work, any_state=True) for r in regions), default=0)
                 if smallest > largest:
                     problems.append(
                         (f"{base}.gpus", f"no job of this workload can ever run: the smallest asks "
-                         f"for {smallest:g} GPUs but the largest allocation any allowed region can "
+                         f"for {smallest:g} GPUs but the largest allocation any region can "
                          f"offer is {largest:g} GPUs")
                     )
         if problems:
@@ -534,14 +536,14 @@ class Scenario(Spec):
             if work.gpu_types is None or t.gpu in work.gpu_types
         ]
 
-    def possible_gpus(self, region: str, work: JobsWorkloadSpec) -> float:
+    def possible_gpus(self, region: str, work: JobsWorkloadSpec, any_state: bool = False) -> float:
         """Largest single-job allocation a region can ever offer a workload, GPUs.
 
         A job fits on one node, or spans nodes of one type in one region. Without scaling
         policies the fleet is fixed; with them, the region's ``max_nodes`` bounds it (inf when
-        unset)."""
+        unset). ``any_state`` counts an inactive region as if it were active."""
         spec = self.regions[region]
-        if not spec.active and not self.scaling:
+        if not spec.active and not self.scaling and not any_state:
             return 0.0
         best = 0.0
         for name in self.node_types_for(work):
@@ -573,6 +575,21 @@ class Scenario(Spec):
     def to_yaml(self) -> str:
         """The resolved scenario as YAML (every default filled in, base units)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario file, for editors (``swarmsim schema``).
+
+    A region named after a built-in catalog site may omit ``location``, ``jurisdiction`` and
+    ``utc_offset`` (they are filled from the catalog), so the schema does not require them; the
+    loader reports a missing one for other regions."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["properties"].pop("source", None)
+    region = schema.get("$defs", {}).get("RegionSpec", {})
+    region["required"] = [
+        r for r in region.get("required", []) if r not in ("location", "jurisdiction", "utc_offset")
+    ]
+    return schema
 
 
 def _unknown(what: str, name: str, known: typing.Iterable[str]) -> str:
