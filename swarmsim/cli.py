@@ -83,7 +83,7 @@ def _load(path: str | None, seed: int | None, sets: list[str]) -> Scenario:
 def _run(args: argparse.Namespace) -> int:
     from swarmsim.simulation import simulate
 
-    
+
     scenario = _load(args.scenario, args.seed, args.set)
     bar = _ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)

@@ -387,7 +387,7 @@ class Scenario(Spec):
                     except (KeyError, TypeError, ValueError):
                         site = None
                 if site is not None:
-                    spec.setdefault("site", site.name)
+                    spec["site"] = site.name  # canonical, even when given as an alias
                     spec.setdefault("location", {"lat": site.lat, "lon": site.lon})
                     spec.setdefault("jurisdiction", site.jurisdiction)
                     spec.setdefault("utc_offset", site.utc_offset)

@@ -48,6 +48,6 @@ def simulate(
         timeseries=timeseries_frame(recorder),
         actions=actions,
         billing=billing,
-        breakdown=breakdown(sc, jobs, billing),
+        breakdown=breakdown(sc, jobs, billing, lost),
         lost=lost,
     )

@@ -168,7 +168,8 @@ def summarize(
     }
 
 
-def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame) -> pd.DataFrame:
+def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
+              lost: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per region and per GPU type: provisioned and busy GPU-hours, utilization, cost, jobs
     started and their wait percentiles (window only). Columns: ``by``, ``name``, ..."""
     lo, hi = scenario.warmup, scenario.horizon
@@ -182,13 +183,17 @@ def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame) -> 
     work = jobs.assign(gpu_type=jobs["node_type"].astype(str).map(gpu_of),
                        busy_s=busy_gpu_seconds(jobs, scenario))
     win = work.loc[win.index]
+    lost = empty_lost_frame() if lost is None else lost
+    lost = lost.assign(gpu_type=lost["node_type"].astype(str).map(gpu_of),
+                       busy_s=lost_gpu_seconds(lost, scenario))
     rows = []
     for by, bcol in (("region", "region"), ("gpu_type", "gpu_type")):
         names = list(scenario.regions) if by == "region" else sorted(set(gpu_of.values()))
         for name in names:
             b = bill[bill[bcol].astype(str) == name]
             w = win[win[bcol].astype(str) == name]
-            busy = float(work.loc[work[bcol].astype(str) == name, "busy_s"].sum())
+            busy = float(work.loc[work[bcol].astype(str) == name, "busy_s"].sum()) + float(
+                lost.loc[lost[bcol].astype(str) == name, "busy_s"].sum())
             prov = float(b["gpu_s"].sum())
             waits = w["wait_s"].dropna().to_numpy()
             egress = float(w["egress_usd"].sum())

@@ -67,7 +67,10 @@ def example_views() -> list[ClusterView]:
         if rest:
             by_free[size - rest] += 1
         by_free[size] += idle_nodes
-        return PoolView(name, 0, ready, 0, 0, ready * size, busy, free, tuple(by_free), size if ready else 0)
+        by_gpus = [0] * (max_gpus + 1)
+        by_gpus[size] = ready
+        return PoolView(name, 0, ready, 0, 0, ready * size, busy, free, tuple(by_free), size if ready else 0,
+                        tuple(by_gpus))
 
     def region(name: str, juris: str, lat: float, lon: float, off: float, active: bool,
                ready: int, busy: int, pending: tuple[tuple[int, tuple[str, ...], int], ...] = ()

@@ -24,6 +24,7 @@ class NodeTypeView:
     speed: float  # training speed relative to the reference GPU (A100-80GB = 1)
     usd_per_gpu_hour: float  # before a region's price multiplier
     provision_time_s: float  # mean provisioning time
+    multi_node: bool = True  # a job may span several nodes of this type
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class PoolView:
     gpus_free: int  # unallocated on ready nodes
     nodes_by_free: tuple[int, ...]  # ready nodes with exactly f free GPUs, f = 0 .. max_gpus
     largest_node_gpus: int  # GPUs of the largest node (any state but gone); 0 without nodes
+    nodes_by_gpus: tuple[int, ...] = ()  # ready nodes with exactly g GPUs, g = 0 .. max_gpus
 
     @property
     def nodes(self) -> int:

@@ -86,7 +86,7 @@ class Controller:
         sc = w.scenario
         types = {
             t.name: NodeTypeView(t.name, t.gpu, t.gpus, t.max_gpus, t.speed, t.usd_per_gpu_hour,
-                                 float(t.provision_time.expected()))
+                                 float(t.provision_time.expected()), t.multi_node)
             for t in w.node_types
         }
         workloads = {}
@@ -182,14 +182,14 @@ class Controller:
     def _billed(self, pool: Pool) -> int:
         return len(pool.provisioning) + len(pool.nodes) + len(pool.draining)
 
-    def _finish(self, index: int, row: dict[str, Any], wanted: int, done: int, notes: list[str]) -> None:
+    def _settle(self, index: int, row: dict[str, Any], wanted: int, done: int, notes: list[str]) -> None:
+        """Record how much of an action the world will carry out, before carrying it out: its
+        ``done`` nodes then report in (ready or gone), possibly at once, through _effective."""
         row["applied"] = done
         row["status"] = "applied" if done == wanted else ("partial" if done else "refused")
         row["note"] = "; ".join(notes)
         if done:
             self.waiting[index] = done
-        elif row["status"] == "applied":
-            row["time_effective_s"] = self.world.env.now
 
     def _add(self, index: int, row: dict[str, Any], region: Region, a: AddNodes) -> None:
         ntype = self._ntype(a.node_type)
@@ -210,9 +210,9 @@ class Controller:
             n = max(bound.max - self._billed(pool), 0)
             notes.append(f"pool max {bound.max} nodes")
         n = min(n, self._affordable(region, ntype.gpus * ntype.usd_per_gpu_hour, notes, a.count))
+        self._settle(index, row, a.count, n, notes)
         for _ in range(n):
             self.world.add_node(region, ntype, action=index)
-        self._finish(index, row, a.count, n, notes)
 
     def _affordable(self, region: Region, usd_per_hour_each: float, notes: list[str], wanted: int) -> int:
         if self.budget is None:
@@ -242,10 +242,10 @@ class Controller:
         if n < a.count and not notes:
             notes.append(f"only {billed} nodes to remove")
         victims = sorted(pool.provisioning.values(), key=lambda x: -x.id) + pool.emptiest()
+        self._settle(index, row, a.count, n, notes)
         for node in victims[:n]:
             node.action = index
             self.world.drain(node, preempt=a.preempt)
-        self._finish(index, row, a.count, n, notes)
 
     def _resize(self, index: int, row: dict[str, Any], region: Region, a: ResizeNodes) -> None:
         old = self._ntype(a.node_type)
@@ -278,33 +278,37 @@ class Controller:
             if extra > 0:
                 n = min(n, self._affordable(region, extra, notes, n))
                 chosen = chosen[:n]
+        self._settle(index, row, a.count, len(chosen), notes)
         for node in chosen:
             node.action = index
             self.world.drain(node, resize_to=(dst, gpus))
-        self._finish(index, row, a.count, len(chosen), notes)
 
     def _open(self, row: dict[str, Any], region: Region) -> None:
+        if region.active:
+            row["status"], row["note"] = "noop", "already active"
+            return
         row["applied"], row["status"] = 1, "applied"
         row["time_effective_s"] = self.world.env.now
-        if region.active:
-            row["note"] = "already active"
-            return
         region.active = True
         self.world.reroute_blocked()
 
     def _close(self, index: int, row: dict[str, Any], region: Region) -> None:
+        if not region.active:
+            row["status"], row["note"] = "noop", "already inactive"
+            return
         row["applied"], row["status"] = 1, "applied"
         region.active = False
-        nodes = [n for p in region.pools for n in (*p.provisioning.values(), *p.nodes.values())]
-        for node in sorted(nodes, key=lambda x: x.id):
+        nodes = sorted((n for p in region.pools for n in (*p.provisioning.values(), *p.nodes.values())),
+                       key=lambda x: x.id)
+        # Nodes already draining (for another action) finish that action; these report here.
+        if nodes:
+            self.waiting[index] = len(nodes)
+        else:
+            row["time_effective_s"] = self.world.env.now
+        for node in nodes:
             node.action = index
             self.world.drain(node)
         self.world.evacuate(region)
-        alive = sum(self._billed(p) for p in region.pools)
-        if alive:
-            self.waiting[index] = alive
-        else:
-            row["time_effective_s"] = self.world.env.now
 
     def _effective(self, node: Node) -> None:
         """A node an action touched became ready (or gone): the action is effective when the
@@ -336,6 +340,7 @@ def _pool_view(pool: Pool) -> PoolView:
         gpus_free=pool.free_gpus,
         nodes_by_free=tuple(pool.counts),
         largest_node_gpus=largest,
+        nodes_by_gpus=tuple(pool.sizes),
     )
 
 

@@ -183,7 +183,8 @@ class World:
 
     def _drained(self, node: Node) -> None:
         del node.pool.draining[node.id]
-        if node.resize_to is None:
+        if node.resize_to is None or not node.pool.region.active:
+            node.resize_to = None
             self._release(node)
             return
         new_pool, gpus = node.resize_to
@@ -217,9 +218,8 @@ class World:
         batch: JobBatch
         for batch in job_batches(name, spec, self.scenario, self.streams):
             for i in range(len(batch.time)):
-                job = Job(self._next_job_id, w, batch.origin[i], batch.time[i], batch.gpus[i],
+                job = Job(-1, w, batch.origin[i], batch.time[i], batch.gpus[i],
                           batch.duration[i], batch.data[i], batch.priority[i], types)
-                self._next_job_id += 1
                 self._after(job.arrival - self.env.now, self._on_arrival, job)
                 yield None
 
@@ -239,6 +239,8 @@ class World:
     def _on_arrival(self, event: Timeout) -> None:
         self.events += 1
         job: Job = event._value
+        job.id = job.seq = self._next_job_id  # ids follow arrival order across workloads
+        self._next_job_id += 1
         next(self._workloads[job.workload], None)  # schedule this workload's next arrival
         if self.tracking:
             origin = self.regions[job.origin]
@@ -419,8 +421,8 @@ class World:
             for r in self.regions:
                 self.recorder.sample(now, r.index, r.provisioned_gpus, r.ready_gpus, r.busy_gpus,
                                      r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate)
-            if now + every > horizon + 1e-9:
-                return
+            if now + every >= horizon - 1e-9:
+                return  # a sample at the horizon itself is taken by _close
             yield self.env.timeout(every)
 
     def _after(self, delay: float, callback: Callable[[Timeout], None], value: object) -> None:
@@ -447,6 +449,12 @@ class World:
 
     def _close(self) -> None:
         now = self.env.now
+        every = self.scenario.sample_every
+        steps = now / every
+        if abs(steps - round(steps)) < 1e-9:  # the grid reaches the horizon: sample it too
+            for r in self.regions:
+                self.recorder.sample(now, r.index, r.provisioned_gpus, r.ready_gpus, r.busy_gpus,
+                                     r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate)
         unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
             unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))
