@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 
 from swarmsim.policies.views import (
     ClusterView,
@@ -30,35 +29,28 @@ PLACES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _NodeTypeView(NodeTypeView):
-    """NodeTypeView with ``multi_node``, until the view itself carries it."""
-
-    multi_node: bool = True
-
-
 def node_type(name: str = "a100x8", gpu: str = "A100-80GB", gpus: int = 8, max_gpus: int = 16,
               speed: float = 1.0, usd_per_gpu_hour: float = 3.43, multi_node: bool = True
               ) -> NodeTypeView:
-    args = (name, gpu, gpus, max_gpus, speed, usd_per_gpu_hour, 210.0)
-    if "multi_node" in {f.name for f in fields(NodeTypeView)}:
-        return NodeTypeView(*args, multi_node=multi_node)  # type: ignore[call-arg]
-    return _NodeTypeView(*args, multi_node=multi_node)
+    return NodeTypeView(name, gpu, gpus, max_gpus, speed, usd_per_gpu_hour, 210.0, multi_node)
 
 
 def pool(name: str = "a100x8", sizes: Sequence[int] = (8, 8), busy: int = 0,
          provisioning: Sequence[int] = (), draining: Sequence[int] = (), max_gpus: int = 16) -> PoolView:
-    """Ready nodes of ``sizes`` GPUs, ``busy`` GPUs packed into them in order."""
+    """Ready nodes of ``sizes`` GPUs, ``busy`` GPUs packed into them in order; provisioning
+    and draining nodes of the sizes given."""
     by_free = [0] * (max_gpus + 1)
+    by_gpus = [0] * (max_gpus + 1)
     left = busy
     for size in sizes:
         used = min(size, left)
         left -= used
         by_free[size - used] += 1
+        by_gpus[size] += 1
     assert left == 0, "more busy GPUs than ready GPUs"
     largest = max([*sizes, *provisioning, *draining], default=0)
     return PoolView(name, len(provisioning), len(sizes), len(draining), sum(provisioning), sum(sizes),
-                    busy, sum(sizes) - busy, tuple(by_free), largest)
+                    busy, sum(sizes) - busy, tuple(by_free), largest, tuple(by_gpus))
 
 
 def region(name: str, *pools: PoolView, active: bool = True, pending: Sequence[tuple] = (),

@@ -30,8 +30,8 @@ A100, H100 = "A100-80GB", "H100-SXM"
 
 
 def node_type(name: str = "a8", gpu: str = A100, gpus: int = 8, *, max_gpus: int | None = None,
-              usd: float = 2.0, provision_s: float = 210.0) -> NodeTypeView:
-    return NodeTypeView(name, gpu, gpus, max_gpus or gpus, 1.0, usd, provision_s)
+              usd: float = 2.0, provision_s: float = 210.0, multi_node: bool = True) -> NodeTypeView:
+    return NodeTypeView(name, gpu, gpus, max_gpus or gpus, 1.0, usd, provision_s, multi_node)
 
 
 def pool(name: str = "a8", *, ready: int = 0, busy: int = 0, size: int = 8, provisioning: int = 0,
@@ -40,6 +40,8 @@ def pool(name: str = "a8", *, ready: int = 0, busy: int = 0, size: int = 8, prov
     unless ``by_free`` ({free GPUs: ready nodes}) says how they are spread."""
     top = max_gpus or size
     counts = [0] * (top + 1)
+    by_gpus = [0] * (top + 1)
+    by_gpus[size] = ready
     if by_free is None:
         assert busy <= ready * size
         full, rest = divmod(busy, size)
@@ -55,7 +57,7 @@ def pool(name: str = "a8", *, ready: int = 0, busy: int = 0, size: int = 8, prov
     free = sum(f * n for f, n in enumerate(counts))
     nodes = ready + provisioning + draining
     return PoolView(name, provisioning, ready, draining, provisioning * size, ready * size, busy, free,
-                    tuple(counts), size if nodes else 0)
+                    tuple(counts), size if nodes else 0, tuple(by_gpus))
 
 
 def region(name: str = "r1", pools: Iterable[PoolView] = (),
@@ -422,6 +424,51 @@ def test_queue_node_unneeded_after_a_removal_waits_its_own_time() -> None:
 
     got = run_queue(make(QueueScaler), view_at, 3, [10.0 * i for i in range(200)])
     assert [(t, a.count) for t, a in got] == [(600.0, 2), (1210.0, 1)]
+
+
+def grown_pool(sizes_free: list[tuple[int, int]], *, max_gpus: int = 16) -> PoolView:
+    """Ready ``a8`` nodes given as (GPUs, free GPUs): some grown beyond the base 8 GPUs."""
+    by_free, by_gpus = [0] * (max_gpus + 1), [0] * (max_gpus + 1)
+    for gpus, free in sizes_free:
+        by_free[free] += 1
+        by_gpus[gpus] += 1
+    ready = sum(g for g, _ in sizes_free)
+    free = sum(f for _, f in sizes_free)
+    return PoolView("a8", 0, len(sizes_free), 0, 0, ready, ready - free, free, tuple(by_free),
+                    max(g for g, _ in sizes_free), tuple(by_gpus))
+
+
+def test_queue_scale_down_uses_the_real_size_of_grown_nodes() -> None:
+    # A 16-GPU node with 8 busy is at 0.5 (not below): only the idle 8-GPU node is unneeded.
+    # (Sizing every node at the type's 8 GPUs would have counted both as idle.)
+    a8 = node_type("a8", max_gpus=16)
+
+    def view_at(t: float, ready: int) -> ClusterView:
+        nodes = [(16, 8), (8, 8)][:ready]
+        return cluster(region(pools=[grown_pool(nodes)]), types=[a8], t=t)
+
+    got = run_queue(make(QueueScaler), view_at, 2, TICKS)
+    assert [(t, a.count) for t, a in got] == [(600.0, 1)]
+
+
+def test_queue_grown_nodes_hold_big_jobs_and_new_base_nodes_do_not() -> None:
+    solo = node_type("a8", max_gpus=16, multi_node=False)
+    gang = node_type("a8", max_gpus=16, multi_node=True)
+    idle_big = grown_pool([(16, 16), (8, 0)])
+    # An idle 16-GPU node takes the 16-GPU job: nothing to add, whatever the type.
+    for t in (solo, gang):
+        assert make(QueueScaler).decide(cluster(region(pools=[idle_big], pending=[(16, (A100,), 1)]),
+                                                types=[t])) == []
+    # All busy: the job waits for the 16-GPU node; the world spans nodes only for a job larger
+    # than every ready node, so new 8-GPU nodes would not run it.
+    busy = grown_pool([(16, 0), (8, 0)])
+    assert make(QueueScaler).decide(cluster(region(pools=[busy], pending=[(16, (A100,), 1)]),
+                                            types=[gang])) == []
+    # Without grown nodes a multi-node type spans two new 8-GPU nodes.
+    plain = grown_pool([(8, 0)])
+    action = only(make(QueueScaler).decide(cluster(region(pools=[plain], pending=[(16, (A100,), 1)]),
+                                                   types=[gang])))
+    assert action.count == 2
 
 
 # --- Predictive -------------------------------------------------------------------------------

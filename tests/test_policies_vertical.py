@@ -9,15 +9,24 @@ import pytest
 from pydantic import ValidationError
 
 from swarmsim.policies.actions import ResizeNodes
+from swarmsim.policies.common import (
+    accepts,
+    held_s,
+    pending_gpus,
+    ready_nodes_below,
+    ready_nodes_from,
+    record,
+    regions_in,
+    supply_room,
+)
 from swarmsim.policies.protocol import check_policy
 from swarmsim.policies.vertical import (
     DecayingHistogram,
     Recommender,
     UpgradeOnDemand,
-    held_s,
     node_size,
-    record,
 )
+from swarmsim.policies.views import PendingView
 from tests.policy_views import cluster, node_type, pool, region
 
 A100 = ("A100-80GB",)
@@ -47,10 +56,35 @@ def test_params_validate_units_and_order():
         UpgradeOnDemand.Params(low_utilization=0.9, high_utilization=0.5)
     with pytest.raises(ValidationError):
         UpgradeOnDemand.Params(max_resize_per_call=3)  # misspelt: extra fields are refused
+    with pytest.raises(ValidationError):
+        UpgradeOnDemand.Params(big_jobs_per_big_node=0)
+    with pytest.raises(ValidationError):
+        UpgradeOnDemand.Params(max_upsizes_per_call=0)
     assert Recommender.Params(half_life="24h", history="8d").history == 8 * 86400.0
 
 
-# --- history helpers ----------------------------------------------------------------------------
+# --- shared helpers (swarmsim.policies.common) -------------------------------------------------
+
+
+def test_accepts_reads_an_empty_gpu_list_as_any_gpu():
+    h100 = node_type("h100x8", gpu="H100-SXM")
+    assert accepts(PendingView(8, (), 1), A100X8) and accepts(PendingView(8, (), 1), h100)
+    assert accepts(PendingView(8, A100, 1), A100X8) and not accepts(PendingView(8, A100, 1), h100)
+    r = region("us-east", pending=[(16, A100, 2), (4, (), 3), (8, ("H100-SXM",), 5)])
+    assert pending_gpus(r, A100X8) == 32 + 12
+    assert pending_gpus(r, A100X8, above=8) == 32
+
+
+def test_regions_pools_and_supply():
+    view = cluster([region("us-east"), region("eu-west", active=False), region("ap-east")])
+    assert [r.name for r in regions_in(view, None)] == ["us-east", "ap-east"]
+    assert [r.name for r in regions_in(view, ["ap-east", "eu-west", "mars", "us-east"])] == [
+        "ap-east", "us-east"]
+    mixed = pool(sizes=(16, 8, 16, 8, 8), max_gpus=16)
+    assert (ready_nodes_from(mixed, 9), ready_nodes_from(mixed, 8), ready_nodes_below(mixed, 16)) == (2, 5, 3)
+    capped = region("us-east", pool(sizes=(8, 8)), max_nodes=5)
+    assert [supply_room(capped, w) for w in (0, 2, 9)] == [0, 2, 3]
+    assert supply_room(region("us-east"), 7) == 7
 
 
 def test_held_s_measures_the_unbroken_run_and_record_keeps_one_older_sample():
@@ -74,28 +108,95 @@ def test_node_size_rounds_to_multiples_of_the_base_within_max():
 
 def test_resize_for_a_16_gpu_job_on_8_gpu_nodes():
     view = cluster([region("us-east", pool("a100x8", sizes=(8, 8, 8), busy=8),
-                           pending=[(16, A100, 2), (8, A100, 3)])], [A100X8])
+                           pending=[(16, A100, 3), (8, A100, 3)])], [A100X8])
     actions = upgrade().decide(view)
     assert len(actions) == 1
     a = actions[0]
     assert isinstance(a, ResizeNodes)
+    # 3 big jobs at 2 per big node need 2 big nodes; there are none.
     assert (a.region, a.node_type, a.count, a.gpus, a.to_type) == ("us-east", "a100x8", 2, 16, None)
-    assert "2 job(s) of 16 GPUs" in a.reason and "at most 8 GPUs for one job" in a.reason
+    assert "3 job(s) of more than 8 GPUs" in a.reason and "0 ready + 0 resizing" in a.reason
+    assert "need 2: grow 2" in a.reason
+
+
+def test_one_big_node_per_big_jobs_per_big_node_waiting_jobs():
+    def grown(jobs, **params):
+        view = cluster([region("us-east", pool("a100x8", sizes=(8,) * 6), pending=[(16, A100, jobs)])],
+                       [A100X8])
+        return [a.count for a in upgrade(**params).decide(view)]
+
+    assert [grown(j) for j in (1, 2, 3, 4)] == [[1], [1], [2], [2]]
+    assert grown(3, big_jobs_per_big_node=1.0) == [2]  # capped by max_upsizes_per_call
+    assert grown(3, big_jobs_per_big_node=1.0, max_upsizes_per_call=5) == [3]
+    assert grown(5, big_jobs_per_big_node=4.0) == [2]
+
+
+def test_more_big_nodes_while_big_jobs_outnumber_them():
+    # The bug this rule fixes: once one 16-GPU node existed, 16-GPU jobs waited for hours.
+    def view(jobs, sizes=(16, 8, 8, 8, 8), busy=16):
+        return cluster([region("us-east", pool("a100x8", sizes=sizes, busy=busy),
+                               pending=[(16, A100, jobs)])], [A100X8])
+
+    assert upgrade().decide(view(2)) == []  # 2 jobs for 1 big node: within the ratio
+    (a,) = upgrade().decide(view(3))  # 3 jobs need 2 big nodes
+    assert (a.count, a.gpus) == (1, 16) and "1 ready + 0 resizing" in a.reason
+    (a,) = upgrade().decide(view(9))  # 9 need 5: 4 more, at most 2 per call
+    assert a.count == 2
+    (a,) = upgrade(max_upsizes_per_call=9).decide(view(9))
+    assert a.count == 4  # every 8-GPU node
+    assert upgrade().decide(view(3, sizes=(16, 16, 8), busy=32)) == []
 
 
 def test_resize_counts_the_resizes_already_on_the_way():
-    policy = upgrade()
+    policy = upgrade(big_jobs_per_big_node=1.0)
     first = cluster([region("us-east", pool("a100x8", sizes=(8, 8, 8)), pending=[(16, A100, 2)])],
                     [A100X8])
     assert policy.decide(first)[0].count == 2
+    assert policy.upsizing(("us-east", "a100x8")) == 2
     # A minute later both nodes are draining for the resize; nothing more to ask.
     later = cluster([region("us-east", pool("a100x8", sizes=(8,), draining=(8, 8)),
                             pending=[(16, A100, 2)])], [A100X8], time_s=60.0)
     assert policy.decide(later) == []
+    # Then one provisions in its new size and one is ready: still nothing to ask.
+    landing = cluster([region("us-east", pool("a100x8", sizes=(8, 16), provisioning=(16,)),
+                              pending=[(16, A100, 2)])], [A100X8], time_s=300.0)
+    assert policy.decide(landing) == []
+    assert policy.upsizing(("us-east", "a100x8")) == 1  # the ready one left the memory
+    # Both landed and run two of the jobs; four wait now: two more big nodes are needed.
+    landed = cluster([region("us-east", pool("a100x8", sizes=(8, 16, 16), busy=32),
+                             pending=[(16, A100, 4)])], [A100X8], time_s=600.0)
+    (a,) = policy.decide(landed)
+    assert a.count == 1 and "2 ready + 0 resizing" in a.reason  # one 8-GPU node left to grow
+    assert policy.upsizing(("us-east", "a100x8")) == 1
+
+
+def test_a_refused_resize_is_asked_again():
+    policy = upgrade(big_jobs_per_big_node=1.0)
+    view = cluster([region("us-east", pool("a100x8", sizes=(8, 8, 8)), pending=[(16, A100, 2)])],
+                   [A100X8])
+    assert policy.decide(view)[0].count == 2
     # Refused by the world (no node draining): it asks again.
     refused = cluster([region("us-east", pool("a100x8", sizes=(8, 8, 8)), pending=[(16, A100, 2)])],
-                      [A100X8], time_s=120.0)
+                      [A100X8], time_s=60.0)
     assert policy.decide(refused)[0].count == 2
+
+
+def test_max_upsizes_per_call_is_shared_by_regions():
+    def place(name):
+        return region(name, pool("a100x8", sizes=(8,) * 4), pending=[(16, A100, 4)])
+
+    actions = upgrade().decide(cluster([place("us-east"), place("eu-west")], [A100X8]))
+    assert [(a.region, a.count) for a in actions] == [("us-east", 2)]
+
+
+def test_grow_to_each_needed_size_counting_larger_nodes_for_smaller_jobs():
+    wide = node_type("a100x8", gpus=8, max_gpus=32, multi_node=False)
+    view = cluster([region("us-east", pool("a100x8", sizes=(8,) * 4, max_gpus=32),
+                           pending=[(32, A100, 1), (12, A100, 1)])], [wide])
+    actions = upgrade(big_jobs_per_big_node=1.0).decide(view)
+    assert [(a.gpus, a.count) for a in actions] == [(32, 1), (16, 1)]
+    both = upgrade(big_jobs_per_big_node=2.0).decide(view)
+    assert [(a.gpus, a.count) for a in both] == [(32, 1)]  # the 32-GPU node serves both
 
 
 def test_resize_never_asks_for_more_nodes_than_the_pool_has():
@@ -121,13 +222,18 @@ def test_resize_when_the_bigger_type_has_a_gpu_the_job_refuses():
     assert (a.node_type, a.gpus, a.count) == ("a100x8", 16, 1)
 
 
-def test_resize_picks_the_emptiest_allowed_pool_in_the_region():
+def test_resize_picks_the_pool_with_big_nodes_then_the_emptiest():
     other = node_type("a100x8b", gpus=8, max_gpus=16, multi_node=False)
     view = cluster([region("us-east", pool("a100x8", sizes=(8, 8), busy=12),
                            pool("a100x8b", sizes=(8, 8), busy=4), pending=[(16, A100, 1)])],
                    [A100X8, other])
     (a,) = upgrade().decide(view)
     assert a.node_type == "a100x8b"
+    grown = cluster([region("us-east", pool("a100x8", sizes=(16, 8, 8), busy=28),
+                            pool("a100x8b", sizes=(8, 8), busy=4), pending=[(16, A100, 3)])],
+                    [A100X8, other])
+    (a,) = upgrade().decide(grown)
+    assert (a.node_type, a.count) == ("a100x8", 1)
 
 
 def test_no_resize_when_the_job_can_span_nodes_of_a_multi_node_type():
@@ -210,6 +316,25 @@ def test_no_shrink_while_a_queued_job_needs_the_big_size():
     out = run(policy, lambda t: idle_big_view(t, pending=[(16, ("H100-SXM", "A100-80GB"), 1)]),
               range(0, 1300, 60))
     assert all(a.gpus != 8 for acts in out.values() for a in acts)
+
+
+def test_no_shrink_while_grown_nodes_are_on_the_way():
+    policy = upgrade()
+    policy.decide(cluster([region("us-east", pool("a100x8", sizes=(16, 8, 8), busy=16),
+                                  pending=[(16, A100, 3)])], [A100X8]))
+    # The jobs left for elsewhere; the pool idles with one node still draining for its resize.
+    out = run(policy, lambda t: cluster([region("us-east", pool("a100x8", sizes=(16, 8), draining=(8,)))],
+                                        [A100X8], time_s=t), range(60, 1300, 60))
+    assert all(a == [] for a in out.values())
+
+
+def test_shrink_counts_big_nodes_exactly():
+    wide = node_type("a100x8", gpus=8, max_gpus=32, multi_node=False)
+    out = run(upgrade(max_resizes_per_call=5),
+              lambda t: cluster([region("us-east", pool("a100x8", sizes=(16, 16, 32, 8), max_gpus=32))],
+                                [wide], time_s=t), range(0, 601, 60))
+    (a,) = out[600]
+    assert (a.count, a.gpus) == (3, 8) and "3 ready node(s) above 8 GPUs" in a.reason
 
 
 def test_no_shrink_without_big_nodes():

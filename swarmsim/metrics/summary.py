@@ -99,12 +99,17 @@ def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
 
 
 def scale_up_response_s(actions: pd.DataFrame) -> float:
-    """Mean time from the start of a region's backlog to the capacity a scale-up added for it
-    becoming ready (AddNodes and ResizeNodes that applied, decided during a backlog)."""
+    """Mean time from the demand a scale-up answers to its capacity being ready, s.
+
+    For each applied AddNodes or ResizeNodes: ``time_effective_s`` minus the start of the
+    region's backlog when the action was decided, or minus the decision time when no job was
+    waiting (a policy that scales ahead of any queue). Actions not yet effective at the horizon
+    are left out."""
     if actions.empty:
         return math.nan
     up = actions[actions["action"].isin(["AddNodes", "ResizeNodes"]) & (actions["applied"] > 0)]
-    delay = (up["time_effective_s"].astype(float) - up["backlog_since_s"].astype(float)).dropna()
+    since = up["backlog_since_s"].astype(float).fillna(up["time_decided_s"].astype(float))
+    delay = (up["time_effective_s"].astype(float) - since).dropna()
     return float(delay.mean()) if len(delay) else math.nan
 
 

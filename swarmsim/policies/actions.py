@@ -37,7 +37,9 @@ class ResizeNodes:
     """Vertical scaling of ``count`` nodes of ``node_type`` in ``region``: to ``gpus`` GPUs per
     node (within the type's ``max_gpus``) and/or to another node type ``to_type`` (a newer GPU).
     A resize drains the node, takes it down for the new type's provisioning time, then brings it
-    back in its new shape at its new price. The emptiest nodes are chosen first."""
+    back in its new shape at its new price. The emptiest ready nodes are chosen first: with a
+    new type, any of them; to a size above the type's base ``gpus``, only smaller nodes (a grow);
+    otherwise only bigger nodes (a shrink)."""
 
     region: str
     node_type: str

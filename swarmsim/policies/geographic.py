@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmsim.policies.actions import Action, AddNodes, CloseRegion, OpenRegion, RemoveNodes
-from swarmsim.policies.vertical import Sample, held_s, record
+from swarmsim.policies.common import Sample, held_s, live_nodes, record, regions_in, supply_room
 from swarmsim.policies.views import ClusterView, NodeTypeView, RegionView, WorkloadView
 from swarmsim.units import Duration, Fraction
 
@@ -70,13 +70,7 @@ def node_type_named(view: ClusterView, name: str | None, policy: str) -> NodeTyp
 def nodes_of(region: RegionView, node_type: str) -> int:
     """Nodes of ``node_type`` in ``region`` that stay: ready and provisioning, not draining."""
     pool = region.pools.get(node_type)
-    return pool.nodes_ready + pool.nodes_provisioning if pool is not None else 0
-
-
-def room(region: RegionView, wanted: int) -> int:
-    """How many of ``wanted`` new nodes the region's supply can still take."""
-    left = region.supply_left
-    return wanted if math.isinf(left) else max(0, min(wanted, math.floor(left)))
+    return live_nodes(pool) if pool is not None else 0
 
 
 def open_with_nodes(region: RegionView, node_type: str, count: int, reason: str) -> list[Action]:
@@ -141,11 +135,11 @@ class ExpandOnLatency:
                 continue
             allowed = origin_jurisdictions(view, origin.name)
             candidates = [r for r in view.regions.values() if not r.active and r.name not in opening
-                          and permits(allowed, r) and room(r, p.initial_nodes) > 0]
+                          and permits(allowed, r) and supply_room(r, p.initial_nodes) > 0]
             if not candidates:
                 continue
             target = by_rtt(view, origin.name, candidates)[0]
-            count = room(target, p.initial_nodes)
+            count = supply_room(target, p.initial_nodes)
             where = "anywhere" if allowed is None else ", ".join(sorted(allowed))
             reason = (f"users in {origin.name}: {delay_text(origin)} (SLO "
                       f"{p.slo_start_delay_p95:.0f} s); nearest inactive region allowed ({where}) "
@@ -231,8 +225,7 @@ class FollowTheSun:
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
         node_type = node_type_named(view, p.node_type, "follow-the-sun").name
-        names = p.regions if p.regions is not None else view.active_regions()
-        regions = [view.regions[n] for n in names if n in view.regions and view.regions[n].active]
+        regions = regions_in(view, p.regions)
         if not regions:
             return []
         current = [nodes_of(r, node_type) for r in regions]
@@ -249,7 +242,7 @@ class FollowTheSun:
         actions: list[Action] = []
         added = 0
         for i in sorted(range(len(regions)), key=lambda i: (current[i] - targets[i], i)):
-            count = room(regions[i], min(targets[i] - current[i], p.max_moves_per_call - added))
+            count = supply_room(regions[i], min(targets[i] - current[i], p.max_moves_per_call - added))
             if count > 0:
                 actions.append(AddNodes(regions[i].name, node_type, count, reason=why(i)))
                 added += count
@@ -318,12 +311,13 @@ class ResidencyFirst:
                 key = (work.name, origin_name)
                 if view.time_s - self._last_open.get(key, -math.inf) < p.cooldown:
                     continue
-                candidates = [r for r in inside if room(r, p.initial_nodes) > 0 and r.name not in served]
+                candidates = [r for r in inside
+                              if supply_room(r, p.initial_nodes) > 0 and r.name not in served]
                 if not candidates:
                     continue
                 target = by_rtt(view, origin_name, candidates)[0]
                 node_type = choice[0]
-                count = room(target, p.initial_nodes)
+                count = supply_room(target, p.initial_nodes)
                 reason = (f"{work.name} from {origin_name} may run only in "
                           f"{', '.join(sorted(allowed or ()))}: {delay_text(origin)} (SLO "
                           f"{p.slo_start_delay_p95:.0f} s) and no active allowed region holds "

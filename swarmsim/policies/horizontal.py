@@ -14,9 +14,11 @@ Defaults come from ``/work/shared/reference/scaling-and-cloud-facts.md`` (cited 
 ``docs/policies.md`` lists them with their differences from the real systems.
 
 Which pools a strategy manages (``regions``, ``node_type``) is decided once, by
-:func:`managed_pools`. The load of a pool counts GPUs on its *ready* nodes
-(``gpus_ready - gpus_free``): jobs still running on draining nodes are not a load on the
-capacity a policy sizes, as the HPA ignores pods that are being deleted (facts §1.2).
+:func:`managed_pools`; what the strategies share with the vertical and geographic ones (queued
+jobs a pool accepts, node sizes, supply) is in :mod:`swarmsim.policies.common`. The load of a
+pool counts GPUs on its *ready* nodes (``gpus_ready - gpus_free``): jobs still running on
+draining nodes are not a load on the capacity a policy sizes, as the HPA ignores pods that are
+being deleted (facts §1.2).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ import numpy as np
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
+from swarmsim.policies.common import (
+    PoolKey,
+    Sample,
+    accepts,
+    live_nodes,
+    pending_gpus,
+    pool_of,
+    record,
+    regions_in,
+    supply_room,
+)
 from swarmsim.policies.views import ClusterView, NodeTypeView, PendingView, PoolView, RegionView
 from swarmsim.units import Duration, Fraction
 
@@ -44,12 +57,9 @@ __all__ = [
     "Threshold",
     "ThresholdParams",
     "managed_pools",
-    "managed_regions",
 ]
 
 _EPS = 1e-9  # ratios that are integers on paper must not round up from float noise
-
-PoolKey = tuple[str, str]  # (region, node type)
 
 
 # --- parameters shared by every strategy ------------------------------------------------------
@@ -108,7 +118,7 @@ class ManagedPool:
     @property
     def live_nodes(self) -> int:
         """Nodes provisioning or ready (draining ones are already on their way out)."""
-        return self.pool.nodes_provisioning + self.pool.nodes_ready
+        return live_nodes(self.pool)
 
     @property
     def busy_gpus(self) -> int:
@@ -118,7 +128,7 @@ class ManagedPool:
     @property
     def pending_gpus(self) -> int:
         """Queued GPUs in the region of pending jobs that accept this pool's GPU."""
-        return sum(p.gpus * p.jobs for p in self.region.pending if accepts(p, self.node_type.gpu))
+        return pending_gpus(self.region, self.node_type)
 
     def load_gpus(self, metric: str) -> int:
         """The numerator of the pool's metric, in GPUs."""
@@ -126,36 +136,12 @@ class ManagedPool:
 
     def headroom(self, params: PoolParams) -> int:
         """Nodes that may still be added: the region's supply left and the pool's max_nodes."""
-        room = self.region.supply_left
-        if params.max_nodes is not None:
-            room = min(room, params.max_nodes - self.pool.nodes)
-        return int(max(0, min(room, 1 << 40)))
+        wanted = 1 << 40 if params.max_nodes is None else params.max_nodes - self.pool.nodes
+        return supply_room(self.region, wanted)
 
     def removable(self, params: PoolParams) -> int:
         """Nodes that may be removed without going below min_nodes."""
         return max(0, self.live_nodes - params.min_nodes)
-
-
-def accepts(pending: PendingView, gpu: str) -> bool:
-    """Whether jobs of this shape may run on ``gpu`` (an empty list of types accepts any)."""
-    return not pending.gpu_types or gpu in pending.gpu_types
-
-
-def empty_pool(node_type: NodeTypeView) -> PoolView:
-    """A pool with no nodes (a region whose view has no entry for the type)."""
-    return PoolView(node_type.name, 0, 0, 0, 0, 0, 0, 0, (0,) * (node_type.max_gpus + 1), 0)
-
-
-def pool_of(region: RegionView, node_type: NodeTypeView) -> PoolView:
-    """The region's pool of ``node_type`` (empty when the view lists none)."""
-    return region.pools.get(node_type.name) or empty_pool(node_type)
-
-
-def managed_regions(view: ClusterView, params: PoolParams) -> list[RegionView]:
-    """The active regions a policy manages: ``params.regions`` (in that order, unknown and
-    inactive ones skipped), or every active region of the view."""
-    names = view.active_regions() if params.regions is None else params.regions
-    return [view.regions[n] for n in names if n in view.regions and view.regions[n].active]
 
 
 def managed_pools(view: ClusterView, params: PoolParams) -> list[ManagedPool]:
@@ -165,7 +151,7 @@ def managed_pools(view: ClusterView, params: PoolParams) -> list[ManagedPool]:
     if not view.node_types:
         return []
     out = []
-    for region in managed_regions(view, params):
+    for region in regions_in(view, params.regions):
         if params.node_type is not None:
             node_type = view.node_types.get(params.node_type)
             if node_type is None:
@@ -242,22 +228,19 @@ class Threshold:
                 continue
             live = mp.live_nodes
             step = max(p.step, math.ceil(p.step_percent * live / 100 - _EPS)) if p.step_percent else p.step
+            kind: type[AddNodes] | type[RemoveNodes]
             if above >= p.evaluation_periods:
-                count = min(step, mp.headroom(p))
-                if count > 0:
-                    actions.append(AddNodes(
-                        mp.region.name, mp.node_type.name, count,
-                        reason=f"{p.metric} {_fmt(value)} > upper {p.upper:.2f} for {above} periods: "
-                               f"+{count} (live {live})"))
-                    self._last_action_s[key] = view.time_s
+                kind, count = AddNodes, min(step, mp.headroom(p))
+                breach = f"> upper {p.upper:.2f} for {above} periods: +{count}"
             elif below >= p.evaluation_periods:
-                count = min(step, mp.removable(p))
-                if count > 0:
-                    actions.append(RemoveNodes(
-                        mp.region.name, mp.node_type.name, count,
-                        reason=f"{p.metric} {_fmt(value)} < lower {p.lower:.2f} for {below} periods: "
-                               f"-{count} (live {live})"))
-                    self._last_action_s[key] = view.time_s
+                kind, count = RemoveNodes, min(step, mp.removable(p))
+                breach = f"< lower {p.lower:.2f} for {below} periods: -{count}"
+            else:
+                continue
+            if count > 0:
+                actions.append(kind(mp.region.name, mp.node_type.name, count,
+                                    reason=f"{p.metric} {_fmt(value)} {breach} (live {live})"))
+                self._last_action_s[key] = view.time_s
         return actions
 
 
@@ -440,30 +423,33 @@ class QueueScalerParams(PoolParams):
 
 
 class _Bins:
-    """Free GPUs of some nodes, as node counts per free-GPU level (``counts[f]``)."""
+    """Free GPUs of some nodes of one type, as node counts per free-GPU level (``counts[f]``)."""
 
-    __slots__ = ("counts", "multi_node", "node_gpus")
+    __slots__ = ("base_gpus", "counts", "largest_gpus", "multi_node")
 
-    def __init__(self, node_gpus: int, multi_node: bool, size: int) -> None:
-        self.node_gpus, self.multi_node = node_gpus, multi_node
-        self.counts = [0] * max(size, node_gpus + 1)
+    def __init__(self, base_gpus: int, multi_node: bool, size: int, largest_gpus: int = 0) -> None:
+        self.base_gpus, self.multi_node = base_gpus, multi_node
+        self.largest_gpus = largest_gpus  # GPUs of the largest node in the bins
+        self.counts = [0] * max(size, base_gpus + 1, largest_gpus + 1)
 
     @property
     def free(self) -> int:
         return sum(f * n for f, n in enumerate(self.counts))
 
     def open(self, nodes: int) -> None:
-        """Add ``nodes`` empty nodes of the type's size."""
-        self.counts[self.node_gpus] += nodes
+        """Add ``nodes`` empty nodes of the type's base size."""
+        if nodes > 0:
+            self.counts[self.base_gpus] += nodes
+            self.largest_gpus = max(self.largest_gpus, self.base_gpus)
 
     def place(self, gpus: int, jobs: int) -> int:
-        """Place up to ``jobs`` jobs of ``gpus`` GPUs; return how many fit. A job up to a node's
-        size takes one node (fewest free GPUs first); a larger one spans nodes (most free first,
-        as the world's gang placement) if the type allows it."""
+        """Place up to ``jobs`` jobs of ``gpus`` GPUs; return how many fit. A job up to the
+        largest node's size takes one node (fewest free GPUs first); a larger one spans nodes
+        (most free first, as the world's gang placement) if the type allows it."""
         if gpus <= 0 or jobs <= 0:
             return jobs if gpus <= 0 else 0
         c = self.counts
-        if gpus > self.node_gpus:
+        if gpus > self.largest_gpus:
             if not self.multi_node:
                 return 0
             placed = 0
@@ -518,7 +504,13 @@ class _Option:
 
 
 def _fits(node_type: NodeTypeView, gpus: int) -> bool:
-    return gpus <= node_type.gpus or getattr(node_type, "multi_node", True)
+    """Whether new nodes of ``node_type`` (its base size) can run a job of ``gpus`` GPUs."""
+    return gpus <= node_type.gpus or node_type.multi_node
+
+
+def _largest_ready_gpus(pool: PoolView) -> int:
+    """GPUs of the pool's largest ready node (0 without ready nodes)."""
+    return max((g for g, n in enumerate(pool.nodes_by_gpus) if n), default=0)
 
 
 class QueueScaler:
@@ -532,7 +524,7 @@ class QueueScaler:
     def __init__(self, params: QueueScalerParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
         self._last_add_s: dict[str, float] = {}  # region -> time of this policy's last scale-up
-        self._unneeded: dict[PoolKey, deque[tuple[float, int]]] = {}  # (time, unneeded nodes)
+        self._unneeded: dict[PoolKey, deque[Sample]] = {}  # (time, unneeded nodes)
 
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
@@ -542,7 +534,7 @@ class QueueScaler:
         else:
             types = list(view.node_types.values())
         actions: list[Action] = []
-        for region in managed_regions(view, p):
+        for region in regions_in(view, p.regions):
             pending = [s for s in region.pending if s.jobs > 0 and s.gpus > 0]
             if pending:
                 add = self._scale_up(view, region, pending, types)
@@ -559,14 +551,16 @@ class QueueScaler:
     # scale-up
 
     def _leftover(self, view: ClusterView, region: RegionView,
-                  pending: list[PendingView]) -> list[tuple[int, tuple[str, ...], int]]:
-        """Pending job shapes (gpus, gpu types, jobs) that neither the free GPUs of ready nodes
-        nor the provisioning nodes absorb, by first-fit decreasing over the region's pools."""
+                  pending: list[PendingView]) -> list[PendingView]:
+        """Pending job shapes (with the jobs left in each) that neither the free GPUs of ready
+        nodes nor the provisioning nodes absorb, by first-fit decreasing over the region's
+        pools. Ready nodes have the sizes of ``nodes_by_gpus``; provisioning nodes are counted
+        at the type's base size."""
         bins: list[tuple[NodeTypeView, _Bins]] = []
         for node_type in view.node_types.values():
             pool = pool_of(region, node_type)
-            b = _Bins(node_type.gpus, getattr(node_type, "multi_node", True),
-                      max(len(pool.nodes_by_free), node_type.max_gpus + 1))
+            b = _Bins(node_type.gpus, node_type.multi_node,
+                      max(len(pool.nodes_by_free), node_type.max_gpus + 1), _largest_ready_gpus(pool))
             for f, n in enumerate(pool.nodes_by_free):
                 b.counts[f] += n
             b.open(pool.nodes_provisioning)
@@ -575,21 +569,25 @@ class QueueScaler:
         for shape in sorted(pending, key=lambda s: -s.gpus):
             jobs = shape.jobs
             for node_type, b in bins:
-                if jobs and accepts(shape, node_type.gpu):
+                if jobs and accepts(shape, node_type):
                     jobs -= b.place(shape.gpus, jobs)
             if jobs:
-                left.append((shape.gpus, shape.gpu_types, jobs))
+                left.append(PendingView(shape.gpus, shape.gpu_types, jobs))
         return left
 
     def _option(self, region: RegionView, node_type: NodeTypeView,
-                left: list[tuple[int, tuple[str, ...], int]]) -> _Option | None:
+                left: list[PendingView]) -> _Option | None:
         """Nodes of ``node_type`` needed for the leftover jobs it can host (binpacking onto
-        empty template nodes; a job larger than a node takes whole nodes and its remainder)."""
+        empty template nodes; a job larger than a node takes whole nodes and its remainder).
+        A job that a ready node of the pool could hold alone (one grown beyond the base size)
+        waits for such a node: the world spans nodes only for jobs larger than every one."""
         size = node_type.gpus
+        largest = _largest_ready_gpus(pool_of(region, node_type))
         pieces: list[tuple[int, int]] = []  # (gpus, count) to binpack
         whole_nodes = jobs = gpus_placed = 0
-        for gpus, gpu_types, count in left:
-            if not accepts(PendingView(gpus, gpu_types, count), node_type.gpu) or not _fits(node_type, gpus):
+        for shape in left:
+            gpus, count = shape.gpus, shape.jobs
+            if not accepts(shape, node_type) or not _fits(node_type, gpus) or size < gpus <= largest:
                 continue
             jobs += count
             gpus_placed += gpus * count
@@ -601,7 +599,7 @@ class QueueScaler:
                 pieces.append((gpus, count))
         if not jobs:
             return None
-        b = _Bins(size, False, size + 1)
+        b = _Bins(size, False, size + 1, size)
         nodes = whole_nodes
         for gpus, count in sorted(pieces, key=lambda x: -x[0]):
             rest = count - b.place(gpus, count)
@@ -646,8 +644,8 @@ class QueueScaler:
         best = self._choose(options)
         mp = ManagedPool(region, best.node_type, pool_of(region, best.node_type))
         count = min(best.nodes, mp.headroom(self.params))
-        left_jobs = sum(j for _, _, j in left)
-        left_gpus = sum(g * j for g, _, j in left)
+        left_jobs = sum(s.jobs for s in left)
+        left_gpus = sum(s.gpus * s.jobs for s in left)
         return AddNodes(
             region.name, best.node_type.name, count,
             reason=f"{left_jobs} pending jobs ({left_gpus} GPUs) do not fit free or provisioning "
@@ -657,16 +655,25 @@ class QueueScaler:
 
     # scale-down
 
-    def _unneeded_now(self, node_type: NodeTypeView, pool: PoolView) -> int:
-        """Ready nodes with GPU utilization below the threshold; a node with ``f`` free GPUs is
-        taken to hold ``max(type size, f)`` GPUs."""
+    def _unneeded_now(self, pool: PoolView) -> int:
+        """Ready nodes with GPU utilization below the threshold. The view counts ready nodes
+        per size (``nodes_by_gpus``) and per free GPUs (``nodes_by_free``), not per pair: the
+        emptiest nodes are matched with the largest, a pairing every real pool allows, and the
+        exact one when the pool's ready nodes all have one size."""
         threshold = self.params.scale_down_utilization_threshold
-        count = 0
-        for f, n in enumerate(pool.nodes_by_free):
-            if n:
-                size = max(node_type.gpus, f)
-                if (size - f) / size < threshold:
-                    count += n
+        sizes = [[g, n] for g, n in enumerate(pool.nodes_by_gpus) if n and g][::-1]
+        count = i = 0
+        for f in range(len(pool.nodes_by_free) - 1, -1, -1):
+            n = pool.nodes_by_free[f]
+            while n and i < len(sizes):
+                gpus, left = sizes[i]
+                k = min(n, left)
+                if (gpus - f) / gpus < threshold:
+                    count += k
+                n -= k
+                sizes[i][1] -= k
+                if sizes[i][1] == 0:
+                    i += 1
         return count
 
     def _scale_down(self, view: ClusterView, region: RegionView, node_type: NodeTypeView,
@@ -678,17 +685,14 @@ class QueueScaler:
         key = (region.name, node_type.name)
         now = view.time_s
         history = self._unneeded.setdefault(key, deque())
-        history.append((now, self._unneeded_now(node_type, pool)))
-        cutoff = now - p.scale_down_unneeded_time
-        while len(history) > 1 and history[1][0] <= cutoff:
-            history.popleft()  # keep one sample at or before the window start
-        if blocked or history[0][0] > cutoff:
+        record(history, now, self._unneeded_now(pool), p.scale_down_unneeded_time)
+        if blocked or history[0][0] > now - p.scale_down_unneeded_time:
             return None
         last_add = self._last_add_s.get(region.name)
         if last_add is not None and now - last_add < p.scale_down_delay_after_add:
             return None
         mp = ManagedPool(region, node_type, pool)
-        stayed = min(c for _, c in history)
+        stayed = int(min(c for _, c in history))
         count = min(stayed, mp.removable(p))
         if count <= 0:
             return None

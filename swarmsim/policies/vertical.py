@@ -3,16 +3,14 @@
 Resizing a GPU node is delete + create (reference §3.2, "swarmsim implication"): the world
 drains the node, takes it down for the new type's provisioning time and brings it back in its
 new shape at its new price. These policies only decide which pool to resize and to what.
-
-The small history helpers here (:func:`record`, :func:`held_s`) are also used by the
-geographic policies.
+What they share with the other strategies is in :mod:`swarmsim.policies.common`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,66 +18,38 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swarmsim.policies.actions import Action, ResizeNodes
+from swarmsim.policies.common import (
+    PoolKey,
+    Sample,
+    accepts,
+    held_s,
+    live_nodes,
+    pending_gpus,
+    ready_nodes_below,
+    ready_nodes_from,
+    record,
+    regions_in,
+)
 from swarmsim.policies.views import ClusterView, NodeTypeView, PendingView, PoolView, RegionView
 from swarmsim.units import Duration, Fraction
-
-PoolKey = tuple[str, str]  # (region, node type)
-Sample = tuple[float, float]  # (time_s, value)
-
-
-# --- history windows --------------------------------------------------------------------------
-
-
-def record(series: deque[Sample], time_s: float, value: float, keep_s: float) -> None:
-    """Append ``(time_s, value)`` and drop samples no longer needed to look back ``keep_s``
-    seconds. The newest sample at or before ``time_s - keep_s`` is kept, so that a condition
-    holding for exactly ``keep_s`` can be seen."""
-    series.append((time_s, value))
-    horizon = time_s - keep_s
-    while len(series) >= 2 and series[1][0] <= horizon:
-        series.popleft()
-
-
-def held_s(series: deque[Sample], holds: Callable[[float], bool]) -> float:
-    """Seconds a condition has held without a break up to the newest sample: newest time minus
-    the time of the oldest sample of the unbroken run. ``-inf`` when the newest sample fails
-    (or there is none), so ``held_s(...) >= span`` is False for any span."""
-    if not series or not holds(series[-1][1]):
-        return -math.inf
-    start = series[-1][0]
-    for time_s, value in reversed(series):
-        if not holds(value):
-            break
-        start = time_s
-    return series[-1][0] - start
-
 
 # --- pools and job shapes ---------------------------------------------------------------------
 
 
 def pools_in(view: ClusterView, regions: list[str] | None, node_types: list[str] | None
              ) -> Iterator[tuple[RegionView, NodeTypeView, PoolView]]:
-    """The pools of active regions within ``regions`` and ``node_types`` (None = all), in the
-    view's order."""
-    for region in view.regions.values():
-        if not region.active or (regions is not None and region.name not in regions):
-            continue
+    """The pools of the active regions among ``regions`` (:func:`~swarmsim.policies.common.
+    regions_in`) whose type is among ``node_types`` (None = all)."""
+    for region in regions_in(view, regions):
         for name, pool in region.pools.items():
             if name in view.node_types and (node_types is None or name in node_types):
                 yield region, view.node_types[name], pool
 
 
-def accepts(shape: PendingView, node_type: NodeTypeView) -> bool:
-    """Whether jobs of ``shape`` may run on nodes of ``node_type`` (an empty list = any GPU)."""
-    return not shape.gpu_types or node_type.gpu in shape.gpu_types
-
-
 def job_capacity(pool: PoolView, node_type: NodeTypeView) -> int:
-    """Most GPUs one job can get from ``pool`` as it stands: its largest node, or all its ready
-    and provisioning GPUs when the type lets a job span nodes (``multi_node``). A view without
-    that field counts as single-node, so rule (a) of :class:`UpgradeOnDemand` stays the plain
-    "larger than every node" rule."""
-    if getattr(node_type, "multi_node", False):
+    """Most GPUs one job can get from ``pool`` as it stands: its largest node (in any state), or
+    all its ready and provisioning GPUs when the type lets a job span nodes (``multi_node``)."""
+    if node_type.multi_node:
         return max(pool.largest_node_gpus, pool.gpus_ready + pool.gpus_provisioning)
     return pool.largest_node_gpus
 
@@ -94,24 +64,30 @@ def node_size(gpus: float, node_type: NodeTypeView) -> int:
 def mean_node_gpus(pool: PoolView) -> float:
     """Mean GPUs of the pool's ready and provisioning nodes (draining ones are on their way out
     or being resized); 0 without such nodes."""
-    nodes = pool.nodes_ready + pool.nodes_provisioning
+    nodes = live_nodes(pool)
     return (pool.gpus_ready + pool.gpus_provisioning) / nodes if nodes else 0.0
 
 
-def big_ready_nodes(pool: PoolView, base_gpus: int) -> int:
-    """Ready nodes larger than ``base_gpus``, estimated from the pool's totals: exact when the
-    pool holds nodes of two sizes only (base and ``largest_node_gpus``)."""
-    extra_per_node = pool.largest_node_gpus - base_gpus
-    excess = pool.gpus_ready - pool.nodes_ready * base_gpus
-    if extra_per_node <= 0 or excess <= 0:
-        return 0
-    return min(pool.nodes_ready, math.ceil(excess / extra_per_node))
+def big_jobs(region: RegionView, node_type: NodeTypeView) -> int:
+    """Jobs queued in ``region`` that accept ``node_type`` and need a node of it grown beyond
+    its base size (more GPUs than the base, no more than ``max_gpus``)."""
+    return sum(s.jobs for s in region.pending
+               if accepts(s, node_type) and node_type.gpus < s.gpus <= node_type.max_gpus)
 
 
-def pending_gpus(region: RegionView, node_type: NodeTypeView, above: int = 0) -> int:
-    """GPUs of the jobs queued in ``region`` that accept ``node_type``, counting only jobs
-    larger than ``above`` GPUs."""
-    return sum(s.gpus * s.jobs for s in region.pending if s.gpus > above and accepts(s, node_type))
+def needs_resize(shape: PendingView, region: RegionView, view: ClusterView) -> bool:
+    """Whether the jobs of ``shape`` in ``region`` need a node grown beyond its type's base
+    size: no type they accept has a base size that holds them (with nodes in the region), and
+    no multi-node type they accept has enough GPUs in the region to give one of them."""
+    for t in view.node_types.values():
+        pool = region.pools.get(t.name)
+        if pool is None or not accepts(shape, t):
+            continue
+        if t.gpus >= shape.gpus and pool.nodes > 0:
+            return False  # more nodes of that type: a horizontal matter
+        if t.multi_node and job_capacity(pool, t) >= shape.gpus:
+            return False  # it can span nodes once GPUs free up: a horizontal matter
+    return True
 
 
 # --- UpgradeOnDemand --------------------------------------------------------------------------
@@ -128,6 +104,13 @@ class UpgradeOnDemandParams(BaseModel):
         "plus the types named in upgrade_to")
     upgrade_to: dict[str, str] = Field(
         default_factory=dict, description="node type -> faster node type, e.g. {a100x8: h100x8}")
+    # Assumption: a big node per two waiting big jobs; each big job runs for hours, so a node
+    # per job would idle between them, one per many would leave them waiting for hours.
+    big_jobs_per_big_node: float = Field(
+        2.0, gt=0, description="rule a grows nodes while the waiting big jobs of a pool outnumber "
+        "its big nodes (ready or being resized) by more than this factor")
+    # Bounded disruption, as max_resizes_per_call: assumption.
+    max_upsizes_per_call: int = Field(2, ge=1, description="nodes resized per call by rule a")
     # Thresholds: assumption, in the range of CA's 0.5 GPU-utilization rule (reference §2.3).
     high_utilization: Fraction = Field(0.9, ge=0, le=1, description="share of ready GPUs busy")
     low_utilization: Fraction = Field(0.3, ge=0, le=1, description="share of ready GPUs busy")
@@ -148,8 +131,9 @@ class UpgradeOnDemandParams(BaseModel):
 
 
 class UpgradeOnDemand:
-    """Vertical scaling on demand: grow nodes for jobs no node can hold, move a busy pool to a
-    faster GPU, shrink big nodes back when they idle."""
+    """Vertical scaling on demand: grow nodes while jobs that only a grown node can hold
+    outnumber the grown nodes, move a busy pool to a faster GPU, shrink big nodes back when
+    they idle and no big job waits."""
 
     Params = UpgradeOnDemandParams
     default_interval_s = 60.0
@@ -158,7 +142,7 @@ class UpgradeOnDemand:
         self.params, self.rng = params, rng
         self._utilization: dict[PoolKey, deque[Sample]] = {}  # per pool: (time_s, utilization)
         self._last_resize: dict[PoolKey, float] = {}  # per pool: time_s of the last resize
-        self._growing: dict[PoolKey, list[tuple[int, int]]] = {}  # per pool: (gpus, nodes) sent
+        self._upsizing: dict[PoolKey, list[list[int]]] = {}  # per pool: [gpus, nodes] sent, oldest first
 
     def resizable(self, node_type: NodeTypeView) -> bool:
         """Whether this policy may resize pools of ``node_type``."""
@@ -167,12 +151,18 @@ class UpgradeOnDemand:
             return node_type.name in p.node_types
         return node_type.max_gpus > node_type.gpus or node_type.name in p.upgrade_to
 
+    def upsizing(self, key: PoolKey, gpus: int = 0) -> int:
+        """Nodes of the pool ``key`` this policy asked to grow to ``gpus`` GPUs or more that
+        are still on the way (at most the pool's draining and provisioning nodes)."""
+        return sum(n for g, n in self._upsizing.get(key, ()) if g >= gpus)
+
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
         pools = [(r, t, pool) for r, t, pool in pools_in(view, p.regions, None) if self.resizable(t)]
         for region, t, pool in pools:
-            series = self._utilization.setdefault((region.name, t.name), deque())
-            record(series, view.time_s, pool.utilization, p.sustain)
+            key = (region.name, t.name)
+            record(self._utilization.setdefault(key, deque()), view.time_s, pool.utilization, p.sustain)
+            self._forget_landed(key, pool)
         actions = self._grow_for_jobs(view, pools)
         budget = p.max_resizes_per_call
         for region, t, pool in pools:
@@ -186,49 +176,80 @@ class UpgradeOnDemand:
                 self._last_resize[key] = view.time_s
         return actions
 
+    def _forget_landed(self, key: PoolKey, pool: PoolView) -> None:
+        """Keep no more resizes in memory than the pool has nodes draining or provisioning: a
+        resize that landed (the node is ready in its new size) or that the world refused no
+        longer counts as on the way. The oldest go first."""
+        sent = self._upsizing.get(key)
+        excess = self.upsizing(key) - (pool.nodes_draining + pool.nodes_provisioning)
+        while sent and excess > 0:
+            drop = min(excess, sent[0][1])
+            sent[0][1] -= drop
+            excess -= drop
+            if sent[0][1] == 0:
+                sent.pop(0)
+
+    def _big_nodes(self, region: RegionView, t: NodeTypeView, pool: PoolView, gpus: int) -> int:
+        """Nodes of the pool with ``gpus`` GPUs or more: ready, or on the way from a resize."""
+        return ready_nodes_from(pool, gpus) + self.upsizing((region.name, t.name), gpus)
+
     def _grow_for_jobs(self, view: ClusterView, pools: list[tuple[RegionView, NodeTypeView, PoolView]]
                        ) -> list[Action]:
-        """Rule (a): jobs larger than any pool they may use can give one job (its largest node,
-        or its whole size for a multi-node type), but within some type's max_gpus."""
+        """Rule (a): per pool, the waiting jobs that only a node grown beyond the base size can
+        hold (:func:`needs_resize`) against the pool's nodes already at a size that holds them,
+        ready or being resized; grow more while the jobs outnumber those nodes by more than
+        ``big_jobs_per_big_node``, at most ``max_upsizes_per_call`` nodes per call."""
+        p = self.params
         actions: list[Action] = []
-        used: dict[PoolKey, int] = {}  # nodes claimed by this call, per pool
-        for region, t, pool in pools:  # forget resizes that have landed
-            key = (region.name, t.name)
-            self._growing[key] = [(g, n) for g, n in self._growing.get(key, []) if g > pool.largest_node_gpus]
-        for region in view.regions.values():
+        budget = p.max_upsizes_per_call
+        for region in regions_in(view, p.regions):
+            candidates = [(t, pool) for r, t, pool in pools if r.name == region.name]
+            waiting: dict[str, dict[int, int]] = {}  # node type -> target size -> jobs
             for shape in region.pending:
-                if shape.jobs <= 0:
+                fits = [(t, pool) for t, pool in candidates
+                        if accepts(shape, t) and t.gpus < shape.gpus <= t.max_gpus]
+                if shape.jobs <= 0 or not fits or not needs_resize(shape, region, view):
                     continue
-                largest = max((job_capacity(region.pools[t.name], t)
-                               for t in view.node_types.values()
-                               if accepts(shape, t) and t.name in region.pools), default=0)
-                if shape.gpus <= largest:
-                    continue
-                fits = [(pool, t) for r, t, pool in pools if r.name == region.name
-                        and accepts(shape, t) and t.max_gpus >= shape.gpus
-                        and pool.nodes_ready > used.get((r.name, t.name), 0)]
-                if not fits:
-                    continue
-                pool, t = min(fits, key=lambda f: (f[0].utilization, -f[0].gpus_free, f[1].name))
-                key = (region.name, t.name)
+                # The pool with the most nodes that hold the job already, then the emptiest.
+                t, pool = min(fits, key=lambda f: (-self._big_nodes(region, *f, shape.gpus),
+                                                   f[1].utilization, -f[1].gpus_free, f[0].name))
+                sizes = waiting.setdefault(t.name, {})
                 size = node_size(shape.gpus, t)
-                sent = sum(n for g, n in self._growing[key] if g >= shape.gpus)
-                on_way = min(sent, pool.nodes_draining + pool.nodes_provisioning)
-                free = pool.nodes_ready - used.get(key, 0)  # the world resizes ready nodes only
-                count = min(shape.jobs - on_way, free)
-                if count <= 0:
-                    continue
-                used[key] = used.get(key, 0) + count
-                self._growing[key].append((size, count))
-                self._last_resize[key] = view.time_s
-                actions.append(ResizeNodes(
-                    region.name, t.name, count, gpus=size,
-                    reason=(f"{shape.jobs} job(s) of {shape.gpus} GPUs wait in {region.name}; at most "
-                            f"{largest} GPUs for one job in the pools they may use; {t.name} grows to "
-                            f"{size} (base {t.gpus}, max {t.max_gpus}); pool utilization "
-                            f"{pool.utilization:.2f}; {on_way} resize(s) already on the way"),
-                ))
+                sizes[size] = sizes.get(size, 0) + shape.jobs
+            for t, pool in candidates:
+                jobs = used = 0
+                for size in sorted(waiting.get(t.name, {}), reverse=True):
+                    jobs += waiting[t.name][size]  # jobs that need this size or more
+                    room = min(budget, ready_nodes_below(pool, size) - used)
+                    action = self._grow(view.time_s, region, t, pool, size, jobs, room)
+                    if action is not None:
+                        actions.append(action)
+                        budget -= action.count
+                        used += action.count
         return actions
+
+    def _grow(self, time_s: float, region: RegionView, t: NodeTypeView, pool: PoolView, size: int,
+              jobs: int, room: int) -> ResizeNodes | None:
+        """Grow up to ``room`` nodes of ``pool`` to ``size`` GPUs for ``jobs`` waiting jobs that
+        need that size or more."""
+        p = self.params
+        key = (region.name, t.name)
+        ready, flying = ready_nodes_from(pool, size), self.upsizing(key, size)
+        needed = math.ceil(jobs / p.big_jobs_per_big_node - 1e-9)
+        count = min(needed - ready - flying, room)
+        if count <= 0:
+            return None
+        self._upsizing.setdefault(key, []).append([size, count])
+        self._last_resize[key] = time_s
+        return ResizeNodes(
+            region.name, t.name, count, gpus=size,
+            reason=(f"{jobs} job(s) of more than {t.gpus} GPUs wait in {region.name} that only a "
+                    f"{t.name} node grown to {size} GPUs can hold; {ready} ready + {flying} resizing "
+                    f"node(s) of {size}+ GPUs; {p.big_jobs_per_big_node:g} jobs per big node need "
+                    f"{needed}: grow {count} (base {t.gpus}, max {t.max_gpus}, "
+                    f"{ready_nodes_below(pool, size)} smaller ready node(s), "
+                    f"max_upsizes_per_call {p.max_upsizes_per_call})"),
+        )
 
     def _upgrade(self, view: ClusterView, region: RegionView, t: NodeTypeView, pool: PoolView,
                  budget: int) -> ResizeNodes | None:
@@ -250,10 +271,11 @@ class UpgradeOnDemand:
 
     def _shrink(self, region: RegionView, t: NodeTypeView, pool: PoolView, budget: int
                 ) -> ResizeNodes | None:
-        """Rule (c): sustained low utilization shrinks big nodes back to the base size."""
+        """Rule (c): sustained low utilization shrinks big nodes back to the base size, unless
+        jobs wait that need a big node or nodes are still on their way to a big size."""
         p = self.params
-        big = big_ready_nodes(pool, t.gpus)
-        if big <= 0 or pending_gpus(region, t, above=t.gpus) > 0:
+        big = ready_nodes_from(pool, t.gpus + 1)
+        if big <= 0 or big_jobs(region, t) > 0 or self.upsizing((region.name, t.name)) > 0:
             return None
         held = held_s(self._utilization[(region.name, t.name)], lambda u: u <= p.low_utilization)
         if held < p.sustain:

@@ -41,7 +41,7 @@ class PoolView:
     gpus_free: int  # unallocated on ready nodes
     nodes_by_free: tuple[int, ...]  # ready nodes with exactly f free GPUs, f = 0 .. max_gpus
     largest_node_gpus: int  # GPUs of the largest node (any state but gone); 0 without nodes
-    nodes_by_gpus: tuple[int, ...] = ()  # ready nodes with exactly g GPUs, g = 0 .. max_gpus
+    nodes_by_gpus: tuple[int, ...]  # ready nodes with exactly g GPUs, g = 0 .. max_gpus
 
     @property
     def nodes(self) -> int:

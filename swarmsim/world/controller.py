@@ -18,7 +18,6 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from swarmsim.policies.actions import AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
@@ -56,6 +55,8 @@ class Controller:
                 label = f"{i}:custom/{cls.__name__}"
             self.policies.append((label, policy, spec.interval_s()))
         self.waiting: dict[int, int] = {}  # action row -> nodes still to become ready or gone
+        self._view: tuple[tuple[float, int], ClusterView] | None = None
+        self._pool_views: dict[int, tuple[int, PoolView]] = {}
         self.budget = sc.limits.budget_usd_per_hour
         self.pool_limits = {
             (world.region_names.index(r), t): b
@@ -104,8 +105,29 @@ class Controller:
         gpus_of = {t.index: t.gpu for t in w.node_types}
         return {"types": types, "workloads": workloads, "rtt": rtt, "gpus_of": gpus_of}
 
+    def _pool_view(self, pool: Pool) -> PoolView:
+        cached = self._pool_views.get(id(pool))
+        if cached is not None and cached[0] == pool.version:
+            return cached[1]
+        snapshot = pool_view(pool)
+        self._pool_views[id(pool)] = (pool.version, snapshot)
+        return snapshot
+
     def view(self) -> ClusterView:
-        """A fresh read-only snapshot (cost: regions x node types, plus pending shapes)."""
+        """A read-only snapshot (cost: regions x node types, plus pending shapes).
+
+        Policies deciding at the same instant share one snapshot unless an action was applied
+        in between; an unchanged pool reuses its previous snapshot."""
+        w = self.world
+        now = w.env.now
+        key = (now, len(w.recorder.actions))
+        if self._view is not None and self._view[0] == key:
+            return self._view[1]
+        view = self._build_view()
+        self._view = (key, view)
+        return view
+
+    def _build_view(self) -> ClusterView:
         w = self.world
         now = w.env.now
         since = now - VIEW_WINDOW_S
@@ -115,7 +137,7 @@ class Controller:
             blocked[job.origin] = blocked.get(job.origin, 0) + 1
         regions = {}
         for region, (name, spec) in zip(w.regions, w.scenario.regions.items(), strict=True):
-            pools = {p.ntype.name: _pool_view(p) for p in region.pools}
+            pools = {p.ntype.name: self._pool_view(p) for p in region.pools}
             pending = tuple(
                 PendingView(gpus, tuple(sorted({gpus_of[t] for t in types})), count)
                 for (gpus, types), count in sorted(region.pending.items())
@@ -130,8 +152,8 @@ class Controller:
                 queued_work_gpu_s=region.queued_work, pending=pending,
                 cost_usd_per_hour=region.cost_rate, origin_arrivals=region.origin_arrivals,
                 origin_gpu_s=region.origin_gpu_s,
-                wait_p95_s=_recent_p95(region.recent_waits, since),
-                origin_start_delay_p95_s=_recent_p95(region.origin_delays, since),
+                wait_p95_s=region.recent_waits.p95(since),
+                origin_start_delay_p95_s=region.origin_delays.p95(since),
                 origin_jobs_blocked=blocked.get(region.index, 0),
             )
         return ClusterView(
@@ -217,7 +239,7 @@ class Controller:
     def _affordable(self, region: Region, usd_per_hour_each: float, notes: list[str], wanted: int) -> int:
         if self.budget is None:
             return wanted
-        total = self.world.cost_rate
+        total = self.world.cost_rate + self.world.committed_rate
         each = usd_per_hour_each * region.price_multiplier
         room = self.budget - total
         n = math.floor(room / each + 1e-9) if each > 0 else wanted
@@ -259,7 +281,12 @@ class Controller:
             return
         src, dst = region.pools[old.index], region.pools[new.index]
         notes: list[str] = []
-        candidates = [n for n in src.emptiest() if n.gpus != gpus or src is not dst]
+        if src is not dst:
+            candidates = src.emptiest()  # a change of node type takes any ready node
+        elif gpus > old.gpus:
+            candidates = [n for n in src.emptiest() if n.gpus < gpus]  # grow smaller nodes only
+        else:
+            candidates = [n for n in src.emptiest() if n.gpus > gpus]  # shrink bigger nodes only
         n = min(a.count, len(candidates))
         if n < a.count:
             notes.append(f"only {len(candidates)} ready nodes to resize")
@@ -274,10 +301,18 @@ class Controller:
                 notes.append(f"pool min {bound.min} nodes")
         chosen = candidates[:n]
         if self.budget is not None and chosen:
-            extra = max((gpus * new.usd_per_gpu_hour - chosen[0].gpus * old.usd_per_gpu_hour), 0.0)
-            if extra > 0:
-                n = min(n, self._affordable(region, extra, notes, n))
-                chosen = chosen[:n]
+            # Each resized node must fit the budget left once the earlier ones are counted.
+            affordable = []
+            room = self.budget - self.world.cost_rate - self.world.committed_rate
+            for node in chosen:
+                extra = max(gpus * new.usd_per_gpu_hour - node.gpus * old.usd_per_gpu_hour, 0.0)
+                extra *= region.price_multiplier
+                if extra > room + 1e-9:
+                    notes.append(f"budget cap {self.budget:g} USD/h")
+                    break
+                room -= extra
+                affordable.append(node)
+            chosen = affordable
         self._settle(index, row, a.count, len(chosen), notes)
         for node in chosen:
             node.action = index
@@ -324,7 +359,8 @@ class Controller:
             self.world.recorder.actions[index]["time_effective_s"] = self.world.env.now
 
 
-def _pool_view(pool: Pool) -> PoolView:
+def pool_view(pool: Pool) -> PoolView:
+    """A snapshot of one pool (cost: its histograms and its provisioning/draining nodes)."""
     provisioning = pool.provisioning.values()
     # Ready nodes through the size histogram; provisioning and draining nodes are few.
     others = (*provisioning, *pool.draining.values())
@@ -342,12 +378,3 @@ def _pool_view(pool: Pool) -> PoolView:
         largest_node_gpus=largest,
         nodes_by_gpus=tuple(pool.sizes),
     )
-
-
-def _recent_p95(samples: Any, since: float) -> float:
-    while samples and samples[0][0] < since:
-        samples.popleft()
-    if not samples:
-        return math.nan
-    return float(np.quantile([s[1] for s in samples], 0.95))
-

@@ -60,7 +60,7 @@ class Pool:
     """Ready nodes of one type in one region, indexed by free GPU count."""
 
     __slots__ = ("buckets", "busy_gpus", "counts", "draining", "free_gpus", "nodes", "ntype",
-                 "provisioning", "region", "sizes")
+                 "provisioning", "region", "sizes", "version")
 
     def __init__(self, region: Region, ntype: NodeType) -> None:
         self.region = region
@@ -74,6 +74,7 @@ class Pool:
         self.draining: dict[int, Node] = {}
         self.free_gpus = 0
         self.busy_gpus = 0  # allocated GPUs on this pool's ready and draining nodes
+        self.version = 0  # bumped on every change, so views can reuse an unchanged pool's snapshot
 
     def largest(self) -> int:
         """GPUs of the largest ready node (0 without ready nodes)."""
@@ -94,6 +95,7 @@ class Pool:
 
     def remove(self, node: Node) -> None:
         """A node stops taking work (draining or gone): it leaves the index."""
+        self.version += 1
         del self.nodes[node.id]
         self.sizes[node.gpus] -= 1
         self.counts[node.free] -= 1
@@ -109,6 +111,7 @@ class Pool:
 
     def give(self, node: Node, gpus: int) -> None:
         """Release ``gpus`` GPUs of ``node`` (the node may have left the index meanwhile)."""
+        self.version += 1
         self.busy_gpus -= gpus
         if node.id in self.nodes:
             self.counts[node.free] -= 1
@@ -123,6 +126,7 @@ class Pool:
         return sorted(self.nodes.values(), key=lambda n: (-n.free, n.id))
 
     def _enter(self, node: Node) -> None:
+        self.version += 1
         f = node.free
         self.counts[f] += 1
         bucket = self.buckets[f]
@@ -186,18 +190,68 @@ class Pool:
             return None
         out: list[tuple[Node, int]] = []
         need = gpus
-        nodes = self.nodes
-        for f in range(len(self.counts) - 1, 0, -1):
-            if not self.counts[f]:
+        counts = self.counts
+        for f in range(len(counts) - 1, 0, -1):
+            if not counts[f]:
                 continue
-            ids = sorted({i for i in self.buckets[f] if (n := nodes.get(i)) is not None and n.free == f})
-            for i in ids:
+            for node in self._lowest(f, min(counts[f], -(-need // f))):
                 take = min(f, need)
-                out.append((nodes[i], take))
+                out.append((node, take))
                 need -= take
                 if need == 0:
                     return out
         return None  # pragma: no cover - free_gpus guarantees enough
+
+    def _lowest(self, f: int, m: int) -> list[Node]:
+        """The ``m`` lowest-id nodes with exactly ``f`` free GPUs (fewer if there are fewer).
+
+        Pops valid heads off the bucket's heap (dropping stale entries) and pushes them back:
+        O(m log n), not a scan of the bucket."""
+        bucket = self.buckets[f]
+        nodes = self.nodes
+        got: list[Node] = []
+        while bucket and len(got) < m:
+            node = nodes.get(heapq.heappop(bucket))
+            if node is not None and node.free == f and (not got or node is not got[-1]):
+                got.append(node)
+        for node in got:
+            heapq.heappush(bucket, node.id)
+        return got
+
+
+class Recent:
+    """Values stamped with a time, over a sliding window, with a cached 95th percentile."""
+
+    __slots__ = ("_p95", "times", "values")
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+        self.values: deque[float] = deque()
+        self._p95: float | None = None
+
+    def add(self, time_s: float, value: float) -> None:
+        self.times.append(time_s)
+        self.values.append(value)
+        self._p95 = None
+
+    def p95(self, since_s: float) -> float:
+        """95th percentile (linear interpolation) of the values stamped at or after ``since_s``;
+        NaN when there are none."""
+        times, values = self.times, self.values
+        while times and times[0] < since_s:
+            times.popleft()
+            values.popleft()
+            self._p95 = None
+        if self._p95 is None:
+            if not values:
+                self._p95 = math.nan
+            else:
+                ordered = sorted(values)
+                pos = 0.95 * (len(ordered) - 1)
+                low = int(pos)
+                high = min(low + 1, len(ordered) - 1)
+                self._p95 = ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+        return self._p95
 
 
 class Region:
@@ -225,10 +279,10 @@ class Region:
         self.backlog_since = math.nan  # when the queue last went from empty to non-empty
         # Kept only when policies run (they read them through views):
         self.pending: dict[tuple[int, tuple[int, ...]], int] = {}  # (gpus, types) -> queued jobs
-        self.recent_waits: deque[tuple[float, float]] = deque()  # (start time, wait) of jobs here
+        self.recent_waits = Recent()  # waits of the jobs that started here
         self.origin_arrivals = 0  # jobs whose users are here
         self.origin_gpu_s = 0.0  # their work, GPU-seconds at reference speed
-        self.origin_delays: deque[tuple[float, float]] = deque()  # (start time, delay) of those jobs
+        self.origin_delays = Recent()  # network delay + wait of the jobs of users here
 
     @property
     def free_gpus(self) -> int:

@@ -66,6 +66,7 @@ class World:
         self.nodes: dict[int, Node] = {}
         self.events = 0
         self.cost_rate = 0.0  # USD per hour billed now, all regions
+        self.committed_rate = 0.0  # USD per hour that resizes under way will add when they finish
         self._spent_usd = 0.0  # billed up to _spent_at, USD
         self._spent_at = 0.0
         self.rejected_by_workload = [0] * len(self.workload_names)
@@ -105,6 +106,7 @@ class World:
         pool = node.pool
         node.state = PROVISIONING
         pool.provisioning[node.id] = node
+        pool.version += 1
         if delay_s is None:
             rng = self.streams.get(f"provision/{pool.region.name}/{pool.ntype.name}")
             delay_s = float(pool.ntype.provision_time.sample(rng, 1)[0])
@@ -123,6 +125,7 @@ class World:
     def _ready(self, node: Node) -> None:
         pool = node.pool
         del pool.provisioning[node.id]
+        pool.version += 1
         node.state = READY
         pool.add(node)
         pool.region.ready_gpus += node.gpus
@@ -161,6 +164,7 @@ class World:
         ``preempt``) it is released, or with ``resize_to`` goes down and comes back in the new
         shape ``(pool, gpus)`` after the new type's provisioning time."""
         pool = node.pool
+        pool.version += 1
         if node.state == PROVISIONING:
             del pool.provisioning[node.id]
             node.state = DRAINING
@@ -173,6 +177,8 @@ class World:
         else:
             return
         node.resize_to = resize_to
+        if resize_to is not None:
+            self.committed_rate += self._resize_delta(node)
         if preempt and node.jobs:
             # The last interruption empties the node, which then completes its drain.
             for job in sorted(node.jobs.values(), key=lambda j: j.id):  # type: ignore[attr-defined]
@@ -183,6 +189,9 @@ class World:
 
     def _drained(self, node: Node) -> None:
         del node.pool.draining[node.id]
+        node.pool.version += 1
+        if node.resize_to is not None:
+            self.committed_rate -= self._resize_delta(node)
         if node.resize_to is None or not node.pool.region.active:
             node.resize_to = None
             self._release(node)
@@ -195,6 +204,15 @@ class World:
         self._bill_start(node)
         rng = self.streams.get(f"resize/{new_pool.region.name}/{new_pool.ntype.name}")
         self._provision(node, float(new_pool.ntype.provision_time.sample(rng, 1)[0]))
+
+    def _resize_delta(self, node: Node) -> float:
+        """USD per hour a node's pending resize adds to the bill (0 when it lowers it)."""
+        assert node.resize_to is not None
+        pool, gpus = node.resize_to
+        mult = pool.region.price_multiplier
+        new = gpus * pool.ntype.usd_per_gpu_hour * mult
+        old = node.gpus * node.pool.ntype.usd_per_gpu_hour * mult
+        return max(new - old, 0.0)
 
     def _release(self, node: Node) -> None:
         node.state = GONE
@@ -356,8 +374,8 @@ class World:
         region.running_jobs += 1
         self._leave(region, job)
         if tracking:
-            region.recent_waits.append((now, now - job.arrival))
-            self.regions[job.origin].origin_delays.append((now, now - job.arrival))
+            region.recent_waits.add(now, now - job.arrival)
+            self.regions[job.origin].origin_delays.add(now, now - job.arrival)
         self.running[region.index][job.id] = job
         self._after(run_time, self._on_finish, (job, job.epoch))
 

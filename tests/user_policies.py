@@ -1,0 +1,75 @@
+"""A user's own policies, loaded by scenarios as ``kind: custom, class: user_policies:Name``.
+
+They prove the plug-in path (nothing here is known to swarmsim) and, being adversarial,
+that the world enforces supply caps, pool bounds and the budget whatever a policy asks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from swarmsim.policies.actions import Action, AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
+from swarmsim.policies.views import ClusterView
+
+
+class ChaosParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_count: int = 6
+    actions_per_call: int = 3
+
+
+class Chaos:
+    """Asks for random additions, removals, resizes, openings and closings, often impossible ones."""
+
+    Params = ChaosParams
+    default_interval_s = 120.0
+
+    def __init__(self, params: ChaosParams, *, rng: np.random.Generator) -> None:
+        self.params, self.rng = params, rng
+
+    def decide(self, view: ClusterView) -> list[Action]:
+        regions = sorted(view.regions)
+        types = sorted(view.node_types)
+        out: list[Action] = []
+        for _ in range(self.params.actions_per_call):
+            region = regions[self.rng.integers(len(regions))]
+            node_type = types[self.rng.integers(len(types))]
+            count = int(self.rng.integers(1, self.params.max_count + 1))
+            kind = int(self.rng.integers(10))
+            if kind < 4:
+                out.append(AddNodes(region, node_type, count, reason="chaos"))
+            elif kind < 7:
+                out.append(RemoveNodes(region, node_type, count, preempt=bool(self.rng.integers(2)),
+                                       reason="chaos"))
+            elif kind < 8:
+                nt = view.node_types[node_type]
+                gpus = int(self.rng.integers(1, nt.max_gpus + 1))
+                out.append(ResizeNodes(region, node_type, count, gpus=gpus, reason="chaos"))
+            elif kind < 9:
+                out.append(OpenRegion(region, reason="chaos"))
+            else:
+                out.append(CloseRegion(region, reason="chaos"))
+        return out
+
+
+class HalveEveryHour:
+    """A tiny, deterministic plug-in: removes half the nodes of every pool once an hour."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        node_type: str = "a1"
+
+    default_interval_s = 3600.0
+
+    def __init__(self, params: Params, *, rng: np.random.Generator) -> None:
+        self.params, self.rng = params, rng
+
+    def decide(self, view: ClusterView) -> list[Action]:
+        out: list[Action] = []
+        for name, region in sorted(view.regions.items()):
+            pool = region.pools[self.params.node_type]
+            billed = pool.nodes_provisioning + pool.nodes_ready
+            if billed // 2:
+                out.append(RemoveNodes(name, self.params.node_type, billed // 2, reason="halve"))
+        return out
