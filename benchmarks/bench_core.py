@@ -65,13 +65,15 @@ MMC_JOBS = 200_000
 MMC_RATE_PER_S = MMC_RHO * MMC_SERVERS / MMC_MEAN_SERVICE_S  # 7.2 per hour
 MMC_SEED = 1
 
-#: Case (b): arrival rate of the whole 5-region demand, jobs per hour (gives ~75 % GPU
+#: Case (b): arrival rate of the whole 5-region demand, jobs per hour (gives ~78 % GPU
 #: utilization with the fleet and job mix below; the printed table shows the measured value).
 REGIONS_RATE_PER_H = 1200.0
 REGIONS_SIZES = {"regions-250k": 250_000, "regions-500k": 500_000, "regions-1m": 1_000_000}
 REGIONS_SEED = 7
 
 QUICK_DIVISOR = 20
+#: Fixed costs (validation, imports of lazy modules) dominate the quick sizes.
+QUICK_NOTE = "not judged in --quick mode (fixed costs dominate small sizes; run the full sizes)"
 
 #: Targets (docs/performance.md).
 TARGET_MMC_RATIO = 1.0  # swarmsim jobs/s over textbook jobs/s, at least
@@ -337,7 +339,8 @@ def run_swarmsim(scenario: dict[str, Any]) -> dict[str, Any]:
 def run_case(name: str, quick: bool) -> dict[str, Any]:
     """Run one case in this process and return its figures (with this process's peak RSS)."""
     mmc_jobs = scale(MMC_JOBS, quick)
-    # Import what the case needs before reading the baseline, so "base" is imports only.
+    # Import what the case needs before reading the baseline, so "base" is imports only
+    # (swarmsim imports pandas lazily, on the first simulate(): import it here).
     if name == "mmc-textbook":
         base_rss = _preload("simpy")
         out = run_textbook(mmc_jobs)
@@ -345,10 +348,10 @@ def run_case(name: str, quick: bool) -> dict[str, Any]:
         base_rss = _preload("simpy")
         out = run_callback(mmc_jobs)
     elif name == "mmc-swarmsim":
-        base_rss = _preload("swarmsim")
+        base_rss = _preload("swarmsim.simulation")
         out = run_swarmsim(mmc_scenario(mmc_jobs))
     elif name in REGIONS_SIZES:
-        base_rss = _preload("swarmsim")
+        base_rss = _preload("swarmsim.simulation")
         out = run_swarmsim(regions_scenario(scale(REGIONS_SIZES[name], quick)))
     else:
         raise SystemExit(f"unknown case {name!r}; known: {', '.join(CASES)}")
@@ -430,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if failures:
         print("targets missed: " + "; ".join(failures))
+    elif args.quick:
+        print("smoke test passed (the targets are judged at full size only)")
     else:
         print("all targets met")
     return 0
@@ -486,11 +491,12 @@ def report_mmc(results: dict[str, dict[str, Any]], quick: bool) -> list[str]:
     print(f"  textbook vs callbacks (same draws, must be identical): {'identical' if same else 'DIFFER'}")
     print(f"mean waits agree (within {WAIT_TOLERANCE:.0%} of Erlang C or {WAIT_Z:g} standard errors): "
           f"{'yes' if agree else 'NO'}")
-    failures = []
+    failures = [] if agree else ["M/M/c mean waits disagree"]
+    if quick:
+        print(f"speed target: {QUICK_NOTE}\n")
+        return failures
     if ratio_total < TARGET_MMC_RATIO:
         failures.append(f"swarmsim simulate() is {ratio_total:.2f}x the textbook model (target >= 1x)")
-    if not agree:
-        failures.append("M/M/c mean waits disagree")
     aim = "met" if ratio_total >= TARGET_MMC_RATIO_AIM else "not met"
     print(f"target swarmsim >= textbook: {'met' if ratio_total >= TARGET_MMC_RATIO else 'MISSED'}; "
           f"aim 2x: {aim}\n")
@@ -518,14 +524,17 @@ def report_regions(results: dict[str, dict[str, Any]], quick: bool) -> list[str]
               f"{_rate(r['jobs_completed'], r['total_s']):>9,.0f}{r['events']:>11,}"
               f"{_rate(r['events'], r['run_s']):>10,.0f}{r['peak_rss_mb']:>12.1f}{r['base_rss_mb']:>9.1f}"
               f"{r['wait_p95_s']:>11.0f}{r['load1']:>7.2f}")
-    print("growth between sizes (ideal: 2.00 for linear):")
+    print("growth between sizes (linear: time x2.00 per doubling, the same RSS per extra job):")
     for small, big in itertools.pairwise(names):
         a, b = results[small], results[big]
-        t = b["total_s"] / a["total_s"]
-        m = (b["peak_rss_mb"] - b["base_rss_mb"]) / (a["peak_rss_mb"] - a["base_rss_mb"])
-        sizes = f"{scale(REGIONS_SIZES[small], quick):,} -> {scale(REGIONS_SIZES[big], quick):,}"
-        print(f"  {sizes} jobs: total time x{t:.2f}, run time x{b['run_s'] / a['run_s']:.2f}, "
-              f"memory above baseline x{m:.2f}")
+        n_a, n_b = scale(REGIONS_SIZES[small], quick), scale(REGIONS_SIZES[big], quick)
+        per_job = (b["peak_rss_mb"] - a["peak_rss_mb"]) * 2**20 / (n_b - n_a)
+        print(f"  {n_a:,} -> {n_b:,} jobs: total time x{b['total_s'] / a['total_s']:.2f}, "
+              f"run time x{b['run_s'] / a['run_s']:.2f}, peak RSS x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
+              f"({per_job:,.0f} bytes per extra job)")
+    if quick:
+        print(f"targets: {QUICK_NOTE}")
+        return []
     failures = []
     big = results[names[-1]]
     size = f"{scale(REGIONS_SIZES[names[-1]], quick):,}"

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from swarmsim import catalog
 from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
@@ -42,6 +50,18 @@ PositiveDuration = Annotated[Duration, Field(gt=0)]
 NonNegativeDuration = Annotated[Duration, Field(ge=0)]
 PositiveRate = Annotated[Rate, Field(gt=0)]
 NonNegativeRate = Annotated[Rate, Field(ge=0)]
+
+def _check_shares(value: dict[str, float]) -> dict[str, float]:
+    if any(share < 0 for share in value.values()):
+        raise ValueError("shares cannot be negative")
+    total = sum(value.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"shares must sum to 1, got {total:g}")
+    return value
+
+
+#: Shares of arrivals per user region: non-negative, summing to 1.
+Shares = Annotated[dict[str, float], Field(min_length=1), AfterValidator(_check_shares)]
 
 #: Default access latency (user to site) of a core region and of an edge site, seconds.
 #: Core: FCC Measuring Broadband America, terrestrial average 34.9 ms RTT to the nearest test
@@ -236,7 +256,7 @@ class JobsWorkloadSpec(Spec):
 
     kind: Literal["jobs"]
     arrivals: ArrivalSpec
-    origin: dict[str, float] = Field(min_length=1, description="share of arrivals per region")
+    origin: Shares = Field(description="share of arrivals per region")
     gpus: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=1))
     duration: DistOrValue = Field(description="run time on the reference GPU (speed 1.0), s")
     data: DistOrValue = Field(
@@ -249,16 +269,6 @@ class JobsWorkloadSpec(Spec):
     )
     residency: Literal["origin", "any"] | list[str] = "any"
     gpu_types: list[str] | None = None
-
-    @field_validator("origin")
-    @classmethod
-    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
-        if any(share < 0 for share in value.values()):
-            raise ValueError("shares cannot be negative")
-        total = sum(value.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"shares must sum to 1, got {total:g}")
-        return value
 
     @field_validator("gpu_types")
     @classmethod
@@ -284,11 +294,97 @@ class JobsWorkloadSpec(Spec):
         return self
 
 
-class InferenceWorkloadSpec(Spec):
-    """Placeholder for online inference services (request-level serving comes later)."""
+#: Default model-load time of a replica on a ready node (image pull, weights, engine init):
+#: lognormal, median 2.5 min, sigma 0.4 (scaling-and-cloud-facts.md §6.1: weights 100-300 s,
+#: engine init 10-30 s; LLaMA-2-70B loads into GPU memory in about 84 s, ServerlessLLM).
+DEFAULT_LOAD_TIME = {"dist": "lognormal", "median": 150.0, "sigma": 0.4}
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+
+class ReplicaSpec(Spec):
+    """The shape of one model replica: GPUs it holds, requests it batches, how it is timed."""
+
+    gpu: str | None = Field(None, description="GPU model of the replica (or gpu_types)")
+    gpu_types: list[str] | None = Field(None, description="GPU models the replica may run on")
+    gpus: int = Field(1, ge=1, description="GPUs per replica (tensor parallelism)")
+    max_batch: int = Field(16, ge=1, description="requests served at once (continuous batching)")
+    model: str = Field("llama2-7b", description="built-in serving profile (docs/serving.md)")
+    prefill_fixed_s: float | None = Field(None, ge=0, description="s per request, overrides the profile")
+    prefill_s_per_token: float | None = Field(None, ge=0, description="s per prompt token on this GPU")
+    decode_s_per_token: float | None = Field(None, gt=0, description="s per output token at batch 1")
+    batch_slowdown: float | None = Field(None, ge=0, description="tpot grows by this per extra request")
+    load_time: DistOrValue = Field(
+        default_factory=lambda: LognormalDist(**DEFAULT_LOAD_TIME),
+        description="s from placement to serving (model load)",
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = catalog.find_gpu(value)
+        if found is None:
+            raise ValueError(f"unknown GPU {value!r}; the built-in catalog has: {', '.join(catalog.gpu_types())}")
+        return found.name
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
+        return JobsWorkloadSpec._known_gpus(value)
+
+    @property
+    def accepted(self) -> list[str] | None:
+        """GPU models the replica accepts (None = any)."""
+        if self.gpu is not None:
+            return [self.gpu, *(self.gpu_types or [])]
+        return self.gpu_types
+
+
+class SloSpec(Spec):
+    """Per-request latency objectives; a request meets the SLO when it meets every one given."""
+
+    latency_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="end-to-end, s")
+    ttft_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="time to first token, s")
+    tpot_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="time per output token, s")
+
+
+class InferenceWorkloadSpec(Spec):
+    """An online service: requests from user regions, served by model replicas."""
+
     kind: Literal["inference"]
+    arrivals: ArrivalSpec
+    origin: Shares = Field(description="share of requests per user region")
+    prompt_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=512))
+    output_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=128))
+    replica: ReplicaSpec = Field(default_factory=ReplicaSpec)
+    replicas: dict[str, int] | None = Field(
+        None, description="replicas at t = 0 per region; default one per active region that can hold one"
+    )
+    residency: Literal["origin", "any"] | list[str] = "any"
+    slo: SloSpec = Field(default_factory=SloSpec)
+    max_queue: int | None = Field(None, ge=0, description="requests waiting per region; more are dropped")
+    timeout: Annotated[Duration, Field(gt=0)] | None = Field(None, description="s a request may wait")
+    routing: Literal["nearest", "least-loaded", "latency-aware"] | None = Field(
+        None, description="default: scheduler.routing"
+    )
+    sample_requests: int | None = Field(
+        100_000, ge=0, description="rows kept in requests.csv (reservoir sample); null = all"
+    )
+
+    @property
+    def gpu_types(self) -> list[str] | None:
+        """GPU models the replicas accept (for node-type matching, as for jobs)."""
+        return self.replica.accepted
+
+    @model_validator(mode="after")
+    def _tokens(self) -> InferenceWorkloadSpec:
+        if self.prompt_tokens.lower() < 0:
+            raise ValueError("prompt_tokens: a token count cannot be negative")
+        if self.output_tokens.lower() < 0:
+            raise ValueError("output_tokens: a token count cannot be negative")
+        if self.replicas is not None and any(n < 0 for n in self.replicas.values()):
+            raise ValueError("replicas: a replica count cannot be negative")
+        return self
 
 
 WorkloadSpec = Annotated[JobsWorkloadSpec | InferenceWorkloadSpec, Field(discriminator="kind")]
@@ -300,6 +396,9 @@ class SchedulerSpec(Spec):
     queue: Literal["fifo", "backfill", "shortest-first", "priority"] = "fifo"
     placement: Literal["first-fit", "best-fit", "spread"] = "best-fit"
     routing: Literal["nearest", "least-loaded", "latency-aware"] = "nearest"
+    gpu_priority: Literal["inference-first", "training-first"] = Field(
+        "inference-first", description="who gets GPUs first when replicas and jobs both wait"
+    )
 
 
 class PolicySpec(Spec):
@@ -449,11 +548,7 @@ class Scenario(Spec):
         for wname, work in self.workloads.items():
             base = f"workloads.{wname}"
             if isinstance(work, InferenceWorkloadSpec):
-                problems.append(
-                    (f"{base}.kind", "inference workloads are not available in this version yet; "
-                     "use kind: jobs")
-                )
-                continue
+                problems += self._check_service(base, work)
             for origin in work.origin:
                 if origin not in regions:
                     problems.append((f"{base}.origin.{origin}", _unknown("region", origin, regions)))
@@ -471,7 +566,7 @@ class Scenario(Spec):
                         (f"{base}.gpu_types", f"no node type has any of {work.gpu_types}; "
                          f"node types have {sorted(have)}")
                     )
-            if not problems:
+            if not problems and isinstance(work, JobsWorkloadSpec):
                 smallest = work.gpus.lower()
                 # Residency and inactive regions only cause rejections at run time (with a
                 # warning); a job larger than anything any region could ever hold is an error.
@@ -485,6 +580,28 @@ class Scenario(Spec):
         if problems:
             raise ScenarioError(None, problems)
         return self
+
+    def _check_service(self, base: str, work: InferenceWorkloadSpec) -> list[tuple[str, str]]:
+        """An inference service: its replica shape fits some node type, its serving profile
+        exists for those GPUs, its initial replicas name regions."""
+        from swarmsim.serving import profile_for_replica
+
+        problems: list[tuple[str, str]] = []
+        r = work.replica
+        fits = [t for t in self.node_types_for(work) if (self.node_types[t].max_gpus or 0) >= r.gpus]
+        if not fits:
+            problems.append((f"{base}.replica", f"no node type can hold a replica of {r.gpus} "
+                             f"{'/'.join(r.accepted or ['any'])} GPUs"))
+        for t in fits:
+            try:
+                profile_for_replica(r, self.node_types[t].gpu)
+            except ValueError as err:
+                problems.append((f"{base}.replica.model", str(err)))
+                break
+        for region in work.replicas or {}:
+            if region not in self.regions:
+                problems.append((f"{base}.replicas.{region}", _unknown("region", region, self.regions)))
+        return problems
 
     def _check_policies(self) -> list[tuple[str, str]]:
         """Resolve each policy's class and validate its parameters with its own ``Params``."""
@@ -529,7 +646,7 @@ class Scenario(Spec):
         """True when some policy may change the fleet (so supply caps, not the fleet, bound it)."""
         return any(p.kind != "static" for p in self.policies)
 
-    def node_types_for(self, work: JobsWorkloadSpec) -> list[str]:
+    def node_types_for(self, work: JobsWorkloadSpec | InferenceWorkloadSpec) -> list[str]:
         """Names of the node types whose GPU a workload accepts."""
         return [
             name for name, t in self.node_types.items()
@@ -560,7 +677,9 @@ class Scenario(Spec):
             best = max(best, (nodes * size if t.multi_node else (size if nodes > 0 else 0)))
         return best
 
-    def allowed_jurisdictions(self, work: JobsWorkloadSpec, origin: str) -> set[str] | None:
+    def allowed_jurisdictions(
+        self, work: JobsWorkloadSpec | InferenceWorkloadSpec, origin: str
+    ) -> set[str] | None:
         """Jurisdictions a job from ``origin`` may run in; ``None`` means anywhere."""
         if work.residency == "any":
             return None

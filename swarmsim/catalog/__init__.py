@@ -55,6 +55,8 @@ class GpuType:
             A100-80GB = 1.0); a job's duration on this GPU is ``duration_ref / train_speed``.
         fp16_tflops: dense (no sparsity) FP16/BF16 tensor throughput, TFLOP/s.
         mem_bw_tbps: memory bandwidth, TB/s (decimal terabytes per second).
+        decode_speed: memory bandwidth relative to A100-80GB (``mem_bw_tbps / 2.039``,
+            dimensionless): the speed of bandwidth-bound LLM decode, see ``docs/serving.md``.
         usd_per_gpu_hour: default on-demand price, USD per GPU-hour.
         speed_source: where ``train_speed`` comes from and how it was derived.
         price_source: where ``usd_per_gpu_hour`` comes from, with its date.
@@ -66,6 +68,7 @@ class GpuType:
     train_speed: float
     fp16_tflops: float
     mem_bw_tbps: float
+    decode_speed: float
     usd_per_gpu_hour: float
     speed_source: str
     price_source: str
@@ -125,6 +128,7 @@ def _gpus() -> tuple[GpuType, ...]:
             train_speed=float(row["train_speed"]),
             fp16_tflops=float(row["fp16_tflops"]),
             mem_bw_tbps=float(row["mem_bw_tbps"]),
+            decode_speed=float(row["decode_speed"]),
             usd_per_gpu_hour=float(row["usd_per_gpu_hour"]),
             speed_source=row["speed_source"],
             price_source=row["price_source"],

@@ -63,6 +63,9 @@ def timeseries_frame(rec: Recorder) -> pd.DataFrame:
         "queue_length": np.frombuffer(rec.ts_queue_length, dtype=np.int64),
         "running_jobs": np.frombuffer(rec.ts_running, dtype=np.int64),
         "cost_usd_per_hour": np.frombuffer(rec.ts_cost_rate, dtype=np.float64),
+        "replicas": np.frombuffer(rec.ts_replicas, dtype=np.int64),
+        "requests_in_service": np.frombuffer(rec.ts_requests_in_service, dtype=np.int64),
+        "requests_queued": np.frombuffer(rec.ts_requests_queued, dtype=np.int64),
     })
 
 

@@ -56,6 +56,9 @@ class Recorder:
         self.ts_queue_length = array("q")
         self.ts_running = array("q")
         self.ts_cost_rate = array("d")
+        self.ts_replicas = array("q")
+        self.ts_requests_in_service = array("q")
+        self.ts_requests_queued = array("q")
         # One row per billing segment of a node (a node has one segment per shape it had).
         self.bill_node = array("q")
         self.bill_region = array("i")
@@ -128,8 +131,11 @@ class Recorder:
         queue_length: int,
         running: int,
         cost_rate: float,
+        replicas: int = 0,
+        requests_in_service: int = 0,
+        requests_queued: int = 0,
     ) -> None:
-        """Append one region's state at ``time`` (GPUs, jobs, USD per hour)."""
+        """Append one region's state at ``time`` (GPUs, jobs, USD per hour, replicas, requests)."""
         self.ts_time.append(time)
         self.ts_region.append(region)
         self.ts_provisioned.append(provisioned)
@@ -139,6 +145,9 @@ class Recorder:
         self.ts_queue_length.append(queue_length)
         self.ts_running.append(running)
         self.ts_cost_rate.append(cost_rate)
+        self.ts_replicas.append(replicas)
+        self.ts_requests_in_service.append(requests_in_service)
+        self.ts_requests_queued.append(requests_queued)
 
     def billing(
         self,

@@ -16,13 +16,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from swarmsim.rng import Streams
 from swarmsim.scenario import (
     ArrivalSpec,
     DeterministicArrivals,
     DiurnalArrivals,
+    InferenceWorkloadSpec,
+    JobsWorkloadSpec,
     MmppArrivals,
     PoissonArrivals,
     RampArrivals,
+    Scenario,
 )
 
 Chunk = tuple[np.ndarray, np.ndarray]
@@ -69,6 +73,22 @@ def arrivals(
     for chunk in times:
         origins = np.searchsorted(cdf, rng_origin.random(len(chunk)), side="right")
         yield chunk, origins
+
+
+def workload_arrivals(
+    name: str, spec: JobsWorkloadSpec | InferenceWorkloadSpec, scenario: Scenario, streams: Streams
+) -> Iterator[Chunk]:
+    """A workload's arrival times (s) and origins (region indices of the scenario), in
+    non-empty chunks, from its streams ``arrivals/<name>`` and ``origin/<name>``."""
+    region_names = list(scenario.regions)
+    origins = list(spec.origin)
+    shares = np.array([spec.origin[o] for o in origins], dtype=float)
+    offsets = np.array([scenario.regions[o].utc_offset for o in origins], dtype=float)
+    index = np.array([region_names.index(o) for o in origins], dtype=np.int64)
+    for times, which in arrivals(spec.arrivals, shares, offsets, streams.get(f"arrivals/{name}"),
+                                 streams.get(f"origin/{name}"), scenario.horizon):
+        if len(times):
+            yield times, index[which]
 
 
 def mean_rate(spec: ArrivalSpec) -> float:

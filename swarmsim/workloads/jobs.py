@@ -9,7 +9,7 @@ import numpy as np
 
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
-from swarmsim.workloads.arrivals import arrivals
+from swarmsim.workloads.arrivals import workload_arrivals
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +37,12 @@ def job_batches(
     changing one attribute's distribution never changes another's draws, and two scenarios
     with the same seed and arrival process see the same arrival times.
     """
-    region_names = list(scenario.regions)
-    origins = list(spec.origin)
-    shares = np.array([spec.origin[o] for o in origins], dtype=float)
-    offsets = np.array([scenario.regions[o].utc_offset for o in origins], dtype=float)
-    origin_index = np.array([region_names.index(o) for o in origins], dtype=np.int64)
-    for times, which in arrivals(
-        spec.arrivals, shares, offsets,
-        streams.get(f"arrivals/{name}"), streams.get(f"origin/{name}"), scenario.horizon,
-    ):
+    for times, origin in workload_arrivals(name, spec, scenario, streams):
         n = len(times)
-        if n == 0:
-            continue
         gpus = np.maximum(np.rint(spec.gpus.sample(streams.get(f"gpus/{name}"), n)), 1).astype(np.int64)
         yield JobBatch(
             time=times.tolist(),
-            origin=origin_index[which].tolist(),
+            origin=origin.tolist(),
             gpus=gpus.tolist(),
             duration=np.maximum(spec.duration.sample(streams.get(f"duration/{name}"), n), 0.0).tolist(),
             data=np.maximum(spec.data.sample(streams.get(f"data/{name}"), n), 0.0).tolist(),

@@ -40,8 +40,8 @@ class Node:
     ``resize_to`` is set while a node drains for a vertical resize: ``(new pool, new GPUs)``.
     ``action`` is the row of the scaling action that last changed the node (or -1)."""
 
-    __slots__ = ("action", "billed_since", "free", "gpus", "id", "jobs", "pool", "resize_to", "running",
-                 "state")
+    __slots__ = ("action", "billed_since", "free", "gpus", "id", "jobs", "pool", "replicas", "resize_to",
+                 "running", "state")
 
     def __init__(self, node_id: int, pool: Pool, gpus: int, now: float) -> None:
         self.id = node_id
@@ -54,12 +54,13 @@ class Node:
         self.resize_to: tuple[Pool, int] | None = None
         self.action = -1
         self.jobs: dict[int, object] | None = None  # running jobs, kept only when preemption is possible
+        self.replicas: dict[int, object] | None = None  # model replicas holding GPUs here
 
 
 class Pool:
     """Ready nodes of one type in one region, indexed by free GPU count."""
 
-    __slots__ = ("buckets", "busy_gpus", "counts", "draining", "free_gpus", "nodes", "ntype",
+    __slots__ = ("_largest", "buckets", "busy_gpus", "counts", "draining", "free_gpus", "nodes", "ntype",
                  "provisioning", "region", "sizes", "version")
 
     def __init__(self, region: Region, ntype: NodeType) -> None:
@@ -75,14 +76,15 @@ class Pool:
         self.free_gpus = 0
         self.busy_gpus = 0  # allocated GPUs on this pool's ready and draining nodes
         self.version = 0  # bumped on every change, so views can reuse an unchanged pool's snapshot
+        self._largest = 0  # GPUs of the largest ready node, kept as nodes come and go
 
     def largest(self) -> int:
         """GPUs of the largest ready node (0 without ready nodes)."""
+        return self._largest
+
+    def _resize_index(self) -> None:
         sizes = self.sizes
-        for g in range(len(sizes) - 1, 0, -1):
-            if sizes[g]:
-                return g
-        return 0
+        self._largest = next((g for g in range(len(sizes) - 1, 0, -1) if sizes[g]), 0)
 
     # --- membership ----------------------------------------------------------------------
 
@@ -90,6 +92,8 @@ class Pool:
         """A node becomes ready: it joins the index."""
         self.nodes[node.id] = node
         self.sizes[node.gpus] += 1
+        if node.gpus > self._largest:
+            self._largest = node.gpus
         self._enter(node)
         self.free_gpus += node.free
 
@@ -98,6 +102,8 @@ class Pool:
         self.version += 1
         del self.nodes[node.id]
         self.sizes[node.gpus] -= 1
+        if node.gpus == self._largest and not self.sizes[node.gpus]:
+            self._resize_index()
         self.counts[node.free] -= 1
         self.free_gpus -= node.free
 

@@ -45,6 +45,8 @@ class Scheduler:
         self.blocking = queue in ("fifo", "backfill")
         self.placement = placement
         self.routing = routing
+        self.inference_first = world.scenario.scheduler.gpu_priority == "inference-first"
+        self.plan: tuple[Job, Plan] | None = None  # the placement routing found for a job
         for region in world.regions:
             region.queue = deque() if self.blocking else []
 
@@ -61,7 +63,9 @@ class Scheduler:
             return -1
         if self.routing == "nearest":
             for r in fits:
-                if self.can_start_now(regions[r], job):
+                plan = self.startable(regions[r], job)
+                if plan is not None:
+                    self.plan = (job, plan)  # the world starts the job with it, if it goes there
                     return r
             return fits[0]
         if self.routing == "least-loaded":
@@ -85,9 +89,13 @@ class Scheduler:
 
     def can_start_now(self, region: Region, job: Job) -> bool:
         """Whether the job would start at once if it joined this region's queue now."""
+        return self.startable(region, job) is not None
+
+    def startable(self, region: Region, job: Job) -> Plan | None:
+        """The placement the job would get at once if it joined this region's queue now."""
         if self.blocking and region.queue:
-            return False
-        return self.place(region, job) is not None
+            return None
+        return self.place(region, job)
 
     # --- queueing --------------------------------------------------------------------------
 
@@ -101,6 +109,16 @@ class Scheduler:
         self.dispatch(region)
 
     def dispatch(self, region: Region) -> None:
+        """Give free GPUs out: to replicas that wait for them and to queued jobs, in the order of
+        ``scheduler.gpu_priority`` (inference first by default)."""
+        services = self.world.services
+        if services and self.inference_first:
+            services.place(region)
+        self._dispatch_jobs(region)
+        if services and not self.inference_first:
+            services.place(region)
+
+    def _dispatch_jobs(self, region: Region) -> None:
         """Start every queued job that the discipline allows and that fits now."""
         queue = region.queue
         if not queue:
@@ -185,6 +203,8 @@ class Scheduler:
                 continue
             if mode == "best-fit":
                 node = pool.best_fit(k)
+                if node is not None and node.free == k:
+                    return (ntype, [(node, k)])  # an exact fit: no other node does better
             elif mode == "spread":
                 node = pool.spread(k)
             else:

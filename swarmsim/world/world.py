@@ -77,6 +77,9 @@ class World:
         self.on_node_gone: Callable[[Node], None] | None = None
         self._build_fleet()
         self._workloads = [self._workload_feed(i, n) for i, n in enumerate(self.workload_names)]
+        from swarmsim.world.service import Services
+
+        self.services = Services(self)
 
     # --- nodes: provisioning, readiness, draining, resize, release ----------------------------
 
@@ -179,6 +182,10 @@ class World:
         node.resize_to = resize_to
         if resize_to is not None:
             self.committed_rate += self._resize_delta(node)
+        if node.replicas:
+            self.services.on_node_drain(node)  # replicas finish their requests, then free GPUs
+            if node.state != DRAINING or node.id not in pool.draining:
+                return  # the last replica's release completed the drain
         if preempt and node.jobs:
             # The last interruption empties the node, which then completes its drain.
             for job in sorted(node.jobs.values(), key=lambda j: j.id):  # type: ignore[attr-defined]
@@ -280,7 +287,11 @@ class World:
         job.region = r
         self._join(region, job)
         if r == job.origin:
-            self.scheduler.enqueue(region, job)
+            found, self.scheduler.plan = self.scheduler.plan, None
+            if found is not None and found[0] is job and not region.queue and not self.services.waiting(region):
+                self.start_job(region, job, found[1])  # the placement routing just found
+            else:
+                self.scheduler.enqueue(region, job)
             return
         delay = transfer_time_s(self.rtt[job.origin][r], job.data, self.bandwidth_bps)
         job.network_delay += delay
@@ -389,6 +400,16 @@ class World:
         self._record(job, COMPLETED)
         self.scheduler.dispatch(region)
 
+    def release_gpus(self, node: Node, gpus: int) -> None:
+        """A replica freed ``gpus`` GPUs of ``node`` (the node may be draining)."""
+        node.pool.give(node, gpus)
+        node.running -= 1
+        region = node.pool.region
+        region.busy_gpus -= gpus
+        if node.state == DRAINING and node.running == 0:
+            self._drained(node)
+        self.scheduler.dispatch(region)
+
     def _free(self, region: Region, job: Job) -> None:
         for node, k in job.allocation:
             node.pool.give(node, k)
@@ -436,12 +457,21 @@ class World:
         while True:
             self.events += 1
             now = self.env.now
-            for r in self.regions:
-                self.recorder.sample(now, r.index, r.provisioned_gpus, r.ready_gpus, r.busy_gpus,
-                                     r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate)
+            self._sample_now(now)
             if now + every >= horizon - 1e-9:
                 return  # a sample at the horizon itself is taken by _close
             yield self.env.timeout(every)
+
+    def _sample_now(self, now: float) -> None:
+        services = self.services.services
+        for r in self.regions:
+            sites = [s.sites[r.index] for s in services]
+            self.recorder.sample(now, r.index, r.provisioned_gpus, r.ready_gpus, r.busy_gpus,
+                                 r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate,
+                                 sum(s.serving + s.loading for s in sites),
+                                 sum(s.in_service for s in sites), sum(len(s.queue) for s in sites))
+        if services:
+            self.services.sample(now)
 
     def _after(self, delay: float, callback: Callable[[Timeout], None], value: object) -> None:
         Timeout(self.env, delay, value).callbacks.append(callback)
@@ -454,6 +484,8 @@ class World:
         for feed in self._workloads:
             next(feed, None)
         self.env.process(self._sample())
+        if self.services:
+            self.services.start()
         if self.scenario.policies:
             Controller(self).start()
         if progress is None:
@@ -470,9 +502,8 @@ class World:
         every = self.scenario.sample_every
         steps = now / every
         if abs(steps - round(steps)) < 1e-9:  # the grid reaches the horizon: sample it too
-            for r in self.regions:
-                self.recorder.sample(now, r.index, r.provisioned_gpus, r.ready_gpus, r.busy_gpus,
-                                     r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate)
+            self._sample_now(now)
+        self.services.close()
         unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
             unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))

@@ -1,0 +1,144 @@
+"""What a run records of inference requests, in bounded memory.
+
+Every request that arrives inside the measurement window is counted, per user region (origin),
+and its latency, time to first token and time per output token go into log-spaced histograms
+(relative bin width 0.5 %), so the summary's percentiles are computed over *all* requests while
+memory stays fixed however many requests a run has. Exact means come from running sums. A
+Bernoulli sample of whole rows (about ``sample_requests`` of them, chosen by the run's seed) feeds
+``requests.csv``; per-interval counters feed ``request_timeseries.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import numpy as np
+
+#: Histogram range and resolution: 1 ms to about 1e6 s in bins 0.5 % wide.
+HIST_MIN_S = 1e-3
+HIST_STEP = math.log(1.005)
+HIST_BINS = int(math.log(1e6 / HIST_MIN_S) / HIST_STEP) + 2
+
+#: Request status codes.
+R_COMPLETED, R_DROPPED, R_UNFINISHED = 0, 1, 2
+R_STATUS = ("completed", "dropped", "unfinished")
+#: Why a request was dropped.
+DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost")
+
+
+def bin_of(seconds: float) -> int:
+    """Histogram bin of a duration (clamped to the range)."""
+    if seconds <= HIST_MIN_S:
+        return 0
+    return min(int(math.log(seconds / HIST_MIN_S) / HIST_STEP) + 1, HIST_BINS - 1)
+
+
+def bin_value(index: np.ndarray | int) -> np.ndarray | float:
+    """A representative duration (geometric middle) of histogram bins, seconds."""
+    idx = np.asarray(index, dtype=float)
+    return np.where(idx == 0, HIST_MIN_S, HIST_MIN_S * np.exp((idx - 0.5) * HIST_STEP))
+
+
+def quantile_from_hist(counts: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of the durations a histogram counted (NaN when empty)."""
+    total = counts.sum()
+    if total == 0:
+        return math.nan
+    cum = np.cumsum(counts)
+    index = int(np.searchsorted(cum, q * total, side="left"))
+    return float(bin_value(min(index, len(counts) - 1)))
+
+
+class RequestRecorder:
+    """Counters, histograms and sampled rows of the requests of one run."""
+
+    def __init__(self, services: list[str], regions: list[str]) -> None:
+        self.service_names = services
+        self.region_names = regions
+        n = len(regions)
+        # Per origin (user region), window only.
+        self.arrived = [0] * n
+        self.completed = [0] * n
+        self.dropped = [0] * n
+        self.slo_met = [0] * n
+        self.unfinished = [0] * n
+        self.latency_sum = [0.0] * n
+        self.hist_latency = [[0] * HIST_BINS for _ in range(n)]
+        self.hist_ttft = [[0] * HIST_BINS for _ in range(n)]
+        self.hist_tpot = [[0] * HIST_BINS for _ in range(n)]
+        # Per serving region (window only): completed requests and their latency histogram.
+        self.served = [0] * n
+        self.hist_served = [[0] * HIST_BINS for _ in range(n)]
+        # Traffic matrix: completed requests by (origin, serving region).
+        self.traffic = [[0] * n for _ in range(n)]
+        # Sampled rows.
+        self.row_id = array("q")
+        self.row_service = array("i")
+        self.row_origin = array("i")
+        self.row_region = array("i")
+        self.row_status = array("b")
+        self.row_reason = array("b")
+        self.row_arrival = array("d")
+        self.row_start = array("d")
+        self.row_finish = array("d")
+        self.row_access = array("d")
+        self.row_network = array("d")
+        self.row_queue = array("d")
+        self.row_service_time = array("d")
+        self.row_ttft = array("d")
+        self.row_tpot = array("d")
+        self.row_latency = array("d")
+        self.row_prompt = array("i")
+        self.row_output = array("i")
+        self.row_batch = array("i")
+        # Per interval and origin: counts since the previous sample.
+        self.ts_time = array("d")
+        self.ts_origin = array("i")
+        self.ts_arrived = array("q")
+        self.ts_completed = array("q")
+        self.ts_slo_met = array("q")
+        self.ts_dropped = array("q")
+        self.ts_latency_sum = array("d")
+        self._last = [(0, 0, 0, 0, 0.0)] * n
+
+    def row(self, req_id: int, service: int, origin: int, region: int, status: int, reason: int,
+            arrival: float, start: float, finish: float, access: float, network: float,
+            queue: float, service_time: float, ttft: float, tpot: float, latency: float,
+            prompt: int, output: int, batch: int) -> None:
+        """Append one sampled request (times in s; NaN where a phase never happened)."""
+        self.row_id.append(req_id)
+        self.row_service.append(service)
+        self.row_origin.append(origin)
+        self.row_region.append(region)
+        self.row_status.append(status)
+        self.row_reason.append(reason)
+        self.row_arrival.append(arrival)
+        self.row_start.append(start)
+        self.row_finish.append(finish)
+        self.row_access.append(access)
+        self.row_network.append(network)
+        self.row_queue.append(queue)
+        self.row_service_time.append(service_time)
+        self.row_ttft.append(ttft)
+        self.row_tpot.append(tpot)
+        self.row_latency.append(latency)
+        self.row_prompt.append(prompt)
+        self.row_output.append(output)
+        self.row_batch.append(batch)
+
+    def interval(self, time: float) -> None:
+        """Close a sampling interval: per origin, the counts since the previous one."""
+        for o in range(len(self.region_names)):
+            now = (self.arrived[o], self.completed[o], self.slo_met[o], self.dropped[o],
+                   self.latency_sum[o])
+            last = self._last[o]
+            if now != last:
+                self.ts_time.append(time)
+                self.ts_origin.append(o)
+                self.ts_arrived.append(now[0] - last[0])
+                self.ts_completed.append(now[1] - last[1])
+                self.ts_slo_met.append(now[2] - last[2])
+                self.ts_dropped.append(now[3] - last[3])
+                self.ts_latency_sum.append(now[4] - last[4])
+                self._last[o] = now

@@ -1,0 +1,36 @@
+"""The stream of requests of one ``kind: inference`` workload, in vectorised batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from swarmsim.rng import Streams
+from swarmsim.scenario import InferenceWorkloadSpec, Scenario
+from swarmsim.workloads.arrivals import workload_arrivals
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBatch:
+    """Consecutive requests of one service: ``time`` in s, ``origin`` region indices, token
+    counts as whole numbers (``prompt`` >= 0, ``output`` >= 1)."""
+
+    time: list[float]
+    origin: list[int]
+    prompt: list[int]
+    output: list[int]
+
+
+def request_batches(
+    name: str, spec: InferenceWorkloadSpec, scenario: Scenario, streams: Streams
+) -> Iterator[RequestBatch]:
+    """Yield the service's requests in arrival order until the horizon; token counts come
+    from their own streams (``prompt/<name>``, ``output/<name>``), rounded to whole tokens."""
+    for times, origin in workload_arrivals(name, spec, scenario, streams):
+        n = len(times)
+        prompt = np.maximum(np.rint(spec.prompt_tokens.sample(streams.get(f"prompt/{name}"), n)), 0)
+        output = np.maximum(np.rint(spec.output_tokens.sample(streams.get(f"output/{name}"), n)), 1)
+        yield RequestBatch(times.tolist(), origin.tolist(), prompt.astype(np.int64).tolist(),
+                           output.astype(np.int64).tolist())

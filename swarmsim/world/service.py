@@ -1,0 +1,460 @@
+"""Online inference: model replicas on the fleet's nodes, and requests routed to them.
+
+A replica holds ``gpus`` GPUs of one node (allocated like a job that never ends) and serves up
+to ``max_batch`` requests at once. Each (service, region) has one FIFO queue shared by its
+replicas, so c replicas with ``max_batch: 1`` form an M/G/c queue. A request admitted when its
+replica then holds b requests takes ``prefill + output_tokens x tpot(b)`` (docs/serving.md).
+
+User-perceived latency = access latency of the serving site + RTT between the user's region and
+the serving region + queueing + service. Network time is added to the latency but does not
+delay the request's arrival at the queue (a constant shift per region pair).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from simpy.events import Timeout
+
+from swarmsim.metrics.requests import (
+    R_COMPLETED,
+    R_DROPPED,
+    R_UNFINISHED,
+    RequestRecorder,
+    bin_of,
+)
+from swarmsim.scenario import InferenceWorkloadSpec
+from swarmsim.serving import ServiceProfile, profile_for_replica
+from swarmsim.workloads.requests import RequestBatch, request_batches
+
+if TYPE_CHECKING:
+    from swarmsim.world.node import Node, Region
+    from swarmsim.world.world import World
+
+LOADING, SERVING, DRAINING, STOPPED = 0, 1, 2, 3
+
+#: A queued request: (id, arrival s, origin index, prompt tokens, output tokens, sampled).
+Request = tuple[int, float, int, int, int, bool]
+
+
+class Replica:
+    """One model replica on one node."""
+
+    __slots__ = ("active", "gpus", "id", "node", "profile", "since", "site", "state")
+
+    def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
+                 now: float) -> None:
+        self.id = replica_id
+        self.site = site
+        self.node = node
+        self.gpus = gpus
+        self.profile = profile
+        self.active = 0  # requests in service
+        self.state = LOADING
+        self.since = now  # GPUs held since
+
+
+class Site:
+    """One service in one region: its replicas, its queue and its counters."""
+
+    def __init__(self, service: Service, region: Region) -> None:
+        self.service = service
+        self.region = region
+        self.queue: deque[Request] = deque()
+        self.replicas: dict[int, Replica] = {}
+        # Serving replicas by requests in service: by_active[a] = {id: replica}.
+        self.by_active: list[dict[int, Replica]] = [{} for _ in range(service.max_batch + 1)]
+        self.serving = 0
+        self.loading = 0
+        self.wanted = 0  # replicas asked for that wait for GPUs
+        self.in_service = 0
+
+    def free_replica(self) -> Replica | None:
+        """The serving replica with the fewest requests, if it can take one more."""
+        by_active = self.by_active
+        for a in range(len(by_active) - 1):
+            if by_active[a]:
+                return next(iter(by_active[a].values()))
+        return None
+
+
+class Service:
+    """An inference workload at run time."""
+
+    def __init__(self, index: int, name: str, spec: InferenceWorkloadSpec, world: World) -> None:
+        self.index = index
+        self.name = name
+        self.spec = spec
+        self.max_batch = spec.replica.max_batch
+        self.gpus = spec.replica.gpus
+        sc = world.scenario
+        allowed = set(sc.node_types_for(spec))
+        self.types = [t for t in world.node_types if t.name in allowed and t.max_gpus >= self.gpus]
+        self.profiles = {t.index: profile_for_replica(spec.replica, t.gpu) for t in self.types}
+        self.sites = [Site(self, r) for r in world.regions]
+        self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
+        self.routing = spec.routing or sc.scheduler.routing
+        self.slo = spec.slo
+        self.timeout = spec.timeout if spec.timeout is not None else math.inf
+        self.max_queue = spec.max_queue if spec.max_queue is not None else math.inf
+        # Per origin: regions residency allows, origin first then by RTT.
+        self.candidates: list[list[int]] = []
+        for o, oname in enumerate(world.region_names):
+            if oname not in spec.origin:
+                self.candidates.append([])
+                continue
+            js = sc.allowed_jurisdictions(spec, oname)
+            regs = [r.index for r in world.regions if js is None or r.jurisdiction in js]
+            regs.sort(key=lambda r, o=o: (r != o, world.rtt[o][r], r))
+            self.candidates.append(regs)
+
+
+class Services:
+    """All services of a run: replica placement, request routing, service and recording."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        sc = world.scenario
+        names = [n for n, w in sc.workloads.items() if isinstance(w, InferenceWorkloadSpec)]
+        self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]
+        self.recorder = RequestRecorder(names, world.region_names)
+        self.warmup = sc.warmup
+        self.replica_log: list[tuple[int, int, int, int, float, float]] = []  # service, region, type, gpus, start, end
+        self._next_replica = 0
+        self._next_request = 0
+        self._feeds: list[Iterator[None]] = []
+        self._sample_p = [self._sample_share(s) for s in self.services]
+        self.in_flight = [0] * len(world.regions)  # window requests in service, per origin
+        self.sampled_in_flight: dict[int, tuple[Service, Request, int, float]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.services)
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Place the initial replicas (ready at once) and start the request feeds."""
+        w = self.world
+        for service in self.services:
+            wanted = service.spec.replicas
+            for region in w.regions:
+                if wanted is None:
+                    n = 1 if region.active and any(
+                        region.pools[t.index].largest() >= service.gpus for t in service.types) else 0
+                else:
+                    n = wanted.get(region.name, 0)
+                site = service.sites[region.index]
+                site.wanted += n
+            for region in w.regions:
+                self.place(region, initial=True)
+        for service in self.services:
+            feed = self._feed(service)
+            self._feeds.append(feed)
+            next(feed, None)
+
+    def _sample_share(self, service: Service) -> float:
+        """Probability that a request becomes a row of requests.csv."""
+        k = service.spec.sample_requests
+        if k is None:
+            return 1.0
+        from swarmsim.workloads.arrivals import mean_rate
+
+        expected = mean_rate(service.spec.arrivals) * self.world.scenario.horizon
+        return min(1.0, k / expected) if expected > 0 else 1.0
+
+    # --- replicas ---------------------------------------------------------------------------
+
+    def place(self, region: Region, initial: bool = False) -> None:
+        """Place the replicas that wait for GPUs in this region, while GPUs allow."""
+        for service in self.services:
+            site = service.sites[region.index]
+            while site.wanted > 0 and region.active:
+                if not self._place_one(service, site, initial):
+                    break
+                site.wanted -= 1
+
+    def _place_one(self, service: Service, site: Site, initial: bool) -> bool:
+        region = site.region
+        best = None
+        for t in service.types:
+            pool = region.pools[t.index]
+            if pool.free_gpus < service.gpus:
+                continue
+            node = pool.best_fit(service.gpus)
+            if node is not None and (best is None or node.free < best[1].free):
+                best = (t, node)
+        if best is None:
+            return False
+        ntype, node = best
+        w = self.world
+        node.pool.take(node, service.gpus)
+        node.running += 1
+        region.busy_gpus += service.gpus
+        replica = Replica(self._next_replica, site, node, service.gpus, service.profiles[ntype.index], w.env.now)
+        self._next_replica += 1
+        site.replicas[replica.id] = replica
+        if node.replicas is None:
+            node.replicas = {}
+        node.replicas[replica.id] = replica
+        if initial:
+            self._serve_ready(replica)
+        else:
+            site.loading += 1
+            rng = w.streams.get(f"load/{service.name}/{region.name}")
+            delay = float(service.spec.replica.load_time.sample(rng, 1)[0])
+            w._after(delay, self._on_loaded, replica)
+        return True
+
+    def _on_loaded(self, event: Timeout) -> None:
+        self.world.events += 1
+        replica: Replica = event._value
+        replica.site.loading -= 1
+        if replica.state == LOADING:
+            self._serve_ready(replica)
+            self._drain_queue(replica.site)
+
+    def _serve_ready(self, replica: Replica) -> None:
+        site = replica.site
+        replica.state = SERVING
+        site.serving += 1
+        site.by_active[0][replica.id] = replica
+
+    def waiting(self, region: Region) -> bool:
+        """Whether replicas wait for GPUs in this region."""
+        return any(s.sites[region.index].wanted for s in self.services)
+
+    def add_replicas(self, service: Service, region: Region, count: int) -> None:
+        """Ask for ``count`` more replicas; they are placed as GPUs allow, then load."""
+        service.sites[region.index].wanted += count
+        self.place(region)
+
+    def remove_replicas(self, service: Service, region: Region, count: int) -> int:
+        """Stop ``count`` replicas (waiting ones first, then the least busy); each finishes its
+        requests in flight, then frees its GPUs. Returns how many were removed."""
+        site = service.sites[region.index]
+        done = min(count, site.wanted)
+        site.wanted -= done
+        candidates = sorted((r for r in site.replicas.values() if r.state in (LOADING, SERVING)),
+                            key=lambda r: (r.state == SERVING, r.active, -r.id))
+        for replica in candidates[: count - done]:
+            self.stop(replica)
+            done += 1
+        return done
+
+    def stop(self, replica: Replica) -> None:
+        """Take a replica out of service; it frees its GPUs once its requests finish."""
+        site = replica.site
+        if replica.state == SERVING:
+            del site.by_active[replica.active][replica.id]
+            site.serving -= 1
+        elif replica.state == LOADING:
+            site.loading -= 1
+        replica.state = DRAINING
+        if replica.active == 0:
+            self._release(replica)
+
+    def _release(self, replica: Replica) -> None:
+        site = replica.site
+        replica.state = STOPPED
+        del site.replicas[replica.id]
+        node = replica.node
+        del node.replicas[replica.id]  # type: ignore[union-attr]
+        now = self.world.env.now
+        self.replica_log.append((site.service.index, site.region.index, node.pool.ntype.index,
+                                 replica.gpus, replica.since, now))
+        self.world.release_gpus(node, replica.gpus)
+
+    def on_node_drain(self, node: Node) -> None:
+        """A node drains: its replicas stop taking requests and are asked for elsewhere."""
+        for replica in sorted(node.replicas.values(), key=lambda r: r.id):  # type: ignore[union-attr]
+            if replica.state in (LOADING, SERVING):
+                replica.site.wanted += 1  # keep the service's replica count
+                self.stop(replica)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _feed(self, service: Service) -> Iterator[None]:
+        w = self.world
+        rng = w.streams.get(f"sample/{service.name}")
+        p = self._sample_p[service.index]
+        batch: RequestBatch
+        for batch in request_batches(service.name, service.spec, w.scenario, w.streams):
+            keep = (rng.random(len(batch.time)) < p).tolist() if p < 1.0 else [True] * len(batch.time)
+            for i in range(len(batch.time)):
+                request = (-1, batch.time[i], batch.origin[i], batch.prompt[i], batch.output[i], keep[i])
+                w._after(request[1] - w.env.now, self._on_request, (service, request))
+                yield None
+
+    def _on_request(self, event: Timeout) -> None:
+        w = self.world
+        w.events += 1
+        service, request = event._value
+        next(self._feeds[service.index], None)
+        rid = self._next_request
+        self._next_request += 1
+        request = (rid, *request[1:])
+        origin = request[2]
+        counted = request[1] >= self.warmup
+        rec = self.recorder
+        if counted:
+            rec.arrived[origin] += 1
+        r = self._route(service, origin)
+        if r < 0:
+            self._drop(service, request, -1, 1, counted)
+            return
+        site = service.sites[r]
+        replica = site.free_replica() if not site.queue else None
+        if replica is not None:
+            self._begin(site, replica, request)
+        elif len(site.queue) >= service.max_queue:
+            self._drop(service, request, r, 2, counted)
+        else:
+            site.queue.append(request)
+
+    def _route(self, service: Service, origin: int) -> int:
+        """The serving region of a request from ``origin``, or -1 (no replica within residency)."""
+        sites = service.sites
+        cands = [r for r in service.candidates[origin] if sites[r].serving and sites[r].region.active]
+        if not cands:
+            return -1
+        if service.routing == "nearest" or len(cands) == 1:
+            return cands[0]
+        if service.routing == "least-loaded":
+            return min(cands, key=lambda r: (sites[r].in_service + len(sites[r].queue))
+                       / (sites[r].serving * service.max_batch))
+        # latency-aware: RTT plus the expected wait for a slot (queue / slots x mean service).
+        rtt = self.world.rtt[origin]
+        mean_s = self._mean_service_s(service)
+
+        def expected(r: int) -> float:
+            s = sites[r]
+            slots = s.serving * service.max_batch
+            wait = 0.0 if s.in_service < slots and not s.queue else (len(s.queue) + 1) * mean_s / slots
+            return rtt[r] + service.access_s[r] + wait
+
+        return min(cands, key=expected)
+
+    def _mean_service_s(self, service: Service) -> float:
+        spec = service.spec
+        profile = next(iter(service.profiles.values()))
+        return profile.service_s(spec.prompt_tokens.expected(), spec.output_tokens.expected(), 1)
+
+    def _begin(self, site: Site, replica: Replica, request: Request) -> None:
+        a = replica.active
+        del site.by_active[a][replica.id]
+        replica.active = a + 1
+        site.by_active[a + 1][replica.id] = replica
+        site.in_service += 1
+        if request[1] >= self.warmup:
+            self.in_flight[request[2]] += 1
+        if request[5]:
+            self.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.world.env.now)
+        profile = replica.profile
+        prefill = profile.prefill_s(request[3])
+        tpot = profile.tpot_s(a + 1)
+        service_s = prefill + request[4] * tpot
+        w = self.world
+        w._after(service_s, self._on_done, (replica, request, w.env.now, prefill, tpot, a + 1))
+
+    def _on_done(self, event: Timeout) -> None:
+        w = self.world
+        w.events += 1
+        replica, request, start, prefill, tpot, batch = event._value
+        site = replica.site
+        service = site.service
+        now = w.env.now
+        rid, arrival, origin, prompt, output, keep = request
+        r = site.region.index
+        access = service.access_s[r]
+        network = w.rtt[origin][r]
+        queue = start - arrival
+        latency = access + network + queue + (now - start)
+        ttft = access + network + queue + prefill + tpot
+        if arrival >= self.warmup:
+            self.in_flight[origin] -= 1
+            rec = self.recorder
+            rec.completed[origin] += 1
+            rec.latency_sum[origin] += latency
+            rec.hist_latency[origin][bin_of(latency)] += 1
+            rec.hist_ttft[origin][bin_of(ttft)] += 1
+            rec.hist_tpot[origin][bin_of(tpot)] += 1
+            rec.served[r] += 1
+            rec.hist_served[r][bin_of(latency)] += 1
+            rec.traffic[origin][r] += 1
+            slo = service.slo
+            if ((slo.latency_p99 is None or latency <= slo.latency_p99)
+                    and (slo.ttft_p99 is None or ttft <= slo.ttft_p99)
+                    and (slo.tpot_p99 is None or tpot <= slo.tpot_p99)):
+                rec.slo_met[origin] += 1
+        if keep:
+            del self.sampled_in_flight[rid]
+            self.recorder.row(rid, service.index, origin, r, R_COMPLETED, 0, arrival, start, now, access,
+                              network, queue, now - start, ttft, tpot, latency, prompt, output, batch)
+        site.in_service -= 1
+        a = replica.active
+        replica.active = a - 1
+        if replica.state == SERVING:
+            del site.by_active[a][replica.id]
+            site.by_active[a - 1][replica.id] = replica
+        elif replica.active == 0:
+            self._release(replica)
+        self._drain_queue(site)
+
+    def _drain_queue(self, site: Site) -> None:
+        """Start queued requests while replicas have room (dropping those past their timeout)."""
+        queue = site.queue
+        service = site.service
+        now = self.world.env.now
+        while queue:
+            replica = site.free_replica()
+            if replica is None:
+                return
+            request = queue.popleft()
+            if now - request[1] > service.timeout:
+                self._drop(service, request, site.region.index, 3, request[1] >= self.warmup)
+                continue
+            self._begin(site, replica, request)
+
+    def _drop(self, service: Service, request: Request, region: int, reason: int, counted: bool) -> None:
+        origin = request[2]
+        if counted:
+            self.recorder.dropped[origin] += 1
+        if request[5]:
+            nan = math.nan
+            self.recorder.row(request[0], service.index, origin, region, R_DROPPED, reason, request[1],
+                              nan, nan, nan, nan, nan, nan, nan, nan, nan, request[3], request[4], 0)
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Count what is still queued or in service as unfinished; close replica records."""
+        now = self.world.env.now
+        rec = self.recorder
+        for service in self.services:
+            for site in service.sites:
+                for request in site.queue:
+                    if request[1] >= self.warmup:
+                        rec.unfinished[request[2]] += 1
+                    if request[5]:
+                        nan = math.nan
+                        rec.row(request[0], service.index, request[2], site.region.index, R_UNFINISHED, 0,
+                                request[1], nan, nan, nan, nan, nan, nan, nan, nan, nan, request[3],
+                                request[4], 0)
+                for replica in sorted(site.replicas.values(), key=lambda x: x.id):
+                    self.replica_log.append((service.index, site.region.index, replica.node.pool.ntype.index,
+                                             replica.gpus, replica.since, now))
+        for o, n in enumerate(self.in_flight):
+            rec.unfinished[o] += n
+        nan = math.nan
+        for rid in sorted(self.sampled_in_flight):
+            service, request, region, start = self.sampled_in_flight[rid]
+            rec.row(rid, service.index, request[2], region, R_UNFINISHED, 0, request[1], start, nan, nan,
+                    nan, start - request[1], nan, nan, nan, nan, request[3], request[4], 0)
+
+    def sample(self, time: float) -> None:
+        """Close a sampling interval of the per-origin request counters."""
+        self.recorder.interval(time)
+
