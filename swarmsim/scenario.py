@@ -324,7 +324,8 @@ class ReplicaSpec(Spec):
             return None
         found = catalog.find_gpu(value)
         if found is None:
-            raise ValueError(f"unknown GPU {value!r}; the built-in catalog has: {', '.join(catalog.gpu_types())}")
+            known = ", ".join(catalog.gpu_types())
+            raise ValueError(f"unknown GPU {value!r}; the built-in catalog has: {known}")
         return found.name
 
     @field_validator("gpu_types")

@@ -279,8 +279,10 @@ class ServiceProfile:
         prefill_floor = weights_base / (tp * ref.fp16_tflops * 1e12)  # 2 FLOP/param, 2 B/param
         decode_floor = weights_base / (tp * ref.mem_bw_tbps * 1e12)
         weights = need_gb * 1e9
-        prefill_token = base.prefill_s_per_token / prefill_floor * weights / (gpus * target.fp16_tflops * 1e12)
-        decode_token = base.decode_s_per_token / decode_floor * weights / (gpus * target.mem_bw_tbps * 1e12)
+        compute = gpus * target.fp16_tflops * 1e12  # FLOP/s
+        bandwidth = gpus * target.mem_bw_tbps * 1e12  # B/s
+        prefill_token = base.prefill_s_per_token / prefill_floor * weights / compute
+        decode_token = base.decode_s_per_token / decode_floor * weights / bandwidth
         return cls(
             prefill_fixed_s=base.prefill_fixed_s * ratio,
             prefill_s_per_token=prefill_token,

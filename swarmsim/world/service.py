@@ -122,7 +122,8 @@ class Services:
         self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]
         self.recorder = RequestRecorder(names, world.region_names)
         self.warmup = sc.warmup
-        self.replica_log: list[tuple[int, int, int, int, float, float]] = []  # service, region, type, gpus, start, end
+        # (service, region, node type, GPUs, start s, end s) of every replica that held GPUs.
+        self.replica_log: list[tuple[int, int, int, int, float, float]] = []
         self._next_replica = 0
         self._next_request = 0
         self._feeds: list[Iterator[None]] = []
