@@ -48,6 +48,9 @@ class Result:
     breakdown: pd.DataFrame
     requests: pd.DataFrame = field(default_factory=pd.DataFrame)
     lost: pd.DataFrame = field(default_factory=pd.DataFrame)
+    request_timeseries: pd.DataFrame = field(default_factory=pd.DataFrame)
+    replicas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
 
     def provenance(self) -> dict[str, Any]:
         """What produced these figures: scenario name and hash, seed, swarmsim version."""
@@ -97,7 +100,8 @@ class Result:
                    "platform": platform.platform()}
             (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario.to_yaml())
-            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost"):
+            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
+                         "request_timeseries", "replicas"):
                 frame: pd.DataFrame = getattr(self, name)
                 frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
             if plots:

@@ -10,7 +10,14 @@ from swarmsim.metrics.frames import (
     billing_frame,
     jobs_frame,
     lost_frame,
+    replicas_frame,
     timeseries_frame,
+)
+from swarmsim.metrics.requests import (
+    request_breakdown,
+    request_figures,
+    request_timeseries_frame,
+    requests_frame,
 )
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
@@ -40,7 +47,11 @@ def simulate(
     billing = billing_frame(recorder)
     actions = actions_frame(recorder)
     lost = lost_frame(recorder)
-    summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost)
+    services = world.services
+    replicas = replicas_frame(services.replica_log, [s.name for s in services.services], recorder)
+    rrec = services.recorder
+    summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost, replicas,
+                        request_figures(rrec) if services else None)
     return Result(
         scenario=sc,
         summary=summary,
@@ -48,6 +59,10 @@ def simulate(
         timeseries=timeseries_frame(recorder),
         actions=actions,
         billing=billing,
-        breakdown=breakdown(sc, jobs, billing, lost),
+        breakdown=breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)),
         lost=lost,
+        requests=requests_frame(rrec),
+        request_timeseries=request_timeseries_frame(rrec),
+        replicas=replicas,
+        request_recorder=rrec if services else None,
     )

@@ -99,6 +99,21 @@ def lost_frame(rec: Recorder) -> pd.DataFrame:
     })
 
 
+def replicas_frame(log: list[tuple[int, int, int, int, float, float]], services: list[str],
+                   rec: Recorder) -> pd.DataFrame:
+    """One row per model replica that held GPUs: service, region, node type, GPUs, [start_s, end_s)."""
+    data = np.array(log, dtype=float).reshape(-1, 6)
+    codes = data[:, :3].astype(np.int32)
+    return pd.DataFrame({
+        "service": _names(codes[:, 0], services),
+        "region": _names(codes[:, 1], rec.region_names),
+        "node_type": _names(codes[:, 2], rec.node_type_names),
+        "gpus": data[:, 3].astype(np.int32),
+        "start_s": data[:, 4],
+        "end_s": data[:, 5],
+    }).sort_values(["start_s", "region"], kind="stable").reset_index(drop=True)
+
+
 def actions_frame(rec: Recorder) -> pd.DataFrame:
     """One row per scaling action (empty with its columns when no policy acted)."""
     if not rec.actions:

@@ -142,3 +142,123 @@ class RequestRecorder:
                 self.ts_dropped.append(now[3] - last[3])
                 self.ts_latency_sum.append(now[4] - last[4])
                 self._last[o] = now
+
+
+# --- to DataFrames and figures (once, at the end) ----------------------------------------------
+
+
+def requests_frame(rec: RequestRecorder):  # noqa: ANN201 - pandas imported lazily
+    """The sampled requests, one row each, in request-id (arrival) order."""
+    import pandas as pd
+
+    def names(codes: array, labels: list[str]) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.frombuffer(codes, dtype=np.int32), categories=labels)
+
+    df = pd.DataFrame({
+        "request_id": np.frombuffer(rec.row_id, dtype=np.int64),
+        "service": names(rec.row_service, rec.service_names),
+        "origin": names(rec.row_origin, rec.region_names),
+        "region": names(rec.row_region, rec.region_names),
+        "status": pd.Categorical.from_codes(np.frombuffer(rec.row_status, dtype=np.int8), categories=list(R_STATUS)),
+        "drop_reason": pd.Categorical.from_codes(np.frombuffer(rec.row_reason, dtype=np.int8),
+                                                 categories=list(DROP_REASONS)),
+        "arrival_s": np.frombuffer(rec.row_arrival, dtype=np.float64),
+        "start_s": np.frombuffer(rec.row_start, dtype=np.float64),
+        "finish_s": np.frombuffer(rec.row_finish, dtype=np.float64),
+        "access_s": np.frombuffer(rec.row_access, dtype=np.float64),
+        "network_s": np.frombuffer(rec.row_network, dtype=np.float64),
+        "queue_s": np.frombuffer(rec.row_queue, dtype=np.float64),
+        "service_s": np.frombuffer(rec.row_service_time, dtype=np.float64),
+        "ttft_s": np.frombuffer(rec.row_ttft, dtype=np.float64),
+        "tpot_s": np.frombuffer(rec.row_tpot, dtype=np.float64),
+        "latency_s": np.frombuffer(rec.row_latency, dtype=np.float64),
+        "prompt_tokens": np.frombuffer(rec.row_prompt, dtype=np.int32),
+        "output_tokens": np.frombuffer(rec.row_output, dtype=np.int32),
+        "batch": np.frombuffer(rec.row_batch, dtype=np.int32),
+    })
+    return df.sort_values("request_id", kind="stable").reset_index(drop=True)
+
+
+def request_timeseries_frame(rec: RequestRecorder):  # noqa: ANN201
+    """Per sampling interval and user region: requests arrived, completed, within SLO, dropped,
+    and the sum of completed latencies (s), counted at the end of each interval."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "time_s": np.frombuffer(rec.ts_time, dtype=np.float64),
+        "origin": pd.Categorical.from_codes(np.frombuffer(rec.ts_origin, dtype=np.int32),
+                                            categories=rec.region_names),
+        "arrived": np.frombuffer(rec.ts_arrived, dtype=np.int64),
+        "completed": np.frombuffer(rec.ts_completed, dtype=np.int64),
+        "slo_met": np.frombuffer(rec.ts_slo_met, dtype=np.int64),
+        "dropped": np.frombuffer(rec.ts_dropped, dtype=np.int64),
+        "latency_sum_s": np.frombuffer(rec.ts_latency_sum, dtype=np.float64),
+    })
+
+
+def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
+    """The request headline figures over every request of the window."""
+    arrived, completed, dropped = sum(rec.arrived), sum(rec.completed), sum(rec.dropped)
+    hist = np.sum(np.asarray(rec.hist_latency, dtype=np.int64), axis=0)
+    ttft = np.sum(np.asarray(rec.hist_ttft, dtype=np.int64), axis=0)
+    tpot = np.sum(np.asarray(rec.hist_tpot, dtype=np.int64), axis=0)
+    decided = completed + dropped
+    return {
+        "requests_arrived": arrived,
+        "requests_completed": completed,
+        "requests_dropped": dropped,
+        "requests_unfinished": sum(rec.unfinished),
+        "request_latency_mean_s": sum(rec.latency_sum) / completed if completed else math.nan,
+        "request_latency_p50_s": quantile_from_hist(hist, 0.50),
+        "request_latency_p95_s": quantile_from_hist(hist, 0.95),
+        "request_latency_p99_s": quantile_from_hist(hist, 0.99),
+        "request_ttft_p99_s": quantile_from_hist(ttft, 0.99),
+        "request_tpot_p99_s": quantile_from_hist(tpot, 0.99),
+        "slo_attainment": sum(rec.slo_met) / decided if decided else math.nan,
+    }
+
+
+def request_breakdown(rec: RequestRecorder) -> list[dict[str, object]]:
+    """Rows per user region (``by = "origin"``) with requests, latency percentiles, SLO
+    attainment; and per serving region (``by = "serving"``) with requests served and latency."""
+    rows: list[dict[str, object]] = []
+    for o, name in enumerate(rec.region_names):
+        if not rec.arrived[o]:
+            continue
+        hist = np.asarray(rec.hist_latency[o], dtype=np.int64)
+        decided = rec.completed[o] + rec.dropped[o]
+        rows.append({
+            "by": "origin", "name": name, "requests_arrived": rec.arrived[o],
+            "requests_completed": rec.completed[o], "requests_dropped": rec.dropped[o],
+            "request_latency_mean_s": rec.latency_sum[o] / rec.completed[o] if rec.completed[o] else math.nan,
+            "request_latency_p50_s": quantile_from_hist(hist, 0.5),
+            "request_latency_p95_s": quantile_from_hist(hist, 0.95),
+            "request_latency_p99_s": quantile_from_hist(hist, 0.99),
+            "slo_attainment": rec.slo_met[o] / decided if decided else math.nan,
+        })
+    for r, name in enumerate(rec.region_names):
+        if not rec.served[r]:
+            continue
+        hist = np.asarray(rec.hist_served[r], dtype=np.int64)
+        rows.append({
+            "by": "serving", "name": name, "requests_completed": rec.served[r],
+            "request_latency_p50_s": quantile_from_hist(hist, 0.5),
+            "request_latency_p95_s": quantile_from_hist(hist, 0.95),
+            "request_latency_p99_s": quantile_from_hist(hist, 0.99),
+        })
+    return rows
+
+
+def latency_cdf(rec: RequestRecorder, origin: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The latency CDF of the window's completed requests (of one user region, or all):
+    (latency s at bin middles, cumulative share)."""
+    if origin is None:
+        counts = np.sum(np.asarray(rec.hist_latency, dtype=np.int64), axis=0)
+    else:
+        counts = np.asarray(rec.hist_latency[rec.region_names.index(origin)], dtype=np.int64)
+    nonzero = np.nonzero(counts)[0]
+    if len(nonzero) == 0:
+        return np.array([]), np.array([])
+    idx = np.arange(nonzero[0], nonzero[-1] + 1)
+    cum = np.cumsum(counts[idx]) / counts.sum()
+    return np.asarray(bin_value(idx)), cum

@@ -76,6 +76,14 @@ def residency_violations(jobs: pd.DataFrame, scenario: Scenario) -> int:
     return int(bad.sum())
 
 
+NO_REQUESTS: dict[str, float | int] = {
+    "requests_arrived": 0, "requests_completed": 0, "requests_dropped": 0, "requests_unfinished": 0,
+    "request_latency_mean_s": math.nan, "request_latency_p50_s": math.nan,
+    "request_latency_p95_s": math.nan, "request_latency_p99_s": math.nan,
+    "request_ttft_p99_s": math.nan, "request_tpot_p99_s": math.nan, "slo_attainment": math.nan,
+}
+
+
 def lost_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     """Per interrupted run, GPU-seconds inside the window (held, then lost)."""
     start, end = lost["start_s"].to_numpy(), lost["end_s"].to_numpy()
@@ -83,16 +91,19 @@ def lost_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     return lost["gpus"].to_numpy() * inside
 
 
-def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame, lost: pd.DataFrame) -> float:
-    """Provisioned but unused GPU-hours times their price, summed per region and node type."""
+def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame, lost: pd.DataFrame,
+                  replicas: pd.DataFrame | None = None) -> float:
+    """Provisioned but unused GPU-hours times their price, summed per region and node type
+    (GPUs held by jobs, interrupted runs and model replicas count as used)."""
     lo, hi = scenario.warmup, scenario.horizon
     keys = ["region", "node_type"]
     bill = billing.assign(
         gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi))
     prov = bill.groupby(keys, observed=True).agg(gpu_s=("gpu_s", "sum"), price=("usd_per_gpu_hour", "max"))
+    held = [lost] if replicas is None or not len(replicas) else [lost, replicas]
     used = pd.concat([
         jobs.assign(busy_s=busy_gpu_seconds(jobs, scenario))[[*keys, "busy_s"]],
-        lost.assign(busy_s=lost_gpu_seconds(lost, scenario))[[*keys, "busy_s"]],
+        *(h.assign(busy_s=lost_gpu_seconds(h, scenario))[[*keys, "busy_s"]] for h in held),
     ]).groupby(keys, observed=True)["busy_s"].sum()
     idle_s = (prov["gpu_s"] - used.reindex(prov.index, fill_value=0.0)).clip(lower=0.0)
     return float((idle_s * prov["price"]).sum() / 3600.0)
@@ -121,8 +132,13 @@ def summarize(
     sim_events: int,
     wall_time_s: float,
     lost: pd.DataFrame | None = None,
+    replicas: pd.DataFrame | None = None,
+    requests: dict[str, float | int] | None = None,
 ) -> dict[str, float | int | None]:
-    """The headline figures of contract §6 (NaN where a figure has no data)."""
+    """The headline figures of contract §6 (NaN where a figure has no data).
+
+    ``replicas`` (GPUs held by model replicas) count as busy GPU-seconds; ``requests`` are the
+    request figures (``metrics.requests.request_figures``)."""
     lost = empty_lost_frame() if lost is None else lost
     lo, hi = scenario.warmup, scenario.horizon
     billed = overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi)
@@ -132,7 +148,8 @@ def summarize(
     win = window_jobs(jobs, scenario)
     egress = float(win["egress_usd"].sum())
     gpu_s_lost = float(lost_gpu_seconds(lost, scenario).sum())
-    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum()) + gpu_s_lost
+    gpu_s_held = 0.0 if replicas is None else float(lost_gpu_seconds(replicas, scenario).sum())
+    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum()) + gpu_s_lost + gpu_s_held
     status = win["status"]
     started = win["start_s"].notna().to_numpy()
     waits = win["wait_s"].to_numpy()[started]
@@ -152,17 +169,11 @@ def summarize(
         "job_wait_p95_s": _stat(waits, 0.95),
         "job_wait_p99_s": _stat(waits, 0.99),
         "job_completion_mean_s": _stat(completion),
-        "requests_arrived": 0,
-        "requests_completed": 0,
-        "requests_dropped": 0,
-        "request_latency_p50_s": math.nan,
-        "request_latency_p95_s": math.nan,
-        "request_latency_p99_s": math.nan,
-        "slo_attainment": math.nan,
+        **(requests or NO_REQUESTS),
         "residency_violations": residency_violations(win, scenario),
         "scale_actions": int((actions["applied"] > 0).sum()) if len(actions) else 0,
         "scale_up_response_s": scale_up_response_s(actions),
-        "idle_cost_usd": idle_cost_usd(scenario, jobs, billing, lost),
+        "idle_cost_usd": idle_cost_usd(scenario, jobs, billing, lost, replicas),
         "gpu_hours_lost": gpu_s_lost / 3600.0,
         "jobs_restarted": int((win["restarts"] > 0).sum()),
         "egress_usd": egress,
@@ -174,7 +185,8 @@ def summarize(
 
 
 def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
-              lost: pd.DataFrame | None = None) -> pd.DataFrame:
+              lost: pd.DataFrame | None = None, replicas: pd.DataFrame | None = None,
+              request_rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Per region and per GPU type: provisioned and busy GPU-hours, utilization, cost, jobs
     started and their wait percentiles (window only). Columns: ``by``, ``name``, ..."""
     lo, hi = scenario.warmup, scenario.horizon
@@ -189,6 +201,8 @@ def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
                        busy_s=busy_gpu_seconds(jobs, scenario))
     win = work.loc[win.index]
     lost = empty_lost_frame() if lost is None else lost
+    if replicas is not None and len(replicas):
+        lost = pd.concat([lost, replicas[lost.columns.intersection(replicas.columns)]], ignore_index=True)
     lost = lost.assign(gpu_type=lost["node_type"].astype(str).map(gpu_of),
                        busy_s=lost_gpu_seconds(lost, scenario))
     rows = []
@@ -212,4 +226,4 @@ def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
                 "job_wait_mean_s": _stat(waits),
                 "job_wait_p95_s": _stat(waits, 0.95),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows + (request_rows or []))
