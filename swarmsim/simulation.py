@@ -11,14 +11,11 @@ from swarmsim.metrics.frames import (
     jobs_frame,
     lost_frame,
     replicas_frame,
-    timeseries_frame,
-)
-from swarmsim.metrics.requests import (
-    request_breakdown,
-    request_figures,
     request_timeseries_frame,
     requests_frame,
+    timeseries_frame,
 )
+from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario

@@ -147,55 +147,6 @@ class RequestRecorder:
 # --- to DataFrames and figures (once, at the end) ----------------------------------------------
 
 
-def requests_frame(rec: RequestRecorder):  # noqa: ANN201 - pandas imported lazily
-    """The sampled requests, one row each, in request-id (arrival) order."""
-    import pandas as pd
-
-    def names(codes: array, labels: list[str]) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.frombuffer(codes, dtype=np.int32), categories=labels)
-
-    df = pd.DataFrame({
-        "request_id": np.frombuffer(rec.row_id, dtype=np.int64),
-        "service": names(rec.row_service, rec.service_names),
-        "origin": names(rec.row_origin, rec.region_names),
-        "region": names(rec.row_region, rec.region_names),
-        "status": pd.Categorical.from_codes(np.frombuffer(rec.row_status, dtype=np.int8), categories=list(R_STATUS)),
-        "drop_reason": pd.Categorical.from_codes(np.frombuffer(rec.row_reason, dtype=np.int8),
-                                                 categories=list(DROP_REASONS)),
-        "arrival_s": np.frombuffer(rec.row_arrival, dtype=np.float64),
-        "start_s": np.frombuffer(rec.row_start, dtype=np.float64),
-        "finish_s": np.frombuffer(rec.row_finish, dtype=np.float64),
-        "access_s": np.frombuffer(rec.row_access, dtype=np.float64),
-        "network_s": np.frombuffer(rec.row_network, dtype=np.float64),
-        "queue_s": np.frombuffer(rec.row_queue, dtype=np.float64),
-        "service_s": np.frombuffer(rec.row_service_time, dtype=np.float64),
-        "ttft_s": np.frombuffer(rec.row_ttft, dtype=np.float64),
-        "tpot_s": np.frombuffer(rec.row_tpot, dtype=np.float64),
-        "latency_s": np.frombuffer(rec.row_latency, dtype=np.float64),
-        "prompt_tokens": np.frombuffer(rec.row_prompt, dtype=np.int32),
-        "output_tokens": np.frombuffer(rec.row_output, dtype=np.int32),
-        "batch": np.frombuffer(rec.row_batch, dtype=np.int32),
-    })
-    return df.sort_values("request_id", kind="stable").reset_index(drop=True)
-
-
-def request_timeseries_frame(rec: RequestRecorder):  # noqa: ANN201
-    """Per sampling interval and user region: requests arrived, completed, within SLO, dropped,
-    and the sum of completed latencies (s), counted at the end of each interval."""
-    import pandas as pd
-
-    return pd.DataFrame({
-        "time_s": np.frombuffer(rec.ts_time, dtype=np.float64),
-        "origin": pd.Categorical.from_codes(np.frombuffer(rec.ts_origin, dtype=np.int32),
-                                            categories=rec.region_names),
-        "arrived": np.frombuffer(rec.ts_arrived, dtype=np.int64),
-        "completed": np.frombuffer(rec.ts_completed, dtype=np.int64),
-        "slo_met": np.frombuffer(rec.ts_slo_met, dtype=np.int64),
-        "dropped": np.frombuffer(rec.ts_dropped, dtype=np.int64),
-        "latency_sum_s": np.frombuffer(rec.ts_latency_sum, dtype=np.float64),
-    })
-
-
 def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
     """The request headline figures over every request of the window."""
     arrived, completed, dropped = sum(rec.arrived), sum(rec.completed), sum(rec.dropped)
