@@ -1,13 +1,17 @@
 """Plots: functions ``(frame, ax=None) -> Axes`` and :func:`save_plots` for a run folder.
 
-They take the public frames (``jobs``, ``timeseries``, ``breakdown``), so they work as well on
-a loaded CSV in a notebook as on a fresh :class:`~swarmsim.result.Result`.
+They take the public frames (``jobs``, ``timeseries``, ``breakdown``, ``requests``,
+``request_timeseries``), so they work as well on a loaded CSV in a notebook as on a fresh
+:class:`~swarmsim.result.Result`. Two need more than one frame: :func:`plot_latency_cdf` reads
+the request recorder's histograms (or, from CSVs, the sampled ``requests`` rows), and
+:func:`plot_world_map` reads the scenario's regions with the ``timeseries``, ``jobs`` and
+request traffic.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -16,9 +20,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import PercentFormatter
+
+from swarmsim.metrics.requests import RequestRecorder, latency_cdf
 
 if TYPE_CHECKING:
     from swarmsim.result import Result
+    from swarmsim.scenario import Scenario
 
 
 def _axes(ax: Axes | None) -> Axes:

@@ -12,7 +12,7 @@ from swarmsim.metrics.recorder import STATUS_NAMES, Recorder
 from swarmsim.metrics.requests import DROP_REASONS, R_STATUS, RequestRecorder
 
 ACTION_COLUMNS = [
-    "time_decided_s", "time_effective_s", "policy", "action", "region", "node_type", "to_type",
+    "time_decided_s", "time_effective_s", "policy", "action", "region", "node_type", "to_type", "service",
     "gpus", "count", "applied", "status", "reason", "note", "backlog_since_s",
 ]
 

@@ -65,4 +65,27 @@ class CloseRegion:
     reason: str = ""
 
 
-Action = AddNodes | RemoveNodes | ResizeNodes | OpenRegion | CloseRegion
+@dataclass(frozen=True, slots=True)
+class AddReplicas:
+    """Start ``count`` more replicas of an inference service in a region: each is placed on a
+    node with free GPUs of an accepted type (waiting for GPUs if none are free, when it shows as
+    pending demand that node policies can answer), then loads its model before serving."""
+
+    service: str
+    region: str
+    count: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveReplicas:
+    """Stop ``count`` replicas of a service in a region: replicas still waiting for GPUs first,
+    then loading ones, then the least busy; each finishes its requests in flight."""
+
+    service: str
+    region: str
+    count: int
+    reason: str = ""
+
+
+Action = AddNodes | RemoveNodes | ResizeNodes | OpenRegion | CloseRegion | AddReplicas | RemoveReplicas

@@ -27,17 +27,27 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel
 
-from swarmsim.policies.actions import AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
+from swarmsim.policies.actions import (
+    AddNodes,
+    AddReplicas,
+    CloseRegion,
+    OpenRegion,
+    RemoveNodes,
+    RemoveReplicas,
+    ResizeNodes,
+)
 from swarmsim.policies.views import (
     ClusterView,
     NodeTypeView,
     PendingView,
     PoolView,
     RegionView,
+    ServiceView,
+    SiteView,
     WorkloadView,
 )
 
-ACTION_TYPES = (AddNodes, RemoveNodes, ResizeNodes, OpenRegion, CloseRegion)
+ACTION_TYPES = (AddNodes, RemoveNodes, ResizeNodes, OpenRegion, CloseRegion, AddReplicas, RemoveReplicas)
 
 
 @runtime_checkable
@@ -94,16 +104,23 @@ def example_views() -> list[ClusterView]:
            "ap-northeast": {"us-east": 0.15, "eu-west": 0.22, "ap-northeast": 0.0}}
     work = {"w": WorkloadView("w", {"us-east": 0.5, "ap-northeast": 0.5},
                               {"us-east": None, "ap-northeast": ("JP",)}, None)}
+    def service(sites: dict[str, tuple[int, int, int, int, int]]) -> dict[str, ServiceView]:
+        return {"chat": ServiceView("chat", 1, ("A100-80GB",), 8, {
+            name: SiteView(name, serving, loading, waiting, in_service, queued, 0)
+            for name, (serving, loading, waiting, in_service, queued) in sites.items()
+        })}
+
     idle = ClusterView(0.0, 300.0, {
         "us-east": region("us-east", "US", 38.9, -77.4, -5, True, 4, 0),
         "eu-west": region("eu-west", "EU", 53.3, -6.3, 0, True, 2, 0),
-    }, types, work, rtt, 0.0, None)
+    }, types, work, rtt, 0.0, None, services=service({"us-east": (2, 0, 0, 0, 0), "eu-west": (1, 0, 0, 0, 0)}))
     busy = ClusterView(3600.0, 300.0, {
         "us-east": region("us-east", "US", 38.9, -77.4, -5, True, 4, 32,
                           ((16, ("A100-80GB",), 1), (8, ("A100-80GB", "H100-SXM"), 4))),
         "eu-west": region("eu-west", "EU", 53.3, -6.3, 0, True, 2, 16, ((8, ("A100-80GB",), 1),)),
         "ap-northeast": region("ap-northeast", "JP", 35.7, 139.7, 9, False, 0, 0),
-    }, types, work, rtt, 1000.0, 500.0)
+    }, types, work, rtt, 1000.0, 500.0,
+        services=service({"us-east": (2, 1, 0, 16, 40), "eu-west": (1, 0, 1, 8, 3), "ap-northeast": (0, 0, 0, 0, 0)}))
     return [idle, busy]
 
 
@@ -149,6 +166,9 @@ def check_policy(cls: type, params: dict[str, Any] | None = None) -> None:
 
 def _check_action(action: Any, view: ClusterView) -> None:
     assert action.region in view.regions, f"action names unknown region {action.region!r}"
+    if isinstance(action, (AddReplicas, RemoveReplicas)):
+        assert action.service in view.services, f"action names unknown service {action.service!r}"
+        assert isinstance(action.count, int) and action.count > 0, f"count must be > 0: {action!r}"
     if isinstance(action, (AddNodes, RemoveNodes, ResizeNodes)):
         assert action.node_type in view.node_types, f"unknown node type {action.node_type!r}"
         assert isinstance(action.count, int) and action.count > 0, f"count must be > 0: {action!r}"

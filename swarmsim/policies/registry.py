@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from swarmsim.policies.geographic import ExpandOnLatency, FollowTheSun, ResidencyFirst
 from swarmsim.policies.horizontal import Predictive, QueueScaler, TargetTracking, Threshold
+from swarmsim.policies.replicas import ServeAutoscaler
 from swarmsim.policies.static import Static
 from swarmsim.policies.vertical import Recommender, UpgradeOnDemand
 
@@ -17,6 +18,7 @@ BUILTIN = MappingProxyType({
     ("horizontal", "target-tracking"): TargetTracking,
     ("horizontal", "queue"): QueueScaler,
     ("horizontal", "predictive"): Predictive,
+    ("horizontal", "serve"): ServeAutoscaler,
     ("vertical", "upgrade-on-demand"): UpgradeOnDemand,
     ("vertical", "recommender"): Recommender,
     ("geographic", "expand-on-latency"): ExpandOnLatency,

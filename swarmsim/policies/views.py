@@ -116,6 +116,40 @@ class WorkloadView:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteView:
+    """One inference service in one region."""
+
+    region: str
+    replicas_serving: int
+    replicas_loading: int  # placed, loading the model
+    replicas_waiting: int  # asked for, waiting for GPUs
+    requests_in_service: int
+    requests_queued: int
+    requests_served: int  # cumulative, window or not: policies diff it for rates
+
+    @property
+    def replicas(self) -> int:
+        """Replicas serving, loading or waiting for GPUs."""
+        return self.replicas_serving + self.replicas_loading + self.replicas_waiting
+
+    @property
+    def ongoing(self) -> int:
+        """Requests in service or queued (Ray Serve's "ongoing requests")."""
+        return self.requests_in_service + self.requests_queued
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """An inference service: its replica shape and its sites."""
+
+    name: str
+    gpus: int  # per replica
+    gpu_types: tuple[str, ...] | None  # GPU models a replica accepts (None = any)
+    max_batch: int
+    sites: Mapping[str, SiteView]
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterView:
     """The whole world at ``time_s``, as one policy sees it."""
 
@@ -128,6 +162,7 @@ class ClusterView:
     cost_usd: float  # billed so far (nodes, from t = 0)
     budget_usd_per_hour: float | None
     extra: Mapping[str, object] = field(default_factory=dict)
+    services: Mapping[str, ServiceView] = field(default_factory=dict)
 
     def pool(self, region: str, node_type: str) -> PoolView:
         """Shorthand for ``regions[region].pools[node_type]``."""

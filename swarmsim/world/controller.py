@@ -20,13 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from swarmsim.policies.actions import AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
+from swarmsim.policies.actions import (
+    AddNodes,
+    AddReplicas,
+    CloseRegion,
+    OpenRegion,
+    RemoveNodes,
+    RemoveReplicas,
+    ResizeNodes,
+)
 from swarmsim.policies.views import (
     ClusterView,
     NodeTypeView,
     PendingView,
     PoolView,
     RegionView,
+    ServiceView,
+    SiteView,
     WorkloadView,
 )
 from swarmsim.scenario import JobsWorkloadSpec
@@ -65,6 +75,7 @@ class Controller:
         self._static = self._static_views()
         world.on_node_ready = self._effective
         world.on_node_gone = self._effective
+        world.services.on_replica_ready = self._count_down
 
     def start(self) -> None:
         """Start one SimPy process per policy."""
@@ -138,9 +149,15 @@ class Controller:
         regions = {}
         for region, (name, spec) in zip(w.regions, w.scenario.regions.items(), strict=True):
             pools = {p.ntype.name: self._pool_view(p) for p in region.pools}
+            shapes = dict(region.pending)
+            for service in w.services.services:  # replicas waiting for GPUs are pending demand too
+                waiting = service.sites[region.index].wanted
+                if waiting:
+                    key = (service.gpus, tuple(t.index for t in service.types))
+                    shapes[key] = shapes.get(key, 0) + waiting
             pending = tuple(
                 PendingView(gpus, tuple(sorted({gpus_of[t] for t in types})), count)
-                for (gpus, types), count in sorted(region.pending.items())
+                for (gpus, types), count in sorted(shapes.items())
             )
             regions[name] = RegionView(
                 name=name, jurisdiction=region.jurisdiction, kind=spec.kind, active=region.active,
@@ -159,8 +176,23 @@ class Controller:
         return ClusterView(
             time_s=now, window_s=VIEW_WINDOW_S, regions=regions, node_types=self._static["types"],
             workloads=self._static["workloads"], rtt_s=self._static["rtt"], cost_usd=w.spent_usd(),
-            budget_usd_per_hour=self.budget,
+            budget_usd_per_hour=self.budget, services=self._service_views(),
         )
+
+    def _service_views(self) -> dict[str, ServiceView]:
+        out = {}
+        for service in self.world.services.services:
+            accepted = service.spec.replica.accepted
+            sites = {
+                site.region.name: SiteView(
+                    site.region.name, site.serving, site.loading, site.wanted, site.in_service,
+                    len(site.queue), site.served,
+                )
+                for site in service.sites
+            }
+            out[service.name] = ServiceView(service.name, service.gpus, tuple(accepted) if accepted else None,
+                                            service.max_batch, sites)
+        return out
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -172,6 +204,7 @@ class Controller:
             "time_decided_s": w.env.now, "time_effective_s": math.nan, "policy": policy,
             "action": type(action).__name__, "region": action.region,
             "node_type": getattr(action, "node_type", None), "to_type": getattr(action, "to_type", None),
+            "service": getattr(action, "service", None),
             "gpus": getattr(action, "gpus", None), "count": getattr(action, "count", None),
             "applied": 0, "status": "refused", "reason": action.reason, "note": "",
             "backlog_since_s": region.backlog_since if region is not None else math.nan,
@@ -191,6 +224,8 @@ class Controller:
             self._open(row, region)
         elif isinstance(action, CloseRegion):
             self._close(index, row, region)
+        elif isinstance(action, (AddReplicas, RemoveReplicas)):
+            self._replicas(index, row, region, action)
         else:
             row["note"] = f"not an action: {action!r}"
 
@@ -318,6 +353,36 @@ class Controller:
             node.action = index
             self.world.drain(node, resize_to=(dst, gpus))
 
+    def _replicas(self, index: int, row: dict[str, Any], region: Region, a: AddReplicas | RemoveReplicas) -> None:
+        services = self.world.services
+        service = next((s for s in services.services if s.name == a.service), None)
+        if service is None or a.count <= 0:
+            row["note"] = f"unknown service {a.service!r}" if service is None else "count must be positive"
+            return
+        if isinstance(a, RemoveReplicas):
+            done = services.remove_replicas(service, region, a.count)
+            row["applied"], row["time_effective_s"] = done, self.world.env.now
+            row["status"] = "applied" if done == a.count else ("partial" if done else "refused")
+            if done < a.count:
+                row["note"] = f"only {done} replicas to stop"
+            return
+        if not region.active:
+            row["note"] = "region is inactive: open it first"
+            return
+        self._settle(index, row, a.count, a.count, [])
+        services.add_replicas(service, region, a.count, action=index)
+
+    def _count_down(self, index: int) -> None:
+        """One replica (or node) an action asked for is ready; the action is effective with the last."""
+        if index not in self.waiting:
+            return
+        left = self.waiting[index] - 1
+        if left:
+            self.waiting[index] = left
+        else:
+            del self.waiting[index]
+            self.world.recorder.actions[index]["time_effective_s"] = self.world.env.now
+
     def _open(self, row: dict[str, Any], region: Region) -> None:
         if region.active:
             row["status"], row["note"] = "noop", "already active"
@@ -348,15 +413,8 @@ class Controller:
     def _effective(self, node: Node) -> None:
         """A node an action touched became ready (or gone): the action is effective when the
         last of its nodes does."""
-        index = node.action
-        if index < 0 or index not in self.waiting:
-            return
-        left = self.waiting[index] - 1
-        if left:
-            self.waiting[index] = left
-        else:
-            del self.waiting[index]
-            self.world.recorder.actions[index]["time_effective_s"] = self.world.env.now
+        if node.action >= 0:
+            self._count_down(node.action)
 
 
 def pool_view(pool: Pool) -> PoolView:

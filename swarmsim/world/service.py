@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from simpy.events import Timeout
@@ -43,7 +43,7 @@ Request = tuple[int, float, int, int, int, bool]
 class Replica:
     """One model replica on one node."""
 
-    __slots__ = ("active", "gpus", "id", "node", "profile", "since", "site", "state")
+    __slots__ = ("action", "active", "gpus", "id", "node", "profile", "since", "site", "state")
 
     def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
                  now: float) -> None:
@@ -55,6 +55,7 @@ class Replica:
         self.active = 0  # requests in service
         self.state = LOADING
         self.since = now  # GPUs held since
+        self.action = -1  # the scaling action that asked for it
 
 
 class Site:
@@ -71,6 +72,8 @@ class Site:
         self.loading = 0
         self.wanted = 0  # replicas asked for that wait for GPUs
         self.in_service = 0
+        self.served = 0  # requests completed here, cumulative
+        self.actions: deque[int] = deque()  # action rows of replicas asked for, oldest first
 
     def free_replica(self) -> Replica | None:
         """The serving replica with the fewest requests, if it can take one more."""
@@ -129,6 +132,7 @@ class Services:
         self._feeds: list[Iterator[None]] = []
         self._sample_p = [self._sample_share(s) for s in self.services]
         self.in_flight = [0] * len(world.regions)  # window requests in service, per origin
+        self.on_replica_ready: Callable[[int], None] | None = None  # set by the controller
         self.sampled_in_flight: dict[int, tuple[Service, Request, int, float]] = {}
 
     def __bool__(self) -> bool:
@@ -200,6 +204,7 @@ class Services:
         if node.replicas is None:
             node.replicas = {}
         node.replicas[replica.id] = replica
+        replica.action = site.actions.popleft() if site.actions else -1
         if initial:
             self._serve_ready(replica)
         else:
@@ -222,14 +227,18 @@ class Services:
         replica.state = SERVING
         site.serving += 1
         site.by_active[0][replica.id] = replica
+        if replica.action >= 0 and self.on_replica_ready is not None:
+            self.on_replica_ready(replica.action)
 
     def waiting(self, region: Region) -> bool:
         """Whether replicas wait for GPUs in this region."""
         return any(s.sites[region.index].wanted for s in self.services)
 
-    def add_replicas(self, service: Service, region: Region, count: int) -> None:
+    def add_replicas(self, service: Service, region: Region, count: int, action: int = -1) -> None:
         """Ask for ``count`` more replicas; they are placed as GPUs allow, then load."""
-        service.sites[region.index].wanted += count
+        site = service.sites[region.index]
+        site.wanted += count
+        site.actions.extend([action] * count)
         self.place(region)
 
     def remove_replicas(self, service: Service, region: Region, count: int) -> int:
@@ -238,6 +247,9 @@ class Services:
         site = service.sites[region.index]
         done = min(count, site.wanted)
         site.wanted -= done
+        for _ in range(done):
+            if site.actions:
+                site.actions.pop()
         candidates = sorted((r for r in site.replicas.values() if r.state in (LOADING, SERVING)),
                             key=lambda r: (r.state == SERVING, r.active, -r.id))
         for replica in candidates[: count - done]:
@@ -374,6 +386,7 @@ class Services:
         queue = start - arrival
         latency = access + network + queue + (now - start)
         ttft = access + network + queue + prefill + tpot
+        site.served += 1
         if arrival >= self.warmup:
             self.in_flight[origin] -= 1
             rec = self.recorder
