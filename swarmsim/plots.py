@@ -92,6 +92,234 @@ def plot_cost(breakdown: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def _latency_slos(scenario: Scenario) -> dict[float, list[str]]:
+    """End-to-end latency SLOs of the scenario's services: {seconds: [service names]}."""
+    from swarmsim.scenario import InferenceWorkloadSpec
+
+    slos: dict[float, list[str]] = {}
+    for name, work in scenario.workloads.items():
+        if isinstance(work, InferenceWorkloadSpec) and work.slo.latency_p99 is not None:
+            slos.setdefault(float(work.slo.latency_p99), []).append(name)
+    return slos
+
+
+def plot_latency_cdf(source: Result | RequestRecorder | pd.DataFrame, ax: Axes | None = None,
+                     slo_s: float | None = None, warmup_s: float = 0.0) -> Axes:
+    """CDF of request latency (arrival to last token, s, log scale), one line per user region,
+    with the end-to-end latency SLO as a dashed vertical line and the 99 % level dotted.
+
+    ``source`` is a :class:`~swarmsim.result.Result` or a
+    :class:`~swarmsim.metrics.requests.RequestRecorder` (its histograms: every completed request
+    of the measurement window, in bins 0.5 % wide), or a ``requests`` frame such as a loaded
+    ``requests.csv`` (its sampled rows: the completed ones that arrived at or after
+    ``warmup_s``). From a Result, each distinct ``slo.latency_p99`` of its services is drawn and
+    ``warmup_s`` is the scenario's; ``slo_s`` adds a line of its own. Dropped and unfinished
+    requests have no latency and are not in the CDF."""
+    ax = _axes(ax)
+    slos: dict[float, list[str]] = {} if slo_s is None else {float(slo_s): []}
+    rec: RequestRecorder | None = None
+    rows: pd.DataFrame | None = None
+    if isinstance(source, RequestRecorder):
+        rec = source
+    elif isinstance(source, pd.DataFrame):
+        rows = source
+    else:
+        for value, names in _latency_slos(source.scenario).items():
+            slos.setdefault(value, []).extend(names)
+        warmup_s = source.scenario.warmup
+        rec, rows = source.request_recorder, source.requests
+    if rec is not None:
+        for o, name in enumerate(rec.region_names):
+            if rec.completed[o]:
+                x, y = latency_cdf(rec, name)
+                ax.plot(x, y, label=f"{name} ({rec.completed[o]:,} requests)")
+        what = "completed requests (all, 0.5 % bins)"
+    elif rows is not None and len(rows):
+        done = rows[(rows["status"].astype(str) == "completed") & (rows["arrival_s"] >= warmup_s)]
+        for name, group in done.groupby("origin", observed=True, sort=True):
+            lat = np.sort(group["latency_s"].to_numpy(dtype=float))
+            if len(lat):
+                ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post",
+                        label=f"{name} ({len(lat):,} sampled)")
+        what = "sampled completed requests"
+    else:
+        what = "completed requests"
+    has_curves = bool(ax.lines)
+    for value, names in sorted(slos.items()):
+        owner = f" ({', '.join(names)})" if names else ""
+        ax.axvline(value, color="k", linestyle="--", linewidth=1.2, label=f"SLO latency_p99 = {value:g} s{owner}")
+    if slos and has_curves:
+        ax.axhline(0.99, color="0.5", linestyle=":", linewidth=1, label="99 % of requests")
+    if has_curves or slos:
+        ax.set_xscale("log")
+    ax.set_xlabel("latency: access + network + queue + service (s, log scale)")
+    ax.set_ylabel(f"share of {what}")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Request latency CDF by user region")
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def _hour_of_day(time_s: np.ndarray) -> np.ndarray:
+    """UTC hour (0..23) of the middle of each sampling interval that ends at ``time_s``.
+
+    The interval is the smallest gap between two sample times of the frame (the sampling
+    period when every interval has a row); t = 0 is 00:00 UTC."""
+    times = np.unique(time_s)
+    step = float(np.min(np.diff(times))) if len(times) > 1 else 0.0
+    middle = np.maximum(time_s - step / 2.0, 0.0)
+    return ((middle % 86400.0) // 3600.0).astype(int)
+
+
+def plot_slo_over_day(request_timeseries: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """SLO attainment by hour of day (UTC), one line per user region: requests that met every
+    SLO of their service over requests completed or dropped in that hour, summed over the days
+    of the run (measurement window only). Requests count in the interval in which they
+    completed or were dropped; each sampling interval goes to the hour of its middle. Hours
+    without a completed or dropped request are gaps."""
+    ax = _axes(ax)
+    rts = request_timeseries
+    if len(rts):
+        frame = rts.assign(hour=_hour_of_day(rts["time_s"].to_numpy(dtype=float)),
+                           decided=rts["completed"] + rts["dropped"])
+        sums = frame.groupby(["origin", "hour"], observed=True, sort=True)[["slo_met", "decided"]].sum()
+        for name in sums.index.get_level_values("origin").unique():
+            per_hour = sums.xs(name, level="origin").reindex(range(24), fill_value=0)
+            if per_hour["decided"].sum() == 0:
+                continue
+            decided = per_hour["decided"].to_numpy(dtype=float)
+            share = np.divide(per_hour["slo_met"].to_numpy(dtype=float), decided,
+                              out=np.full(24, np.nan), where=decided > 0)
+            ax.plot(np.arange(24) + 0.5, share, marker="o", markersize=3, label=str(name))
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 3))
+    ax.set_xlabel("hour of day (UTC)")
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("SLO attainment (% of completed + dropped)")
+    ax.set_title("SLO attainment by hour of day, per user region")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left", fontsize="small")
+    return ax
+
+
+def _traffic(result: Any) -> pd.Series:
+    """Completed requests of the window by (origin, serving region): the recorder's exact
+    matrix, or, without a recorder (frames read from CSVs), the sampled ``requests`` rows."""
+    rec = getattr(result, "request_recorder", None)
+    if rec is not None:
+        names = rec.region_names
+        pairs = {(names[o], names[r]): n for o, row in enumerate(rec.traffic) for r, n in enumerate(row) if n}
+        return pd.Series(pairs, dtype=float)
+    rows = getattr(result, "requests", None)
+    if rows is None or not len(rows):
+        return pd.Series(dtype=float)
+    done = rows[(rows["status"].astype(str) == "completed") & (rows["arrival_s"] >= result.scenario.warmup)]
+    return done.groupby([done["origin"].astype(str), done["region"].astype(str)]).size().astype(float)
+
+
+def _moved_jobs(result: Any) -> pd.Series:
+    """Window jobs routed away from their origin, by (origin, region they went to)."""
+    jobs = result.jobs
+    if not len(jobs):
+        return pd.Series(dtype=float)
+    win = jobs[(jobs["arrival_s"] >= result.scenario.warmup) & jobs["region"].notna()]
+    origin, region = win["origin"].astype(str), win["region"].astype(str)
+    moved = win[(origin != region).to_numpy()]
+    return moved.groupby([moved["origin"].astype(str), moved["region"].astype(str)]).size().astype(float)
+
+
+def plot_world_map(result: Result, ax: Axes | None = None) -> Axes:
+    """Regions on an equirectangular world grid (longitude, latitude in degrees; no coastlines).
+
+    A region's marker area is proportional to its provisioned GPUs (time mean over the
+    measurement window, from ``timeseries``), its colour says core or edge, and a hollow marker
+    is a region with no GPUs (users only). Arrows go from user region to serving region for
+    completed requests (purple; the recorder's traffic matrix) and from origin to running region
+    for moved jobs (orange; from ``jobs``), each width proportional to its count relative to the
+    largest arrow of its kind. Requests served in their own region draw no arrow.
+
+    ``result`` is a :class:`~swarmsim.result.Result`, or any object with ``scenario``,
+    ``timeseries``, ``jobs`` and ``requests`` (frames loaded from a run folder; the sampled
+    ``requests`` rows then stand in for the traffic matrix)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 5.2))
+    sc = result.scenario
+    ts = result.timeseries
+    gpus: dict[str, float] = {}
+    if len(ts):
+        win = ts[ts["time_s"] >= sc.warmup] if (ts["time_s"] >= sc.warmup).any() else ts
+        gpus = win.groupby(win["region"].astype(str))["provisioned_gpus"].mean().to_dict()
+    where = {name: (r.location.lon, r.location.lat) for name, r in sc.regions.items()}
+
+    for lon in range(-180, 181, 30):
+        ax.axvline(lon, color="0.88", linewidth=0.6, zorder=0)
+    for lat in range(-60, 76, 15):
+        ax.axhline(lat, color="0.88", linewidth=0.6, zorder=0)
+    ax.axhline(0, color="0.75", linewidth=0.8, zorder=0)
+
+    largest = max(gpus.values(), default=0.0)
+    def area(name: str) -> float:
+        return 60.0 + 900.0 * gpus.get(name, 0.0) / largest if largest > 0 else 60.0
+
+    colors = {"core": "tab:blue", "edge": "tab:green"}
+    for kind, color in colors.items():
+        names = [n for n, r in sc.regions.items() if r.kind == kind and gpus.get(n, 0.0) > 0]
+        if names:
+            xy = np.array([where[n] for n in names])
+            ax.scatter(xy[:, 0], xy[:, 1], s=[area(n) for n in names], color=color, alpha=0.75,
+                       edgecolors="k", linewidths=0.6, zorder=3)
+    empty = [n for n in sc.regions if gpus.get(n, 0.0) <= 0]
+    if empty:
+        xy = np.array([where[n] for n in empty])
+        ax.scatter(xy[:, 0], xy[:, 1], s=60.0, facecolors="white",
+                   edgecolors=[colors[sc.regions[n].kind] for n in empty], linewidths=1.5, zorder=3)
+    for name in sc.regions:
+        lon, lat = where[name]
+        held = gpus.get(name, 0.0)
+        text = f"{name}\n{held:.0f} GPUs" if held > 0 else f"{name}\nno GPUs"
+        ax.annotate(text, (lon, lat), xytext=(9, 6), textcoords="offset points", fontsize=8, zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
+
+    handles: list[Any] = [
+        Line2D([], [], marker="o", linestyle="", color=colors["core"], markeredgecolor="k", label="core region"),
+        Line2D([], [], marker="o", linestyle="", color=colors["edge"], markeredgecolor="k", label="edge site"),
+        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="0.3",
+               label="no GPUs (users only)"),
+    ]
+    flows = (("requests served elsewhere", _traffic(result), "tab:purple", 0.12),
+             ("jobs moved", _moved_jobs(result), "tab:orange", -0.12))
+    for label, counts, color, bend in flows:
+        counts = counts[[o != r for o, r in counts.index]] if len(counts) else counts
+        if not len(counts) or counts.max() <= 0:
+            continue
+        top = float(counts.max())
+        for (origin, region), n in counts.items():
+            if origin not in where or region not in where or n <= 0:
+                continue
+            width = 0.8 + 5.2 * n / top
+            ax.add_patch(FancyArrowPatch(
+                where[origin], where[region], arrowstyle="-|>", mutation_scale=8 + 2 * width,
+                connectionstyle=f"arc3,rad={bend}", linewidth=width, color=color, alpha=0.7,
+                shrinkA=7, shrinkB=9, zorder=4))
+        handles.append(Line2D([], [], color=color, linewidth=3,
+                              label=f"{label} (width ∝ count; widest {top:,.0f})"))
+
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-60, 75)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(-180, 181, 30))
+    ax.set_yticks(range(-60, 76, 15))
+    ax.set_xlabel("longitude (°, east positive)")
+    ax.set_ylabel("latitude (°, north positive)")
+    ax.set_title("Regions (marker area ∝ mean provisioned GPUs) and traffic between them, measurement window")
+    ax.legend(handles=handles, loc="lower left", fontsize="small", framealpha=0.9)
+    return ax
+
+
 def save_plots(result: Result, folder: Path) -> list[Path]:
     """Write the run's PNG plots into ``folder``; return their paths."""
     out = []
@@ -101,6 +329,11 @@ def save_plots(result: Result, folder: Path) -> list[Path]:
         ("wait_cdf.png", lambda ax: plot_wait_cdf(result.jobs, ax=ax, warmup_s=warmup)),
         ("cost.png", lambda ax: plot_cost(result.breakdown, ax=ax)),
     ]
+    if result.summary.get("requests_arrived", 0):
+        figures += [
+            ("latency_cdf.png", lambda ax: plot_latency_cdf(result, ax=ax)),
+            ("slo_over_day.png", lambda ax: plot_slo_over_day(result.request_timeseries, ax=ax)),
+        ]
     ts = result.timeseries
     used = ts.groupby("region", observed=False)[["provisioned_gpus", "queued_gpus"]].sum().sum(axis=1)
     regions = [r for r in result.scenario.regions if used.get(r, 0) > 0]
@@ -120,6 +353,14 @@ def save_plots(result: Result, folder: Path) -> list[Path]:
         draw(ax)
         fig.tight_layout()
         path = folder / name
+        fig.savefig(path, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        out.append(path)
+    if len(result.scenario.regions) >= 2:
+        ax = plot_world_map(result)
+        fig = ax.figure
+        fig.tight_layout()
+        path = folder / "world_map.png"
         fig.savefig(path, dpi=100, metadata={"Software": None})
         plt.close(fig)
         out.append(path)
