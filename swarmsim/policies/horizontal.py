@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -301,7 +302,9 @@ class TargetTracking:
             desired = max(limited, p.min_nodes)
             if p.max_nodes is not None:
                 desired = min(desired, p.max_nodes)
-            steps = f"{why}: desired {raw}"
+            if desired == current:
+                continue  # (the reason text is only built for an action: this runs every 15 s)
+            steps = f"{why()}: desired {raw}"
             if stable != raw:
                 steps += f", stabilized {stable}"
             if limited != stable:
@@ -322,8 +325,9 @@ class TargetTracking:
                     self._record(mp.key, now, -count)
         return actions
 
-    def _recommend(self, mp: ManagedPool) -> tuple[int, str] | None:
-        """The raw desired node count (replica_calculator semantics), or None without signal.
+    def _recommend(self, mp: ManagedPool) -> tuple[int, Callable[[], str]] | None:
+        """The raw desired node count (replica_calculator semantics) and a function that
+        explains it, or None without signal.
 
         Provisioning nodes play the HPA's not-yet-ready pods: on a scale-up they count with 0 load
         and the ratio is recomputed over all of them; the result must keep the direction."""
@@ -334,20 +338,26 @@ class TargetTracking:
             return None
         if ready_gpus + mp.pool.gpus_provisioning == 0:  # from zero: enough nodes for the load
             desired = max(1, _ceil(load / (p.target_utilization * mp.node_type.gpus)))
-            return desired, f"{p.metric} {load} GPUs on no ready nodes"
+            return desired, lambda: f"{p.metric} {load} GPUs on no ready nodes"
         ratio = load / ready_gpus / p.target_utilization if ready_gpus else math.inf
         value = load / ready_gpus if ready_gpus else math.inf
-        why = f"{p.metric} {_fmt(value)} / target {p.target_utilization:.2f} = {_fmt(ratio)} on {ready} ready"
+
+        def why() -> str:
+            return f"{p.metric} {_fmt(value)} / target {p.target_utilization:.2f} = {_fmt(ratio)} on {ready} ready"
+
         if prov == 0 or ratio <= 1.0:
             if abs(ratio - 1.0) <= p.tolerance:
-                return current, why + " (within tolerance)"
+                return current, lambda: why() + " (within tolerance)"
             return _ceil(ratio * ready), why
         new_ratio = load / (ready_gpus + mp.pool.gpus_provisioning) / p.target_utilization
-        why = f"{why}, {_fmt(new_ratio)} with {prov} provisioning"
+
+        def why_prov() -> str:
+            return f"{why()}, {_fmt(new_ratio)} with {prov} provisioning"
+
         if abs(new_ratio - 1.0) <= p.tolerance or new_ratio < 1.0:
-            return current, why
+            return current, why_prov
         desired = _ceil(new_ratio * (ready + prov))
-        return max(desired, current), why
+        return max(desired, current), why_prov
 
     def _stabilize(self, key: PoolKey, now: float, desired: int, current: int) -> int:
         """Stabilization windows (horizontal.go stabilizeRecommendationWithBehaviors): the current

@@ -8,6 +8,7 @@ stale when a node's free count changes and are dropped lazily). Placement walks 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -226,38 +227,34 @@ class Pool:
 
 
 class Recent:
-    """Values stamped with a time, over a sliding window, with a cached 95th percentile."""
+    """Values stamped with a time, over a sliding window, kept sorted as well, so that the
+    95th percentile costs O(1) to read (adding and expiring cost O(log n) plus a short move)."""
 
-    __slots__ = ("_p95", "times", "values")
+    __slots__ = ("ordered", "times", "values")
 
     def __init__(self) -> None:
         self.times: deque[float] = deque()
         self.values: deque[float] = deque()
-        self._p95: float | None = None
+        self.ordered: list[float] = []
 
     def add(self, time_s: float, value: float) -> None:
         self.times.append(time_s)
         self.values.append(value)
-        self._p95 = None
+        bisect.insort(self.ordered, value)
 
     def p95(self, since_s: float) -> float:
         """95th percentile (linear interpolation) of the values stamped at or after ``since_s``;
         NaN when there are none."""
-        times, values = self.times, self.values
+        times, values, ordered = self.times, self.values, self.ordered
         while times and times[0] < since_s:
             times.popleft()
-            values.popleft()
-            self._p95 = None
-        if self._p95 is None:
-            if not values:
-                self._p95 = math.nan
-            else:
-                ordered = sorted(values)
-                pos = 0.95 * (len(ordered) - 1)
-                low = int(pos)
-                high = min(low + 1, len(ordered) - 1)
-                self._p95 = ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-        return self._p95
+            del ordered[bisect.bisect_left(ordered, values.popleft())]
+        if not ordered:
+            return math.nan
+        pos = 0.95 * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 class Region:
