@@ -21,7 +21,7 @@ from typing import Any
 import swarmsim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import regions_scenario  # noqa: E402
+from bench_core import regions_scenario
 
 POLICIES = [
     {"kind": "horizontal", "strategy": "target-tracking", "interval": "15s", "min_nodes": 10},
