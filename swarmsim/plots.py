@@ -41,14 +41,17 @@ def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes 
                   warmup_s: float = 0.0) -> Axes:
     """Provisioned and busy GPUs against demand (busy + queued GPUs) over time (hours).
 
-    ``region=None`` sums over regions; the warm-up (excluded from every figure) is shaded."""
+    ``region=None`` sums over regions; the warm-up (excluded from every figure) is shaded. GPUs
+    held by model replicas are busy (the legend says so when the run had replicas)."""
     ax = _axes(ax)
     ts = timeseries if region is None else timeseries[timeseries["region"].astype(str) == region]
     g = ts.groupby("time_s", sort=True)[["provisioned_gpus", "busy_gpus", "queued_gpus"]].sum()
     hours = g.index.to_numpy() / 3600.0
     ax.step(hours, g["busy_gpus"] + g["queued_gpus"], where="post", label="demand (busy + queued)",
             color="tab:red", alpha=0.8)
-    ax.fill_between(hours, g["busy_gpus"], step="post", color="tab:green", alpha=0.35, label="busy GPUs")
+    held = "replicas" in ts.columns and bool((ts["replicas"] > 0).any())
+    busy = "busy GPUs (jobs + model replicas)" if held else "busy GPUs"
+    ax.fill_between(hours, g["busy_gpus"], step="post", color="tab:green", alpha=0.35, label=busy)
     ax.step(hours, g["provisioned_gpus"], where="post", label="provisioned GPUs", color="tab:blue")
     if warmup_s > 0:
         ax.axvspan(0, warmup_s / 3600.0, color="0.85", alpha=0.6, label="warm-up (excluded)")
@@ -69,6 +72,9 @@ def plot_wait_cdf(jobs: pd.DataFrame, by: str = "region", ax: Axes | None = None
         waits = np.sort(group["wait_s"].to_numpy() / 60.0)
         if len(waits):
             ax.step(waits, np.arange(1, len(waits) + 1) / len(waits), where="post", label=str(name))
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no job started in the measurement window", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("wait (min, log scale above 1)")
     ax.set_ylabel("share of started jobs")
@@ -90,6 +96,15 @@ def plot_cost(breakdown: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("cost (USD, measurement window)")
     ax.set_title("Cost by region (blue) and GPU type (orange)")
     return ax
+
+
+def _in_order(column: pd.Series) -> list[Any]:
+    """The distinct values of a column: in category order for a categorical (scenario order in a
+    fresh frame), else in order of first appearance (a frame read from CSV)."""
+    present = pd.unique(column.dropna())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [c for c in column.cat.categories if c in set(present)]
+    return list(present)
 
 
 def _latency_slos(scenario: Scenario) -> dict[float, list[str]]:
@@ -119,6 +134,7 @@ def plot_latency_cdf(source: Result | RequestRecorder | pd.DataFrame, ax: Axes |
     slos: dict[float, list[str]] = {} if slo_s is None else {float(slo_s): []}
     rec: RequestRecorder | None = None
     rows: pd.DataFrame | None = None
+    before = len(ax.lines)
     if isinstance(source, RequestRecorder):
         rec = source
     elif isinstance(source, pd.DataFrame):
@@ -136,15 +152,15 @@ def plot_latency_cdf(source: Result | RequestRecorder | pd.DataFrame, ax: Axes |
         what = "completed requests (all, 0.5 % bins)"
     elif rows is not None and len(rows):
         done = rows[(rows["status"].astype(str) == "completed") & (rows["arrival_s"] >= warmup_s)]
-        for name, group in done.groupby("origin", observed=True, sort=True):
-            lat = np.sort(group["latency_s"].to_numpy(dtype=float))
+        for name in _in_order(done["origin"]):
+            lat = np.sort(done.loc[done["origin"] == name, "latency_s"].to_numpy(dtype=float))
             if len(lat):
                 ax.step(lat, np.arange(1, len(lat) + 1) / len(lat), where="post",
                         label=f"{name} ({len(lat):,} sampled)")
         what = "sampled completed requests"
     else:
         what = "completed requests"
-    has_curves = bool(ax.lines)
+    has_curves = len(ax.lines) > before
     for value, names in sorted(slos.items()):
         owner = f" ({', '.join(names)})" if names else ""
         ax.axvline(value, color="k", linestyle="--", linewidth=1.2, label=f"SLO latency_p99 = {value:g} s{owner}")
@@ -185,7 +201,9 @@ def plot_slo_over_day(request_timeseries: pd.DataFrame, ax: Axes | None = None) 
         frame = rts.assign(hour=_hour_of_day(rts["time_s"].to_numpy(dtype=float)),
                            decided=rts["completed"] + rts["dropped"])
         sums = frame.groupby(["origin", "hour"], observed=True, sort=True)[["slo_met", "decided"]].sum()
-        for name in sums.index.get_level_values("origin").unique():
+        for name in _in_order(rts["origin"]):
+            if name not in sums.index.get_level_values("origin"):
+                continue
             per_hour = sums.xs(name, level="origin").reindex(range(24), fill_value=0)
             if per_hour["decided"].sum() == 0:
                 continue
@@ -353,12 +371,14 @@ def plot_world_map(result: Result, ax: Axes | None = None) -> Axes:
         ax.scatter(xy[:, 0], xy[:, 1], s=60.0, facecolors="white",
                    edgecolors=[colors[sc.regions[n].kind] for n in empty], linewidths=1.5, zorder=3)
 
+    kinds = {r.kind for r in sc.regions.values()}
     handles: list[Any] = [
-        Line2D([], [], marker="o", linestyle="", color=colors["core"], markeredgecolor="k", label="core region"),
-        Line2D([], [], marker="o", linestyle="", color=colors["edge"], markeredgecolor="k", label="edge site"),
-        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="0.3",
-               label="no GPUs (users only)"),
+        Line2D([], [], marker="o", linestyle="", color=colors[kind], markeredgecolor="k", label=label)
+        for kind, label in (("core", "core region"), ("edge", "edge site")) if kind in kinds
     ]
+    if empty:
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="0.3",
+                              label="no GPUs (users only)"))
     flows = (("requests, user region → serving region", _traffic(result), "tab:purple", 0.12),
              ("jobs moved, origin → region", _moved_jobs(result), "tab:orange", -0.12))
     for label, counts, color, bend in flows:

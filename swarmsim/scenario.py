@@ -251,14 +251,78 @@ ArrivalSpec = Annotated[
 ]
 
 
+class TraceSpec(Spec):
+    """Replay of a recorded trace instead of synthetic arrivals (docs/traces.md)."""
+
+    format: str = Field(description="a trace format name (swarmsim trace formats)")
+    path: str = Field(description="file; relative to the scenario's folder; ${VAR} expands")
+    start: NonNegativeDuration | None = Field(None, description="window start, trace time, s")
+    end: NonNegativeDuration | None = Field(None, description="window end, trace time, s")
+    offset: NonNegativeDuration = Field(0.0, description="simulated time of the window start, s")
+    time_scale: float = Field(1.0, gt=0, description="multiplies every gap between arrivals")
+    sample: float = Field(1.0, gt=0, le=1, description="share of rows kept (by seed)")
+    scale: float = Field(1.0, ge=1, description="load multiplier: rows repeated, copies jittered")
+    jitter: NonNegativeDuration = Field(300.0, description="s; copies of a row move by up to this")
+    region_by: Literal["weights", "column", "hash"] = Field(
+        "weights", description="origin of each row: by the origin weights, by the group column "
+        "naming a region, or by hashing the group id onto the weights")
+    gpu_map: dict[str, str] = Field(default_factory=dict, description="trace GPU model -> catalog GPU")
+    speed_scaling: bool = Field(
+        False, description="scale traced durations by GPU speed (needs gpu_map); default: "
+        "a job runs exactly its traced duration on any GPU")
+    fractional_gpus: Literal["ceil", "round"] = Field(
+        "ceil", description="how a job asking for part of a GPU is allocated whole GPUs")
+    columns: dict[str, str] = Field(default_factory=dict, description="for format csv: canonical -> file column")
+    time_unit: float = Field(1.0, gt=0, description="for format csv: seconds per unit of the time columns")
+    on_bad_rows: Literal["error", "skip"] = "error"
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from swarmsim.traces.formats import FORMATS
+
+        if value not in FORMATS:
+            close = difflib.get_close_matches(value, list(FORMATS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown trace format {value!r}{hint}; known: {', '.join(sorted(FORMATS))}")
+        return value
+
+    @field_validator("gpu_map")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for model, gpu in value.items():
+            found = catalog.find_gpu(gpu)
+            if found is None:
+                raise ValueError(f"{model!r} maps to unknown GPU {gpu!r}")
+            out[model] = found.name
+        return out
+
+    @model_validator(mode="after")
+    def _window(self) -> TraceSpec:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must be after start ({self.start:g} s)")
+        if self.format == "csv" and not self.columns:
+            raise ValueError("format csv needs columns: {submit: ..., gpus: ..., duration: ...}")
+        if self.speed_scaling and not self.gpu_map:
+            raise ValueError("speed_scaling needs a gpu_map (the traced GPU of each job)")
+        return self
+
+
+def _one_source(arrivals: object, trace: object) -> None:
+    if (arrivals is None) == (trace is None):
+        raise ValueError("give either arrivals (synthetic) or trace (replay), not both or neither")
+
+
 class JobsWorkloadSpec(Spec):
     """Batch training jobs: gang-scheduled, run to completion."""
 
     kind: Literal["jobs"]
-    arrivals: ArrivalSpec
+    arrivals: ArrivalSpec | None = Field(None, description="synthetic arrivals (or trace)")
+    trace: TraceSpec | None = Field(None, description="replay a trace (or arrivals)")
     origin: Shares = Field(description="share of arrivals per region")
     gpus: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=1))
-    duration: DistOrValue = Field(description="run time on the reference GPU (speed 1.0), s")
+    duration: DistOrValue | None = Field(None, description="run time on the reference GPU (speed 1.0), s")
     data: DistOrValue = Field(
         default_factory=lambda: ConstantDist(dist="constant", value=0.0),
         description="input data moved to the running region, bytes",
@@ -285,9 +349,12 @@ class JobsWorkloadSpec(Spec):
 
     @model_validator(mode="after")
     def _positive(self) -> JobsWorkloadSpec:
+        _one_source(self.arrivals, self.trace)
+        if self.trace is None and self.duration is None:
+            raise ValueError("duration: required for synthetic arrivals (a trace brings its own)")
         if self.gpus.lower() < 1:
             raise ValueError("gpus: every job needs at least 1 GPU")
-        if self.duration.lower() < 0:
+        if self.duration is not None and self.duration.lower() < 0:
             raise ValueError("duration: a duration cannot be negative")
         if self.data.lower() < 0:
             raise ValueError("data: a size cannot be negative")
@@ -353,7 +420,8 @@ class InferenceWorkloadSpec(Spec):
     """An online service: requests from user regions, served by model replicas."""
 
     kind: Literal["inference"]
-    arrivals: ArrivalSpec
+    arrivals: ArrivalSpec | None = Field(None, description="synthetic arrivals (or trace)")
+    trace: TraceSpec | None = Field(None, description="replay a request trace (or arrivals)")
     origin: Shares = Field(description="share of requests per user region")
     prompt_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=512))
     output_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=128))
@@ -369,7 +437,7 @@ class InferenceWorkloadSpec(Spec):
         None, description="default: scheduler.routing"
     )
     sample_requests: int | None = Field(
-        100_000, ge=0, description="rows kept in requests.csv (reservoir sample); null = all"
+        100_000, ge=0, description="about this many rows kept in requests.csv (Bernoulli sample); null = all"
     )
 
     @property
@@ -379,10 +447,13 @@ class InferenceWorkloadSpec(Spec):
 
     @model_validator(mode="after")
     def _tokens(self) -> InferenceWorkloadSpec:
+        _one_source(self.arrivals, self.trace)
         if self.prompt_tokens.lower() < 0:
             raise ValueError("prompt_tokens: a token count cannot be negative")
         if self.output_tokens.lower() < 0:
             raise ValueError("output_tokens: a token count cannot be negative")
+        if self.replica.load_time.lower() < 0:
+            raise ValueError("replica.load_time: a duration cannot be negative")
         if self.replicas is not None and any(n < 0 for n in self.replicas.values()):
             raise ValueError("replicas: a replica count cannot be negative")
         return self
@@ -560,7 +631,7 @@ class Scenario(Spec):
                             (f"{base}.residency", f"no region has jurisdiction {j!r}; known: "
                              f"{', '.join(sorted(jurisdictions))}")
                         )
-            if work.gpu_types is not None:
+            if isinstance(work, JobsWorkloadSpec) and work.gpu_types is not None:
                 have = {t.gpu for t in self.node_types.values()}
                 if not set(work.gpu_types) & have:
                     problems.append(
@@ -1296,7 +1367,12 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _discriminator(annotation: Any) -> str | None:
-    """The tag field of a discriminated union (``Field(discriminator="kind")``), or None."""
+    """The tag field of a discriminated union (``Field(discriminator="kind")``), or None; an
+    optional one (``ArrivalSpec | None``) counts too."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _discriminator(members[0])
     if typing.get_origin(annotation) is not Annotated:
         return None
     for meta in annotation.__metadata__:

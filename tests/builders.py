@@ -50,3 +50,36 @@ def poisson_jobs(rate: str, duration: Any, gpus: Any = 1, origin: dict[str, floa
     }
     spec.update(extra)
     return spec
+
+
+def exact_replica(max_batch: int = 1, decode_s_per_token: float = 0.001, gpu: str = "A100-80GB",
+                  **extra: Any) -> dict[str, Any]:
+    """A replica with explicit service-time constants (no built-in profile): no prefill and no
+    batch slowdown, so a request takes ``output_tokens x decode_s_per_token`` whatever the batch,
+    and the replica's ``max_batch`` slots are ``max_batch`` independent servers."""
+    spec: dict[str, Any] = {
+        "gpu": gpu, "gpus": 1, "max_batch": max_batch,
+        "prefill_fixed_s": 0, "prefill_s_per_token": 0,
+        "decode_s_per_token": decode_s_per_token, "batch_slowdown": 0,
+    }
+    spec.update(extra)
+    return spec
+
+
+def inference(rate: Any, origin: dict[str, float] | None = None, replica: dict[str, Any] | None = None,
+              output_tokens: Any = None, prompt_tokens: Any = 0, **extra: Any) -> dict[str, Any]:
+    """An inference workload. Defaults: Poisson arrivals at ``rate`` from us-east, no prompt,
+    exponential output of mean 1000 tokens on :func:`exact_replica` (exponential service of
+    mean 1 s), every request kept as a row (``sample_requests: null``)."""
+    arrivals = rate if isinstance(rate, dict) else {"process": "poisson", "rate": rate}
+    spec: dict[str, Any] = {
+        "kind": "inference",
+        "arrivals": arrivals,
+        "origin": origin or {"us-east": 1.0},
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens if output_tokens is not None else {"dist": "exponential", "mean": 1000},
+        "replica": replica or exact_replica(),
+        "sample_requests": None,
+    }
+    spec.update(extra)
+    return spec

@@ -72,6 +72,7 @@ class RequestRecorder:
         self.hist_served = [[0] * HIST_BINS for _ in range(n)]
         # Traffic matrix: completed requests by (origin, serving region).
         self.traffic = [[0] * n for _ in range(n)]
+        self.residency_violations = 0  # completed requests served outside their allowed jurisdictions
         # Sampled rows.
         self.row_id = array("q")
         self.row_service = array("i")
@@ -166,6 +167,7 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
         "request_ttft_p99_s": quantile_from_hist(ttft, 0.99),
         "request_tpot_p99_s": quantile_from_hist(tpot, 0.99),
         "slo_attainment": sum(rec.slo_met) / decided if decided else math.nan,
+        "request_residency_violations": rec.residency_violations,
     }
 
 

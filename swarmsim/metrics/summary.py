@@ -170,7 +170,8 @@ def summarize(
         "job_wait_p99_s": _stat(waits, 0.99),
         "job_completion_mean_s": _stat(completion),
         **(requests or NO_REQUESTS),
-        "residency_violations": residency_violations(win, scenario),
+        "residency_violations": residency_violations(win, scenario)
+        + int((requests or {}).get("request_residency_violations", 0)),
         "scale_actions": int((actions["applied"] > 0).sum()) if len(actions) else 0,
         "scale_up_response_s": scale_up_response_s(actions),
         "idle_cost_usd": idle_cost_usd(scenario, jobs, billing, lost, replicas),

@@ -369,11 +369,11 @@ class TargetTracking:
         recs = self._recommendations.setdefault(key, deque([(now, current)]))
         up_cut, down_cut = now - p.scale_up_stabilization, now - p.scale_down_stabilization
         up = down = desired
-        for t, r in recs:
-            if t > up_cut:
-                up = min(up, r)
-            if t > down_cut:
-                down = max(down, r)
+        for t, r in recs:  # plain comparisons: this loop runs for every pool every 15 s
+            if t > up_cut and r < up:
+                up = r
+            if t > down_cut and r > down:
+                down = r
         recs.append((now, desired))
         keep_after = now - max(p.scale_up_stabilization, p.scale_down_stabilization)
         while recs and recs[0][0] <= keep_after:

@@ -9,6 +9,7 @@ import numpy as np
 
 from swarmsim.rng import Streams
 from swarmsim.scenario import InferenceWorkloadSpec, Scenario
+from swarmsim.traces import BadRows
 from swarmsim.workloads.arrivals import workload_arrivals
 
 
@@ -24,10 +25,19 @@ class RequestBatch:
 
 
 def request_batches(
-    name: str, spec: InferenceWorkloadSpec, scenario: Scenario, streams: Streams
+    name: str, spec: InferenceWorkloadSpec, scenario: Scenario, streams: Streams, bad: BadRows | None = None
 ) -> Iterator[RequestBatch]:
     """Yield the service's requests in arrival order until the horizon; token counts come
-    from their own streams (``prompt/<name>``, ``output/<name>``), rounded to whole tokens."""
+    from their own streams (``prompt/<name>``, ``output/<name>``), rounded to whole tokens, or
+    from the trace being replayed."""
+    if spec.trace is not None:
+        from swarmsim.workloads.replay import replayed
+
+        for chunk in replayed(name, spec, scenario, streams, bad or BadRows(spec.trace.on_bad_rows)):
+            yield RequestBatch(chunk["time"].tolist(), chunk["origin"].tolist(),
+                               np.maximum(chunk["prompt_tokens"], 0).astype(np.int64).tolist(),
+                               np.maximum(chunk["output_tokens"], 1).astype(np.int64).tolist())
+        return
     for times, origin in workload_arrivals(name, spec, scenario, streams):
         n = len(times)
         prompt = np.maximum(np.rint(spec.prompt_tokens.sample(streams.get(f"prompt/{name}"), n)), 0)

@@ -13,7 +13,7 @@ class Job:
     __slots__ = (
         "allocation", "arrival", "data", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
         "network_delay", "ntype", "origin", "priority", "region", "restarts", "seq", "start",
-        "types", "workload",
+        "types", "work", "workload",
     )
 
     def __init__(self, job_id: int, workload: int, origin: int, arrival: float, gpus: int,
@@ -27,6 +27,9 @@ class Job:
         self.data = data
         self.priority = priority
         self.types = types  # node-type indices this job may run on
+        # GPU-seconds of work at reference speed, for queue estimates (finite even for a job
+        # that runs to the horizon, so sums of it can be taken apart again).
+        self.work = gpus * duration_ref if duration_ref < 1e12 else gpus * 1e12
         self.region = -1
         self.seq = job_id  # queue tie-break: arrival order
         self.network_delay = 0.0

@@ -173,7 +173,7 @@ class Scheduler:
             if plan is None:
                 continue
             ntype = plan[0]
-            ends_at = now + job.duration_ref / ntype.speed
+            ends_at = now + self.world.run_time(job, ntype)
             shares_gpus = ntype.index in types
             if not shares_gpus or ends_at <= shadow or job.gpus <= extra:
                 if shares_gpus and ends_at > shadow:

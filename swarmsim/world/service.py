@@ -28,6 +28,7 @@ from swarmsim.metrics.requests import (
 )
 from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.serving import ServiceProfile, profile_for_replica
+from swarmsim.traces import BadRows
 from swarmsim.workloads.requests import RequestBatch, request_batches
 
 if TYPE_CHECKING:
@@ -103,7 +104,11 @@ class Service:
         self.slo = spec.slo
         self.timeout = spec.timeout if spec.timeout is not None else math.inf
         self.max_queue = spec.max_queue if spec.max_queue is not None else math.inf
-        # Per origin: regions residency allows, origin first then by RTT.
+        # Per origin: jurisdictions allowed (None = any) and regions residency allows, origin
+        # first then by RTT.
+        self.allowed: list[set[str] | None] = [
+            sc.allowed_jurisdictions(spec, o) if o in spec.origin else None for o in world.region_names
+        ]
         self.candidates: list[list[int]] = []
         for o, oname in enumerate(world.region_names):
             if oname not in spec.origin:
@@ -165,9 +170,17 @@ class Services:
         k = service.spec.sample_requests
         if k is None:
             return 1.0
-        from swarmsim.workloads.arrivals import mean_rate
+        spec = service.spec
+        if spec.trace is not None:  # the file's line count bounds the rows it can bring
+            from swarmsim.workloads.replay import trace_path
 
-        expected = mean_rate(service.spec.arrivals) * self.world.scenario.horizon
+            with open(trace_path(spec.trace, self.world.scenario), "rb") as f:
+                lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+            expected = lines * spec.trace.sample * spec.trace.scale
+        else:
+            from swarmsim.workloads.arrivals import mean_rate
+
+            expected = mean_rate(spec.arrivals) * self.world.scenario.horizon  # type: ignore[arg-type]
         return min(1.0, k / expected) if expected > 0 else 1.0
 
     # --- replicas ---------------------------------------------------------------------------
@@ -268,6 +281,12 @@ class Services:
         replica.state = DRAINING
         if replica.active == 0:
             self._release(replica)
+        if not (site.serving or site.loading or site.wanted) and site.queue:
+            # No replica left nor coming: the queued requests are dropped, never left waiting.
+            warmup = self.warmup
+            while site.queue:
+                request = site.queue.popleft()
+                self._drop(site.service, request, site.region.index, 4, request[1] >= warmup)
 
     def _release(self, replica: Replica) -> None:
         site = replica.site
@@ -294,7 +313,10 @@ class Services:
         rng = w.streams.get(f"sample/{service.name}")
         p = self._sample_p[service.index]
         batch: RequestBatch
-        for batch in request_batches(service.name, service.spec, w.scenario, w.streams):
+        bad = None
+        if service.spec.trace is not None:
+            bad = w.bad_rows[service.name] = BadRows(service.spec.trace.on_bad_rows)
+        for batch in request_batches(service.name, service.spec, w.scenario, w.streams, bad):
             keep = (rng.random(len(batch.time)) < p).tolist() if p < 1.0 else [True] * len(batch.time)
             for i in range(len(batch.time)):
                 request = (-1, batch.time[i], batch.origin[i], batch.prompt[i], batch.output[i], keep[i])
@@ -398,6 +420,8 @@ class Services:
             rec.served[r] += 1
             rec.hist_served[r][bin_of(latency)] += 1
             rec.traffic[origin][r] += 1
+            if service.allowed[origin] is not None and site.region.jurisdiction not in service.allowed[origin]:
+                rec.residency_violations += 1
             slo = service.slo
             if ((slo.latency_p99 is None or latency <= slo.latency_p99)
                     and (slo.ttft_p99 is None or ttft <= slo.ttft_p99)

@@ -21,6 +21,7 @@ from simpy.events import Timeout
 from swarmsim.metrics.recorder import COMPLETED, REJECTED, UNFINISHED, Recorder
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
+from swarmsim.traces import BadRows
 from swarmsim.workloads.jobs import JobBatch, job_batches
 from swarmsim.world.job import Job
 from swarmsim.world.network import rtt_matrix, transfer_time_s
@@ -76,6 +77,12 @@ class World:
         self.on_node_ready: Callable[[Node], None] | None = None  # set by the controller
         self.on_node_gone: Callable[[Node], None] | None = None
         self._build_fleet()
+        self.bad_rows: dict[str, BadRows] = {}  # tallies of skipped trace rows, by workload
+        #: Per workload: True when jobs run their traced duration on any GPU (no speed scaling).
+        self.fixed_runtime = [
+            (t := getattr(scenario.workloads[n], "trace", None)) is not None and not t.speed_scaling
+            for n in self.workload_names
+        ]
         self._workloads = [self._workload_feed(i, n) for i, n in enumerate(self.workload_names)]
         from swarmsim.world.service import Services
 
@@ -240,13 +247,30 @@ class World:
         possible = [self.scenario.possible_gpus(r, spec) for r in self.region_names]
         candidates = self._candidates(spec)
         self._routes.append((candidates, possible))
+        bad = None
+        if spec.trace is not None:
+            bad = self.bad_rows[name] = BadRows(spec.trace.on_bad_rows)
+        by_model: dict[str, tuple[int, ...]] = {"": types}
         batch: JobBatch
-        for batch in job_batches(name, spec, self.scenario, self.streams):
+        for batch in job_batches(name, spec, self.scenario, self.streams, bad):
+            models = batch.gpu_model
             for i in range(len(batch.time)):
+                job_types = types if models is None else self._types_for(models[i], spec, types, by_model)
                 job = Job(-1, w, batch.origin[i], batch.time[i], batch.gpus[i],
-                          batch.duration[i], batch.data[i], batch.priority[i], types)
+                          batch.duration[i], batch.data[i], batch.priority[i], job_types)
                 self._after(job.arrival - self.env.now, self._on_arrival, job)
                 yield None
+
+    def _types_for(self, model: str, spec: JobsWorkloadSpec, default: tuple[int, ...],
+                   cache: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        """Node types a replayed job may use: those with the GPU its traced model maps to
+        (``trace.gpu_map``), within the workload's own; all of the workload's when unmapped."""
+        found = cache.get(model)
+        if found is None:
+            gpu = spec.trace.gpu_map.get(model) if spec.trace is not None else None
+            found = tuple(t for t in default if gpu is None or self.node_types[t].gpu == gpu) or default
+            cache[model] = found
+        return found
 
     def _candidates(self, spec: JobsWorkloadSpec) -> list[list[int]]:
         """Per origin region: the regions residency allows, origin first, then by RTT."""
@@ -305,7 +329,7 @@ class World:
             region.backlog_since = self.env.now
         region.queued_gpus += job.gpus
         region.queued_jobs += 1
-        region.queued_work += job.gpus * job.duration_ref
+        region.queued_work += job.work
         if self.tracking:
             key = (job.gpus, job.types)
             region.pending[key] = region.pending.get(key, 0) + 1
@@ -313,7 +337,7 @@ class World:
     def _leave(self, region: Region, job: Job) -> None:
         region.queued_gpus -= job.gpus
         region.queued_jobs -= 1
-        region.queued_work -= job.gpus * job.duration_ref
+        region.queued_work -= job.work
         if not region.queued_jobs:
             region.backlog_since = math.nan
         if self.tracking:
@@ -379,7 +403,7 @@ class World:
         job.ntype = ntype
         job.allocation = allocation
         job.start = now
-        run_time = job.duration_ref / ntype.speed
+        run_time = self.run_time(job, ntype)
         job.end = now + run_time
         region.busy_gpus += job.gpus
         region.running_jobs += 1
@@ -389,6 +413,11 @@ class World:
             self.regions[job.origin].origin_delays.add(now, now - job.arrival)
         self.running[region.index][job.id] = job
         self._after(run_time, self._on_finish, (job, job.epoch))
+
+    def run_time(self, job: Job, ntype: NodeType) -> float:
+        """How long a job runs on a node type, s: its reference duration over the GPU's speed,
+        or, for a replay without speed scaling, its traced duration as is."""
+        return job.duration_ref if self.fixed_runtime[job.workload] else job.duration_ref / ntype.speed
 
     def _on_finish(self, event: Timeout) -> None:
         self.events += 1
@@ -445,7 +474,7 @@ class World:
             job.id, job.workload, job.origin, job.region, ntype.index if ntype else -1, job.gpus,
             len(job.allocation), status, job.arrival, job.start,
             job.end if status == COMPLETED else math.nan, job.network_delay, job.duration_ref,
-            job.duration_ref / ntype.speed if ntype else math.nan, job.priority, job.data,
+            self.run_time(job, ntype) if ntype else math.nan, job.priority, job.data,
             job.egress_usd, job.restarts,
         )
 
