@@ -580,6 +580,15 @@ class Scenario(Spec):
             for b in [a, *row]:
                 if b not in regions:
                     problems.append((f"network.rtt_overrides.{a}", _unknown("region", b, regions)))
+            for b, rtt_s in row.items():
+                if a in regions and b in regions:
+                    la, lb = regions[a].location, regions[b].location
+                    km = catalog.great_circle_km(la.lat, la.lon, lb.lat, lb.lon)
+                    floor_s = 2.0 * km / 200_000.0  # light in fibre, there and back
+                    if rtt_s < floor_s:
+                        problems.append((f"network.rtt_overrides.{a}.{b}", (
+                            f"{rtt_s * 1000:g} ms is below the physical floor of {floor_s * 1000:.1f} ms "
+                            f"for {km:,.0f} km of fibre (light at 200,000 km/s, there and back)")))
         for region, counts in self.fleet.items():
             if region not in regions:
                 problems.append((f"fleet.{region}", _unknown("region", region, regions)))

@@ -208,10 +208,6 @@ def test_rtt_of_every_region_pair_is_at_least_the_fibre_floor() -> None:
                 assert rtt[i, j] >= floor - 1e-12, (rtt_mode, a, b, rtt[i, j], floor)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "network.rtt_overrides are used as given, below the physical floor too (docs/scenarios.md: "
-    "'no floor applies'): an override of 10 ms between Virginia and Dublin (floor 54 ms) is "
-    "accepted and used as the requests' network time"))
 def test_an_rtt_override_below_the_fibre_floor_is_refused_or_floored() -> None:
     sc = scenario(
         horizon="1h", regions={"us-east": {}, "eu-west": {"active": False}},
@@ -521,10 +517,6 @@ def test_request_conservation_with_every_way_a_request_can_end() -> None:
     assert 0 < s["slo_attainment"] <= 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "swarmsim/world/world.py World._close samples the request counters at the horizon only when "
-    "the horizon is a multiple of sample_every, so the last partial interval's arrivals, "
-    "completions and drops are missing from request_timeseries"))
 def test_request_timeseries_sums_to_the_window_counts_when_the_horizon_is_off_the_grid() -> None:
     res = swarmsim.simulate(overloaded_scenario(horizon="1h", sample_every="25m"))
     ts, s = res.request_timeseries, res.summary
@@ -677,18 +669,14 @@ def test_requests_queued_at_a_site_that_loses_its_last_replica_are_not_stranded(
     before = res.requests[res.requests["arrival_s"] < 1800]
     left = before[before["status"] == "unfinished"]
     assert len(left) == 0, left[["arrival_s", "region"]].describe()
-    lost = before[before["drop_reason"].astype(str) == "replica-lost"]
-    assert len(lost) > 0 and (lost["region"].astype(str) == "eu-central").all()
+    # They fail over to the US replicas (residency allows it), paying the transatlantic RTT.
+    moved = before[(before["status"] == "completed") & (before["region"].astype(str) == "us-east")]
+    assert len(moved) > 0 and (moved["start_s"] >= 1800).all()
+    assert (moved["network_s"] > 0.05).all()
     s = res.summary
     assert s["requests_arrived"] == s["requests_completed"] + s["requests_dropped"] + s["requests_unfinished"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "swarmsim/world/service.py Services.on_node_drain: a drained node's replica is stopped and "
-    "asked for again (site.wanted += 1), so Services.stop does not drop the site's queue; with no "
-    "free GPU in the region the replacement never comes, and the queued requests wait until the "
-    "horizon, far past their timeout (checked only when a slot of that site frees), while "
-    "us-east has idle replicas"))
 def test_requests_queued_at_a_site_whose_node_drains_are_not_stranded() -> None:
     res = swarmsim.simulate(lose_the_eu_replica({
         "kind": "custom", "class": "test_inference:RemoveNodesAt",
@@ -734,12 +722,12 @@ def test_residency_scenario_waits_or_drops_at_the_eu_peak_but_never_leaves_the_e
 
 
 def test_global_diurnal_scenario_lends_night_capacity_to_the_tokyo_peak() -> None:
-    # 00:00-08:00 UTC: Tokyo's afternoon peak (05:00 UTC) in the American evening and the
+    # 00:00-06:00 UTC: Tokyo's afternoon peak (05:00 UTC) in the American evening and the
     # European night.
-    res = swarmsim.simulate(SCENARIOS / "inference-global-diurnal.yaml", overrides={"horizon": "8h", "warmup": "1h"})
+    res = swarmsim.simulate(SCENARIOS / "inference-global-diurnal.yaml", overrides={"horizon": "6h", "warmup": "1h"})
     s, done = res.summary, completed(res)
     tokyo = done[done["origin"].astype(str) == "ap-northeast"]
-    at_peak = tokyo[(tokyo["arrival_s"] >= 4 * H) & (tokyo["arrival_s"] < 7 * H)]
+    at_peak = tokyo[tokyo["arrival_s"] >= 3 * H]
     abroad = (at_peak["region"].astype(str) != "ap-northeast").mean()
     assert 0.03 < abroad < 0.5, abroad
     assert s["requests_dropped"] == 0

@@ -10,6 +10,8 @@ line, column and reason is pinned under ``error`` and ``skip``, at several chunk
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import logging
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,8 +256,10 @@ def test_genai_mapping():
     assert got.group[:3].tolist() == ["G0000", "G0001", "G0001"] and got.submit_s[-1] == 2 * 86_400
 
 
-def test_dlrm_mapping():
-    got, _, _ = read("alibaba-dlrm-2025", FIXTURES / "dlrm.csv")
+def test_dlrm_mapping(caplog):
+    with caplog.at_level(logging.INFO, logger="swarmsim.traces.requests"):
+        got, _, _ = read("alibaba-dlrm-2025", FIXTURES / "dlrm.csv")
+    assert "left out 4 instances without a GPU" in caplog.text
     assert got.line.tolist() == [2, 3, 5, 6, 8, 9, 10, 12, 13, 14, 15, 17, 18]  # CN rows (0 GPUs) left out
     assert got.submit_s.tolist() == [0, 0, 475, 1000, 200, 0, 2676636, 50, 40, 0, 300, 900, 0]
     np.testing.assert_array_equal(
@@ -288,7 +292,6 @@ BAD = {
             8: "TIMESTAMP: not a date-time",  # hour 25
             9: "TIMESTAMP: not a date-time",  # "yesterday"
             10: "TIMESTAMP: before the previous row",
-            11: "empty row",
             14: "TIMESTAMP: missing",
         },
     ),
@@ -301,7 +304,6 @@ BAD = {
             5: "output_length: negative",
             6: "input_length: not a whole number",
             7: "not JSON",
-            8: "empty row",
             9: "not a JSON object",
             10: "timestamp: before the previous row",
             11: "timestamp: missing",  # null
@@ -427,3 +429,41 @@ def test_qps_bad_rows():
         {"value: not a number": 1, "timestamp_anon: before the previous row": 1, "value: negative": 1}
     )
     np.testing.assert_allclose(rate, [0, 0, 0, 0.27 / 2])
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("azure-llm", "azure_2023.csv"), ("mooncake", "mooncake.jsonl")])
+def test_gzip_reads_like_the_plain_file(fmt, name, tmp_path):
+    packed = tmp_path / f"{name}.gz"
+    packed.write_bytes(gzip.compress((FIXTURES / name).read_bytes()))
+    assert_same_rows(read(fmt, FIXTURES / name)[0], read(fmt, packed)[0])
+
+
+def test_blank_lines_are_not_rows_but_count(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text(
+        '\n{"timestamp": 5, "input_length": 1, "output_length": 2}\n\n  \n'
+        '{"timestamp": 6, "input_length": 3, "output_length": 4}\n'
+    )
+    got, bad, _ = read("mooncake", path, "skip")
+    assert got.line.tolist() == [2, 5] and bad.total == 0
+    csv_path = tmp_path / "gaps.csv"
+    csv_path.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n\n2024-05-12 00:00:00,1,2\n,,\n\n2024-05-12 00:00:01,3,4\n"
+    )
+    got, bad, _ = read("azure-llm", csv_path, "skip")
+    assert got.line.tolist() == [3, 6] and got.submit_s.tolist() == [0.0, 1.0] and bad.total == 0
+
+
+def test_messages_name_the_path_when_bad_rows_has_no_file():
+    bad = BadRows()
+    path = str(FIXTURES / "azure_bad.csv")
+    with pytest.raises(TraceError) as caught:
+        list(FORMATS["azure-llm"].read(path, bad, CHUNK_ROWS))
+    assert caught.value.format().startswith(f"{path}:4: ContextTokens: missing")
+
+
+def test_unterminated_quote_is_a_trace_error(tmp_path):
+    path = tmp_path / "quote.csv"
+    path.write_text('TIMESTAMP,ContextTokens,GeneratedTokens\n2024-05-12 00:00:00,1,2\n"2024-05-12 00:00:01,1,2\n')
+    with pytest.raises(TraceError, match="not a readable CSV"):
+        read("azure-llm", path)

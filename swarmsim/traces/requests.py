@@ -20,10 +20,13 @@ bad row by its exact line: the CSV header is line 1, the first JSON line is line
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
 import math
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -37,6 +40,8 @@ from swarmsim.traces import (
     TraceFormat,
     register,
 )
+
+log = logging.getLogger(__name__)
 
 #: Largest token count, GPU count or time accepted (floats are exact integers up to here).
 _LARGEST = float(2**53)
@@ -57,7 +62,10 @@ QPS_SAMPLE_PERIOD_S = 57.0
 
 
 def _file(path: str, bad_rows: BadRows) -> str:
-    return bad_rows.file or str(path)
+    """The file name of every message: ``bad_rows.file``, set to ``path`` when it is empty."""
+    if not bad_rows.file:
+        bad_rows.file = str(path)
+    return bad_rows.file
 
 
 def _shown(value: object) -> str:
@@ -102,12 +110,19 @@ class _Problems:
 # --- CSV chunks and column checks ---------------------------------------------------------------
 
 
+def _open_text(path: str) -> TextIO:
+    """A text file, decompressed on the fly when its name ends in ``.gz``."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
 def _header(path: str, bad_rows: BadRows, columns: tuple[str, ...]) -> list[int]:
     """Position of each wanted column in the file's header (names match case-insensitively)."""
     file = _file(path, bad_rows)
     expected = f"expected columns {', '.join(columns)}"
     try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
+        with _open_text(path) as stream:
             first = stream.readline()
     except FileNotFoundError:
         raise TraceError(file, None, None, f"no such file; {expected}") from None
@@ -132,6 +147,7 @@ def _csv_chunks(
     ignored; blank lines are kept (as rows of empty fields), so line numbers stay exact."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows: expected at least 1, got {chunk_rows}")
+    file = _file(path, bad_rows)
     positions = _header(path, bad_rows, columns)
     by_position = sorted(zip(positions, columns, strict=True))
     names = [name for _, name in by_position]
@@ -154,9 +170,7 @@ def _csv_chunks(
                 line += len(chunk)
                 yield lines, chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise TraceError(
-            _file(path, bad_rows), None, None, f"not a readable CSV after line {line - 1} ({error})"
-        ) from None
+        raise TraceError(file, None, None, f"not a readable CSV after line {line - 1} ({error})") from None
 
 
 def _is_number(column: pd.Series) -> bool:
@@ -167,14 +181,15 @@ def _stripped(column: pd.Series) -> pd.Series:
     return column.astype(str).str.strip()
 
 
-def _empty_rows(problems: _Problems, frame: pd.DataFrame) -> None:
-    """Flag rows whose fields are all empty (a blank line reads as one)."""
+def _blank_rows(problems: _Problems, frame: pd.DataFrame) -> None:
+    """Leave out, without reporting them, the rows whose fields read are all empty: a blank line
+    (which pandas keeps as such a row, so that line numbers stay exact) or ``,,``."""
     if any(_is_number(frame[name]) for name in frame.columns):
         return  # a column that parsed as numbers has no empty field
-    empty = np.ones(len(frame), dtype=bool)
+    blank = np.ones(len(frame), dtype=bool)
     for name in frame.columns:
-        empty &= (_stripped(frame[name]) == "").to_numpy()
-    problems.flag(empty, None, "empty row")
+        blank &= (_stripped(frame[name]) == "").to_numpy()
+    problems.ok &= ~blank
 
 
 def _numbers(problems: _Problems, column: pd.Series, name: str, *, empty_ok: bool = False) -> np.ndarray:
@@ -273,7 +288,7 @@ def read_azure_llm(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) -
     last = -math.inf
     for lines, frame in _csv_chunks(path, bad_rows, _AZURE, chunk_rows, text=("TIMESTAMP",)):
         problems = _Problems(len(frame))
-        _empty_rows(problems, frame)
+        _blank_rows(problems, frame)
         stamps = _timestamps(problems, frame["TIMESTAMP"], "TIMESTAMP")
         prompt = _whole(problems, frame["ContextTokens"], "ContextTokens")
         output = _whole(problems, frame["GeneratedTokens"], "GeneratedTokens")
@@ -328,7 +343,7 @@ def read_mooncake(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) ->
     line = 0
     keys_checked = False
     try:
-        with open(path, encoding="utf-8") as stream:
+        with _open_text(path) as stream:
             for text in stream:
                 line += 1
                 record = _json_record(bad_rows, line, text)
@@ -364,10 +379,9 @@ def read_mooncake(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) ->
 
 
 def _json_record(bad_rows: BadRows, line: int, text: str) -> dict | None:
-    """The JSON object of one line, or None after reporting the line as bad."""
+    """The JSON object of one line, or None for a blank line or after reporting the line as bad."""
     if not text.strip():
-        _report(bad_rows, line, None, "empty row")
-        return None
+        return None  # a blank line is not a row
     try:
         record = json.loads(text)
     except json.JSONDecodeError:
@@ -429,7 +443,7 @@ def read_genai_requests(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
     last = -math.inf
     for lines, frame in _csv_chunks(path, bad_rows, _GENAI, chunk_rows, text=_GENAI[:3]):
         problems = _Problems(len(frame))
-        _empty_rows(problems, frame)
+        _blank_rows(problems, frame)
         stamps = _timestamps(problems, frame["gmt_create"], "gmt_create")
         pending = (_stripped(frame["predict_status"]).str.upper() == "PENDING").to_numpy()
         unknown = pending & (_stripped(frame["num_inference_steps"]) == "").to_numpy()
@@ -474,7 +488,7 @@ def read_genai_qps(
         path, bad_rows, ("timestamp_anon", "value", "request_type"), chunk_rows, text=("request_type",)
     ):
         problems = _Problems(len(frame))
-        _empty_rows(problems, frame)
+        _blank_rows(problems, frame)
         stamps = _numbers(problems, frame["timestamp_anon"], "timestamp_anon")
         values = _numbers(problems, frame["value"], "value")
         last = _in_order(problems, stamps, last, "timestamp_anon", frame["timestamp_anon"])
@@ -507,9 +521,10 @@ def read_dlrm_instances(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
     when scheduled before the trace), NaN when deleted after the trace's end
     (:data:`DLRM_END_S`); ``gpu_model`` ""; ``group`` = app_name. An empty time means outside
     the trace, as the source documents."""
+    without_gpu = 0
     for lines, frame in _csv_chunks(path, bad_rows, _DLRM, chunk_rows, text=("app_name",)):
         problems = _Problems(len(frame))
-        _empty_rows(problems, frame)
+        _blank_rows(problems, frame)
         gpus = _numbers(problems, frame["gpu_request"], "gpu_request")
         created = _numbers(problems, frame["creation_time"], "creation_time", empty_ok=True)
         scheduled = _numbers(problems, frame["scheduled_time"], "scheduled_time", empty_ok=True)
@@ -523,6 +538,7 @@ def read_dlrm_instances(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
         start = np.where(np.isnan(scheduled), 0.0, scheduled)
         problems.flag(deleted < start, "deletion_time", "before scheduled_time", frame["deletion_time"])
         problems.report(lines, bad_rows)
+        without_gpu += int((problems.ok & (gpus == 0)).sum())
         keep = problems.ok & (gpus > 0)
         if keep.any():
             n = int(keep.sum())
@@ -534,6 +550,8 @@ def read_dlrm_instances(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
                 np.full(n, "", dtype=object),
                 _stripped(frame["app_name"]).to_numpy(dtype=object)[keep],
             )
+    if without_gpu:
+        log.info("%s: left out %d instances without a GPU (CPU nodes)", path, without_gpu)
 
 
 register(

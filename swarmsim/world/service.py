@@ -281,12 +281,8 @@ class Services:
         replica.state = DRAINING
         if replica.active == 0:
             self._release(replica)
-        if not (site.serving or site.loading or site.wanted) and site.queue:
-            # No replica left nor coming: the queued requests are dropped, never left waiting.
-            warmup = self.warmup
-            while site.queue:
-                request = site.queue.popleft()
-                self._drop(site.service, request, site.region.index, 4, request[1] >= warmup)
+        if not (site.serving or site.loading) and site.queue:
+            self._evacuate(site)
 
     def _release(self, replica: Replica) -> None:
         site = replica.site
@@ -298,6 +294,20 @@ class Services:
         self.replica_log.append((site.service.index, site.region.index, node.pool.ntype.index,
                                  replica.gpus, replica.since, now))
         self.world.release_gpus(node, replica.gpus)
+
+    def _evacuate(self, site: Site) -> None:
+        """A site with no replica serving or loading: its queued requests go to another allowed
+        region with replicas (failover; their latency then counts that region's RTT), or wait
+        for a replacement the site has asked for, or are dropped (reason replica-lost)."""
+        queue, site.queue = site.queue, deque()
+        for request in queue:
+            r = self._route(site.service, request[2])
+            if r >= 0:
+                self._admit(site.service, site.service.sites[r], request)
+            elif site.wanted:
+                site.queue.append(request)
+            else:
+                self._drop(site.service, request, site.region.index, 4, request[1] >= self.warmup)
 
     def on_node_drain(self, node: Node) -> None:
         """A node drains: its replicas stop taking requests and are asked for elsewhere."""
@@ -340,12 +350,15 @@ class Services:
         if r < 0:
             self._drop(service, request, -1, 1, counted)
             return
-        site = service.sites[r]
+        self._admit(service, service.sites[r], request)
+
+    def _admit(self, service: Service, site: Site, request: Request) -> None:
+        """Serve a request at a site now, queue it, or drop it when the queue is full."""
         replica = site.free_replica() if not site.queue else None
         if replica is not None:
             self._begin(site, replica, request)
         elif len(site.queue) >= service.max_queue:
-            self._drop(service, request, r, 2, counted)
+            self._drop(service, request, site.region.index, 2, request[1] >= self.warmup)
         else:
             site.queue.append(request)
 
@@ -493,6 +506,15 @@ class Services:
                     nan, start - request[1], nan, nan, nan, nan, request[3], request[4], 0)
 
     def sample(self, time: float) -> None:
-        """Close a sampling interval of the per-origin request counters."""
+        """Close a sampling interval of the per-origin request counters, after dropping the
+        queued requests whose timeout has passed (a queue is otherwise checked only when one of
+        its site's slots frees, which may never happen at a site without replicas)."""
+        for service in self.services:
+            if service.timeout == math.inf:
+                continue
+            for site in service.sites:
+                while site.queue and time - site.queue[0][1] > service.timeout:
+                    request = site.queue.popleft()
+                    self._drop(service, request, site.region.index, 3, request[1] >= self.warmup)
         self.recorder.interval(time)
 

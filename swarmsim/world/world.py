@@ -532,6 +532,8 @@ class World:
         steps = now / every
         if abs(steps - round(steps)) < 1e-9:  # the grid reaches the horizon: sample it too
             self._sample_now(now)
+        elif self.services:
+            self.services.sample(now)  # close the last, partial interval of the request counters
         self.services.close()
         unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
