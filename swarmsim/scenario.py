@@ -540,6 +540,39 @@ class Scenario(Spec):
 
     @model_validator(mode="before")
     @classmethod
+    def _fleet_from_trace(cls, data: Any) -> Any:
+        """``fleet: {region: {from_trace: {format, path, gpu_map, scale}}}`` becomes node types
+        (one per traced GPU model and node size, named like ``v100x8``) and node counts."""
+        if not isinstance(data, dict) or not isinstance(data.get("fleet"), dict):
+            return data
+        if not any(isinstance(c, dict) and "from_trace" in c for c in data["fleet"].values()):
+            return data
+        data = dict(data)
+        fleet = {k: dict(v) if isinstance(v, dict) else v for k, v in data["fleet"].items()}
+        node_types = dict(data.get("node_types") or {})
+        problems: list[tuple[str, str]] = []
+        for region, counts in fleet.items():
+            if not isinstance(counts, dict) or "from_trace" not in counts:
+                continue
+            spec = counts.pop("from_trace")
+            where = f"fleet.{region}.from_trace"
+            try:
+                for name, node_type, count in _nodes_from_trace(spec, data.get("source")):
+                    existing = node_types.get(name)
+                    if existing is not None and existing != node_type:
+                        problems.append((where, f"node type {name!r} is already defined differently"))
+                        continue
+                    node_types[name] = node_type
+                    counts[name] = counts.get(name, 0) + count
+            except ScenarioError as err:
+                problems += [(f"{where}{'.' + p if p else ''}", m) for p, m in err.problems]
+        if problems:
+            raise ScenarioError(None, problems)
+        data["fleet"], data["node_types"] = fleet, node_types
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _fill_regions_from_catalog(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("regions"), dict):
             return data
@@ -775,6 +808,55 @@ class Scenario(Spec):
     def to_yaml(self) -> str:
         """The resolved scenario as YAML (every default filled in, base units)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str, Any], int]]:
+    """(node type name, node type spec, count) for each kind of node in a traced inventory."""
+    from swarmsim.traces import BadRows, TraceError
+    from swarmsim.traces.formats import FORMATS
+
+    if not isinstance(spec, dict) or "format" not in spec or "path" not in spec:
+        raise ScenarioError(None, [("", "expected {format: ..., path: ..., gpu_map: {...}, scale: 1.0}")])
+    unknown = set(spec) - {"format", "path", "gpu_map", "scale", "usd_per_gpu_hour"}
+    if unknown:
+        raise ScenarioError(None, [(sorted(unknown)[0], "unknown key; allowed: format, path, gpu_map, scale, "
+                                                       "usd_per_gpu_hour")])
+    fmt = FORMATS.get(str(spec["format"]))
+    if fmt is None or fmt.kind != "nodes":
+        nodes = sorted(n for n, f in FORMATS.items() if f.kind == "nodes")
+        raise ScenarioError(None, [("format", f"expected a node-list format ({', '.join(nodes)}), "
+                                              f"got {spec['format']!r}")])
+    path = Path(str(spec["path"]))
+    if not path.is_absolute() and source:
+        path = Path(source).parent / path
+    gpu_map = dict(spec.get("gpu_map") or {})
+    scale = float(spec.get("scale", 1.0))
+    totals: dict[tuple[str, int], int] = {}
+    try:
+        for rows in fmt.read(str(path), BadRows("error", str(path)), 100_000):
+            for model, gpus, count in zip(rows.gpu_model, rows.gpus, rows.count, strict=True):
+                key = (str(model), int(gpus))
+                totals[key] = totals.get(key, 0) + int(count)
+    except TraceError as err:
+        raise ScenarioError(None, [("path", err.format())]) from None
+    out, unmapped = [], set()
+    for (model, gpus), count in totals.items():
+        found = catalog.find_gpu(gpu_map.get(model, model))
+        if found is None:
+            unmapped.add(model)
+            continue
+        name = re.sub(r"[^a-z0-9]+", "", found.name.lower()) + f"x{gpus}"
+        node_type: dict[str, Any] = {"gpu": found.name, "gpus": gpus}
+        if "usd_per_gpu_hour" in spec:
+            node_type["usd_per_gpu_hour"] = spec["usd_per_gpu_hour"]
+        out.append((name, node_type, round(count * scale)))
+    if unmapped:
+        raise ScenarioError(None, [("gpu_map", f"GPU models {sorted(unmapped)} are not in the catalog; map "
+                                               "each to a catalog GPU, e.g. gpu_map: {G2: A100-80GB}")])
+    merged: dict[str, tuple[dict[str, Any], int]] = {}
+    for name, node_type, count in out:
+        merged[name] = (node_type, merged.get(name, (node_type, 0))[1] + count)
+    return [(name, nt, c) for name, (nt, c) in merged.items() if c > 0]
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -20,6 +21,8 @@ from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
 from swarmsim.world.world import Progress, build_world, run_world
+
+log = logging.getLogger(__name__)
 
 
 def simulate(
@@ -49,6 +52,12 @@ def simulate(
     rrec = services.recorder
     summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost, replicas,
                         request_figures(rrec) if services else None)
+    if world.bad_rows:
+        summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())
+        for name, tally in world.bad_rows.items():
+            for reason, count in tally.skipped.most_common():
+                log.warning("workload %s: skipped %d trace rows of %s (%s; first at line %d)", name, count,
+                            tally.file, reason, tally.first_line[reason])
     return Result(
         scenario=sc,
         summary=summary,

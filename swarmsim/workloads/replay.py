@@ -70,7 +70,12 @@ def replayed(
     for rows in read_rows(spec, scenario, bad):
         fields = _FIELDS[type(rows)]
         submit = rows.submit_s
-        keep = np.ones(len(submit), dtype=bool)
+        if len(submit) and np.isnan(submit).all():
+            raise TraceError(bad.file, None, None, f"format {spec.format} has no submit times: it cannot be "
+                             "replayed (swarmsim trace inspect and fit can still read it)")
+        keep = ~np.isnan(submit)
+        if isinstance(rows, JobRows):
+            keep &= rows.gpus > 0  # CPU-only rows (e.g. CPU pods of a GPU cluster) are not GPU work
         if spec.start is not None:
             keep &= submit >= spec.start
         ended = False
@@ -156,7 +161,16 @@ def _unit_hash(text: str) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") / 2.0**64
 
 
+def mapped_gpu(model: str, spec: TraceSpec) -> str | None:
+    """The catalog GPU a traced model maps to through ``gpu_map``: the whole string, else the
+    first of its ``|``-separated alternatives that the map knows (None when unmapped)."""
+    gpu = spec.gpu_map.get(model)
+    if gpu is None and "|" in model:
+        gpu = next((spec.gpu_map[m] for m in model.split("|") if m in spec.gpu_map), None)
+    return gpu
+
+
 def gpu_speed(model: str, spec: TraceSpec) -> float | None:
     """Training speed of a traced GPU model through the gpu_map (None when unmapped)."""
-    gpu = spec.gpu_map.get(model)
+    gpu = mapped_gpu(model, spec)
     return catalog.find_gpu(gpu).train_speed if gpu else None  # type: ignore[union-attr]

@@ -23,6 +23,7 @@ from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.traces import BadRows
 from swarmsim.workloads.jobs import JobBatch, job_batches
+from swarmsim.workloads.replay import mapped_gpu
 from swarmsim.world.job import Job
 from swarmsim.world.network import rtt_matrix, transfer_time_s
 from swarmsim.world.node import DRAINING, GONE, PROVISIONING, READY, Node, NodeType, Pool, Region
@@ -267,7 +268,7 @@ class World:
         (``trace.gpu_map``), within the workload's own; all of the workload's when unmapped."""
         found = cache.get(model)
         if found is None:
-            gpu = spec.trace.gpu_map.get(model) if spec.trace is not None else None
+            gpu = mapped_gpu(model, spec.trace) if spec.trace is not None else None
             found = tuple(t for t in default if gpu is None or self.node_types[t].gpu == gpu) or default
             cache[model] = found
         return found
