@@ -283,7 +283,7 @@ def azure_time_origin(path: str) -> datetime:
 def read_azure_llm(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) -> Iterator[RequestRows]:
     """Azure LLM inference requests: ``submit_s`` in s since the file's first timestamp,
     ``prompt_tokens`` = ContextTokens, ``output_tokens`` = GeneratedTokens, no group. The files
-    are in time order; a row earlier than the one before it is a bad row."""
+    are in time order; a row earlier than the latest good row before it is a bad row."""
     origin: int | None = None
     last = -math.inf
     for lines, frame in _csv_chunks(path, bad_rows, _AZURE, chunk_rows, text=("TIMESTAMP",)):
