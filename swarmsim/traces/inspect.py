@@ -474,7 +474,8 @@ def fit_gpus(gpus: Counter[float]) -> DistFit:
     shares = ", ".join(f"{v}: {whole[v] / total:.3f}" for v in values[:12])
     note = f"empirical from {total:,} jobs (share by GPUs: {shares}{', ...' if len(values) > 12 else ''})"
     if fractional:
-        note += f"; {fractional:,} jobs asking for part of a GPU, or not a whole number, are rounded up"
+        note += (f"; {fractional:,} jobs asking for a fractional number of GPUs are rounded up "
+                 "(as a replay does with fractional_gpus: ceil)")
     if len(values) == 1:
         return DistFit({"dist": "constant", "value": values[0]}, note)
     return DistFit({"dist": "empirical", "values": values, "weights": [whole[v] for v in values]}, note)
@@ -607,7 +608,8 @@ def fit_yaml(fit: WorkloadFit) -> str:
     lines += ["workloads:", f"  {fit.name}:"]
     for key, value in fit.spec.items():
         if key in fit.notes:
-            lines += [f"    # {key}: {part}" for part in _wrap(fit.notes[key])]
+            first, *rest = _wrap(f"{key}: {fit.notes[key]}")
+            lines += [f"    # {first}", *(f"    #   {part}" for part in rest)]
         lines.append(f"    {key}: {_flow(value)}")
     return "\n".join(lines) + "\n"
 
