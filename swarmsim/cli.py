@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,35 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the scenario format")
     schema.set_defaults(func=_schema)
+
+    trace = sub.add_parser("trace", help="what a trace holds, and the synthetic workload that reproduces it")
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True)
+    formats = trace_sub.add_parser("formats", help="list the trace formats swarmsim reads")
+    formats.set_defaults(func=_trace_formats)
+    inspect = trace_sub.add_parser("inspect", help="stream a trace once and summarise it")
+    fit = trace_sub.add_parser("fit", help="print a workloads: block fitted to a trace")
+    for cmd in (inspect, fit):
+        cmd.add_argument("file", help="the trace file")
+        cmd.add_argument("--format", required=True, dest="trace_format",
+                         help="a trace format (docs/traces.md), e.g. azure-llm, alibaba-gpu-2023, csv")
+        cmd.add_argument("--on-bad-rows", choices=("error", "skip"), default="error",
+                         help="stop at the first bad row (default) or skip and count bad rows")
+        cmd.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                         help="for --format csv: e.g. submit=t,gpus=n_gpu,duration=runtime")
+        cmd.add_argument("--time-unit", type=float, default=1.0,
+                         help="for --format csv: seconds per unit of the time columns (default 1)")
+    inspect.set_defaults(func=_trace_inspect)
+    fit.add_argument("--origin", default="us-east", help="region the users are in (default us-east)")
+    fit.add_argument("--name", help="workload name (default: from the file name)")
+    fit.set_defaults(func=_trace_fit)
+
+    data = sub.add_parser("data", help="public traces: download into a cache, checked by SHA-256")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download a known dataset and verify its checksums")
+    fetch.add_argument("name", help="dataset name (an unknown name lists the known ones)")
+    fetch.add_argument("--cache", help="cache folder (default $SWARMSIM_DATA, else ~/.cache/swarmsim/traces)")
+    fetch.add_argument("--base-url", help="a mirror laid out as BASE_URL/NAME/FILE, instead of the published URLs")
+    fetch.set_defaults(func=_data_fetch)
     return p
 
 
@@ -114,6 +144,128 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(scenario_json_schema(), indent=2))
+    return 0
+
+
+def _csv_columns(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+    if not pairs or any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+        raise ScenarioError(None, [("--columns", f"expected FIELD=COLUMN pairs such as "
+                                    f"submit=t,gpus=n_gpu,duration=runtime, got {text!r}")])
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+def _trace_summary(args: argparse.Namespace) -> Any:
+    from swarmsim.traces.inspect import inspect_trace
+
+    return inspect_trace(args.file, args.trace_format, on_bad_rows=args.on_bad_rows,
+                         columns=_csv_columns(args.columns), time_unit=args.time_unit)
+
+
+def _trace_formats(args: argparse.Namespace) -> int:
+    from swarmsim.traces.formats import FORMATS
+
+    for name in sorted(FORMATS):
+        fmt = FORMATS[name]
+        print(f"{name:<28} {fmt.kind:<9} {fmt.description}")
+    return 0
+
+
+def _trace_inspect(args: argparse.Namespace) -> int:
+    print(render_trace(_trace_summary(args)))
+    return 0
+
+
+def _trace_fit(args: argparse.Namespace) -> int:
+    from swarmsim.traces.inspect import fit_workload, fit_yaml
+
+    print(fit_yaml(fit_workload(_trace_summary(args), origin=args.origin, name=args.name)), end="")
+    return 0
+
+
+def render_trace(s: Any) -> str:
+    """A :class:`~swarmsim.traces.inspect.TraceSummary` as plain text."""
+    from swarmsim.traces.inspect import QUANTILES
+
+    rows = f"{s.rows:,}" + (" (kinds of node)" if s.kind == "nodes" else "")
+    lines = [f"{Path(s.path).name}  ({s.format}, {s.kind})", f"  rows                {rows}"]
+    if s.kind == "nodes":
+        lines += ["", f"  {'GPU model':<24}{'GPUs/node':>10}{'nodes':>10}{'GPUs':>10}"]
+        for (model, gpus), count in sorted(s.nodes.items(), key=lambda kv: (-kv[1] * kv[0][1], kv[0])):
+            lines.append(f"  {model:<24}{gpus:>10}{count:>10,}{count * gpus:>10,}")
+        total_nodes = sum(s.nodes.values())
+        total_gpus = sum(c * g for (_, g), c in s.nodes.items())
+        lines.append(f"  {'total':<24}{'':>10}{total_nodes:>10,}{total_gpus:>10,}")
+    elif s.arrivals:
+        def at(t: float) -> str:
+            when = f" ({(s.clock + timedelta(seconds=t)).isoformat(sep=' ', timespec='seconds')})" if s.clock else ""
+            return f"{format_duration(t)}{when}"
+
+        lines += [
+            f"  arrivals            {s.arrivals:,}",
+            f"  first submit        {at(s.first_s)}",
+            f"  last submit         {at(s.last_s)}",
+            f"  span                {format_duration(s.span_s)}",
+            f"  mean arrival rate   {_per_hour(s.mean_rate_per_s * 3600)}/h ({s.mean_rate_per_s:.4g}/s)",
+            "",
+            "  arrivals by hour of day " + ("(trace clock)" if s.clock else "(hours from the trace's time 0)"),
+            f"  {'hour':>4}{'covered':>10}{'arrivals':>10}{'rate/h':>10}",
+        ]
+        rates = s.hourly_rate_per_h()
+        top = max((r for r in rates if math.isfinite(r)), default=0.0) or 1.0
+        for h in range(24):
+            if s.hour_exposure_s[h] > 0:
+                bar = "#" * round(20 * rates[h] / top)
+                lines.append(f"  {h:>4}{format_duration(s.hour_exposure_s[h]):>10}{s.hour_counts[h]:>10,}"
+                             f"{_per_hour(rates[h]):>10}  {bar}")
+    else:
+        lines.append("  arrivals            none with a submit time")
+    heads = "".join(f"{'p' + format(100 * q, 'g'):>9}" for q in QUANTILES)
+    if s.kind == "jobs":
+        if s.gpus:
+            total = sum(s.gpus.values())
+            lines += ["", f"  GPUs per job ({total:,} GPU jobs)", f"  {'GPUs':>8}{'jobs':>10}{'share':>8}"]
+            shown = sorted(s.gpus.items(), key=lambda kv: -kv[1])[:12]
+            for value, count in sorted(shown):
+                lines.append(f"  {value:>8g}{count:>10,}{count / total:>8.3f}")
+            rest = total - sum(c for _, c in shown)
+            if rest:
+                lines.append(f"  {'other':>8}{rest:>10,}{rest / total:>8.3f}")
+        if s.gpu_models and set(s.gpu_models) != {""}:
+            lines += ["", "  GPU models asked for"]
+            lines += [f"  {model or '(any)':<20}{count:>10,}" for model, count in s.gpu_models.most_common(12)]
+        d = s.durations
+        lines += ["", f"  duration ({d.seen:,} finished, {s.running:,} still running)" + (
+            f", quantiles from a sample of {len(d.values):,}" if d.seen > len(d.values) else "")]
+        if d.seen:
+            q = d.quantiles()
+            lines += [f"  {heads}{'max':>9}", "  " + "".join(f"{format_duration(q[p]):>9}" for p in QUANTILES)
+                      + f"{format_duration(float(d.values.max())) if d.seen == len(d.values) else '-':>9}"]
+    if s.kind == "requests":
+        lines += ["", f"  tokens per request{'':<6}{heads}{'mean':>9}"]
+        for label, r in (("prompt", s.prompt_tokens), ("output", s.output_tokens)):
+            q = r.quantiles()
+            if q:
+                lines.append(f"  {label:<24}" + "".join(f"{q[p]:>9,.0f}" for p in QUANTILES)
+                             + f"{r.values.mean():>9,.0f}")
+    flags = s.warnings()
+    if flags:
+        lines += ["", "  check:"] + [f"  - {flag}" for flag in flags]
+    return "\n".join(lines)
+
+
+def _per_hour(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from swarmsim.traces.fetch import fetch
+
+    for f in fetch(args.name, cache=args.cache, base_url=args.base_url):
+        verb = "already cached, checksum ok" if f.status == "cached" else f"downloaded from {f.url}, checksum ok"
+        print(f"{f.path}: {verb}")
     return 0
 
 

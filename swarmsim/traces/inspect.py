@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from swarmsim.errors import ScenarioError
-from swarmsim.traces import CHUNK_ROWS, BadRows, JobRows, NodeRows, RequestRows, Rows, TraceError
+from swarmsim.traces import CHUNK_ROWS, BadRows, JobRows, NodeRows, Rows, TraceError
 from swarmsim.units import format_duration
 
 #: Values kept per reservoir: quantiles and fits are exact up to this many rows.
@@ -189,6 +189,9 @@ def inspect_trace(
     path = str(path)
     if fmt not in FORMATS:
         raise ScenarioError(path, [("--format", _unknown_format(fmt, FORMATS))])
+    if fmt == "csv" and not columns:
+        raise TraceError(path, None, "columns", "format csv needs the file's column of each field: submit, gpus, "
+                         "and duration or end (optional gpu_model, group), e.g. submit=t,gpus=n_gpu,duration=runtime")
     bad = BadRows(on_bad_rows, file=path)
     rng = np.random.default_rng(seed)
     summary = TraceSummary(path=path, format=fmt, kind=FORMATS[fmt].kind, bad=bad)
@@ -259,7 +262,7 @@ def _read(path: str, fmt: str, bad: BadRows, chunk_rows: int, columns: dict[str,
     from swarmsim.traces.formats import FORMATS
 
     try:
-        if fmt == "csv" and columns:
+        if fmt == "csv":
             from swarmsim.traces.jobs import read_csv_jobs
 
             yield from read_csv_jobs(path, bad, chunk_rows, columns, time_unit)
@@ -449,7 +452,7 @@ def fit_tokens(x: np.ndarray) -> DistFit:
     sigma = math.sqrt(float(np.mean((logs - math.log(median)) ** 2)))
     note = (f"lognormal with the trace's median {_num(median)} and sigma {_num(sigma)} by maximum likelihood "
             f"given that median (plain maximum likelihood: median {_num(math.exp(logs.mean()))}, "
-            f"sigma {_num(logs.std())})")
+            f"sigma {_num(logs.std() if logs.std() > 1e-9 else 0.0)})")
     zeros = len(x) - len(positive)
     if zeros:
         note += f"; {zeros:,} counts of 0 are left out of sigma"
@@ -553,14 +556,18 @@ def _fit_arrivals(s: TraceSummary, origin: str, notes: dict[str, str]) -> tuple[
         return poisson, None
     daily = fit_daily(s.hour_counts, s.hour_exposure_s)
     if daily.p_value >= FLAT_P_VALUE:
-        notes["arrivals"] = (f"poisson at the mean rate ({base}): the hourly profile is flat (a cosine "
-                             f"with peak_to_trough {daily.peak_to_trough:.3g} is no better, p = {daily.p_value:.2g})")
+        notes["arrivals"] = (f"poisson at the mean rate ({base}): the hourly profile is flat (a cosine with "
+                             f"peak_to_trough {daily.peak_to_trough:.3g} is no better, p {_p_text(daily.p_value)})")
         return poisson, daily
     peak, clock_note = _local_peak(daily.peak_hour, s.clock, origin)
     notes["arrivals"] = (f"diurnal by least squares on the hourly profile ({base}; against a flat profile "
                          f"p = {daily.p_value:.2g}); {clock_note}")
     return {"process": "diurnal", "mean_rate": format_rate(daily.mean_rate_per_s),
             "peak_to_trough": _num(daily.peak_to_trough), "peak_hour": round(peak, 2) % 24.0}, daily
+
+
+def _p_text(p: float) -> str:
+    return "< 1e-12" if p < 1e-12 else f"= {p:.2g}"
 
 
 def _local_peak(peak_hour: float, clock: datetime | None, origin: str) -> tuple[float, str]:
@@ -574,7 +581,8 @@ def _local_peak(peak_hour: float, clock: datetime | None, origin: str) -> tuple[
     site = catalog.find_region(origin)
     if site is None:
         return peak_hour, f"peak_hour is in UTC ({origin!r} is not a catalog region: set its local hour by hand)"
-    return (peak_hour + site.utc_offset) % 24.0, f"peak_hour moved from UTC to {origin} local time (UTC{site.utc_offset:+g})"
+    local = (peak_hour + site.utc_offset) % 24.0
+    return local, f"peak_hour moved from UTC to {origin} local time (UTC{site.utc_offset:+g})"
 
 
 def _workload_name(path: str) -> str:
