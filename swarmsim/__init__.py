@@ -7,6 +7,7 @@ Public API::
     res = swarmsim.simulate(sc)
     res.summary, res.jobs, res.timeseries, res.actions
     res.save("results/two-regions/run-1")
+    table = swarmsim.sweep(sc, grid={"scheduler.placement": ["best-fit", "spread"]}, seeds=range(10))
 """
 
 from typing import TYPE_CHECKING, Any
@@ -16,19 +17,24 @@ from swarmsim.scenario import Scenario, load_scenario
 from swarmsim.version import __version__
 
 if TYPE_CHECKING:
+    from swarmsim.experiments.sweep import sweep
     from swarmsim.result import Result
     from swarmsim.simulation import simulate
 
-__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate"]
+__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    # simulate and Result pull in pandas and SimPy; import them on first use so that
+    # simulate, sweep and Result pull in pandas and SimPy; import them on first use so that
     # `swarmsim validate` and bad-input exits stay fast.
     if name == "simulate":
         from swarmsim.simulation import simulate
 
         return simulate
+    if name == "sweep":
+        from swarmsim.experiments.sweep import sweep
+
+        return sweep
     if name == "Result":
         from swarmsim.result import Result
 

@@ -97,6 +97,29 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--cache", help="cache folder (default $SWARMSIM_DATA, else ~/.cache/swarmsim/traces)")
     fetch.add_argument("--base-url", help="a mirror laid out as BASE_URL/NAME/FILE, instead of the published URLs")
     fetch.set_defaults(func=_data_fetch)
+
+    sw = sub.add_parser("sweep", help="run a scenario over a grid of settings and seeds, with confidence intervals")
+    sw.add_argument("scenario", help="scenario file")
+    sw.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2,...",
+                    help="a field and its values (parsed as YAML), e.g. scheduler.placement=best-fit,spread; "
+                         "repeat for a cartesian product")
+    sw.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 for every grid point (default 10)")
+    sw.add_argument("--backend", choices=("local", "ray"), default="local", help="where the runs execute")
+    sw.add_argument("--address", help="Ray cluster address (e.g. auto); --backend ray only")
+    sw.add_argument("--jobs", type=int, help="worker processes (default: all cores; 1 runs in this process)")
+    sw.add_argument("--out", help="sweep folder (default: results/<name>/sweep-<hash>)")
+    sw.add_argument("--resume", action="store_true",
+                    help="continue the sweep in --out: run only the missing or failed runs")
+    sw.add_argument("--save-runs", action="store_true", help="also keep every run's full folder (CSVs)")
+    sw.set_defaults(func=_sweep)
+
+    cmp = sub.add_parser("compare", help="paired comparisons between the points of a finished sweep")
+    cmp.add_argument("folder", help="a sweep folder (holding results.csv)")
+    cmp.add_argument("--metric", action="append", required=True,
+                     help="a summary figure, e.g. job_wait_p95_s; repeatable")
+    cmp.add_argument("--a", type=int, help="baseline point (default 0)")
+    cmp.add_argument("--b", type=int, help="point compared with the baseline (default: every other point)")
+    cmp.set_defaults(func=_compare)
     return p
 
 
@@ -260,6 +283,126 @@ def _per_hour(rate: float) -> str:
     return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
+SWEEP_METRICS = ("job_wait_p95_s", "cost_usd", "gpu_utilization", "request_latency_p95_s")
+
+
+def parse_grid(pairs: list[str]) -> dict[str, list[Any]]:
+    """``["a.b=1,2", "c=x,y"]`` -> ``{"a.b": [1, 2], "c": ["x", "y"]}`` (values parsed as YAML;
+    commas inside brackets or quotes do not split)."""
+    import yaml
+
+    grid: dict[str, list[Any]] = {}
+    for pair in pairs:
+        path, sep, text = pair.partition("=")
+        parts = _split_values(text)
+        if not sep or not path.strip() or not parts or any(not v.strip() for v in parts):
+            raise ScenarioError(None, [("--grid", f"expected path=value1,value2,... such as "
+                                                  f"scheduler.placement=best-fit,spread, got {pair!r}")])
+        if path.strip() in grid:
+            raise ScenarioError(None, [("--grid", f"{path.strip()} is given twice; list all its values once")])
+        values = []
+        for v in parts:
+            try:
+                values.append(yaml.safe_load(v))
+            except yaml.YAMLError:
+                values.append(v.strip())
+        grid[path.strip()] = values
+    return grid
+
+
+def _split_values(text: str) -> list[str]:
+    parts, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [] if parts == [""] else parts
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from swarmsim.experiments.stats import summarize
+    from swarmsim.experiments.sweep import default_folder, sweep
+
+    grid = parse_grid(args.grid)
+    out = args.out if args.out is not None else str(default_folder(args.scenario, grid, args.seeds))
+    bar = _SweepProgress(sys.stderr)
+    try:
+        table = sweep(args.scenario, grid, args.seeds, backend=args.backend, jobs=args.jobs, address=args.address,
+                      out=out, resume=args.resume, save_runs=args.save_runs, progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted; finished runs are kept in {out}; add --resume to continue", file=sys.stderr)
+        return 130
+    bar.close()
+    metrics = [m for m in SWEEP_METRICS if m in table.columns
+               and (not m.startswith("request") or table.get("requests_arrived", 0).fillna(0).gt(0).any())]
+    failed = int((table["status"] == "failed").sum())
+    points = int(table["point"].nunique())
+    print(f"swarmsim sweep — {Path(args.scenario).name}: {points} points x {args.seeds} seeds = "
+          f"{len(table)} runs, {failed} failed; mean ± half-width of the 95 % interval")
+    print(render_intervals(summarize(table, metrics)))
+    if failed:
+        first = table[table["status"] == "failed"].iloc[0]
+        print(f"\nfailed: {failed} runs, e.g. point {first['point']} seed {first['seed']}: {first['error']}")
+    print(f"\nresults: {Path(out) / 'results.csv'}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from swarmsim.experiments.stats import compare, summarize
+
+    path = Path(args.folder) / "results.csv"
+    if not path.is_file():
+        raise ScenarioError(str(path), [("", "no such file; give a sweep folder (swarmsim sweep --out DIR)")])
+    table = pd.read_csv(path)
+    a = 0 if args.a is None else args.a
+    others = [args.b] if args.b is not None else [int(p) for p in sorted(table["point"].unique()) if p != a]
+    print(render_intervals(summarize(table, args.metric)))
+    for b in others:
+        cmp = compare(table, a, b, args.metric)
+        print(f"\npoint {b} - point {a} (paired over common seeds)")
+        width = max(len(m) for m in args.metric)
+        for _, r in cmp.iterrows():
+            m = r["metric"]
+            print(f"  {m:<{width}}  diff {_fmt(m, r['mean_diff']):>12}  95 % CI [{_fmt(m, r['ci_low'])}, "
+                  f"{_fmt(m, r['ci_high'])}]  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
+    return 0
+
+
+def render_intervals(summary: Any) -> str:
+    """A :func:`~swarmsim.experiments.stats.summarize` table as text: one line per point, one
+    column per metric, ``mean ± half-width``."""
+    cols = list(summary.columns)
+    params = cols[1: cols.index("metric")]
+    metrics = list(dict.fromkeys(summary["metric"]))
+    cells: list[list[str]] = [["point", *params, *metrics]]
+    for point, group in summary.groupby("point", sort=True):
+        first = group.iloc[0]
+        line = [str(point), *(str(first[p]) for p in params)]
+        for m in metrics:
+            r = group[group["metric"] == m].iloc[0]
+            half = (r["ci_high"] - r["ci_low"]) / 2
+            line.append(f"{_fmt(m, r['mean'])} ± {_fmt(m, half)}")
+        cells.append(line)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return "\n".join("  " + "  ".join(c.rjust(w) if i >= 1 + len(params) else c.ljust(w)
+                                      for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+                     for row in cells)
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from swarmsim.traces.fetch import fetch
 
@@ -335,6 +478,41 @@ class _ProgressBar:
         text = (f"[{'#' * filled}{'.' * (25 - filled)}] {pct:3d}%  simulated "
                 f"{format_duration(now_s)} of {format_duration(horizon_s)}  ~{eta:.0f}s left")
         self.stream.write(("\r" + text) if self.tty else text + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _SweepProgress:
+    """Runs done, failed and time left on stderr, shown only once a sweep has taken over 2 s."""
+
+    def __init__(self, stream: Any, after_s: float = 2.0) -> None:
+        self.stream = stream
+        self.after_s = after_s
+        self.started = time.perf_counter()
+        self.first_done: int | None = None
+        self.shown = False
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last_pct = -10
+
+    def __call__(self, done: int, failed: int, total: int) -> None:
+        if self.first_done is None:
+            self.first_done = done  # runs kept from an earlier, resumed sweep
+        elapsed = time.perf_counter() - self.started
+        if elapsed < self.after_s or not total:
+            return
+        pct = int(100 * done / total)
+        if not self.tty and pct - self.last_pct < 10 and done < total:
+            return
+        self.last_pct = pct
+        ran = done - self.first_done
+        left = f"~{format_duration(elapsed * (total - done) / ran)} left" if ran else "starting"
+        text = f"runs {done}/{total} done, {failed} failed, {left}"
+        self.stream.write(("\r" + text.ljust(60)) if self.tty else text + "\n")
         self.stream.flush()
         self.shown = True
 

@@ -73,3 +73,22 @@ class HalveEveryHour:
             if billed // 2:
                 out.append(RemoveNodes(name, self.params.node_type, billed // 2, reason="halve"))
         return out
+
+
+class FailAt:
+    """Does nothing until ``fail_at_s`` (seconds of simulated time), then raises: a run that fails
+    part-way, for the sweep tests. ``fail_at_s: null`` never fails."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        fail_at_s: float | None = None
+
+    default_interval_s = 600.0
+
+    def __init__(self, params: Params, *, rng: np.random.Generator) -> None:
+        self.params, self.rng = params, rng
+
+    def decide(self, view: ClusterView) -> list[Action]:
+        if self.params.fail_at_s is not None and view.time_s >= self.params.fail_at_s:
+            raise RuntimeError(f"FailAt: failing on purpose at {view.time_s:g} s")
+        return []
