@@ -437,8 +437,12 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     from swarmsim.metrics.summary import HEADLINE_KEYS
 
     lines = [f"swarmsim — {title}" if title else "swarmsim"]
-    show = [k for k in HEADLINE_KEYS if not (k.startswith("request") or k == "slo_attainment")
-            or summary.get("requests_arrived")]
+    requests = bool(summary.get("requests_arrived"))
+    jobs = bool(summary.get("jobs_arrived")) or not requests
+    show = [k for k in HEADLINE_KEYS
+            if ((k.startswith("request") or k == "slo_attainment") and requests)
+            or (k.startswith("job") and jobs)
+            or not (k.startswith(("request", "job")) or k == "slo_attainment")]
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {_fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):
@@ -449,8 +453,18 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
             lines.append(
                 f"  {r['name']:<16}{r['gpu_hours_provisioned']:>12,.0f}"
                 f"{_fmt('gpu_utilization', r['gpu_utilization']):>8}{_fmt('cost_usd', r['cost_usd']):>14}"
-                f"{r['jobs_started']:>9,}{_fmt('job_wait_p95_s', r['job_wait_p95_s']):>10}"
+                f"{int(r['jobs_started']):>9,}{_fmt('job_wait_p95_s', r['job_wait_p95_s']):>10}"
             )
+        users = breakdown[breakdown["by"] == "origin"]
+        if len(users):
+            lines.append("")
+            lines.append(f"  {'users in':<16}{'requests':>12}{'dropped':>9}{'p50':>9}{'p95':>9}{'p99':>9}{'SLO':>8}")
+            for _, r in users.iterrows():
+                lines.append(
+                    f"  {r['name']:<16}{int(r['requests_arrived']):>12,}{int(r['requests_dropped']):>9,}"
+                    f"{_fmt('x_s', r['request_latency_p50_s']):>9}{_fmt('x_s', r['request_latency_p95_s']):>9}"
+                    f"{_fmt('x_s', r['request_latency_p99_s']):>9}{_fmt('slo_attainment', r['slo_attainment']):>8}"
+                )
     return "\n".join(lines)
 
 
