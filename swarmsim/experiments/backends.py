@@ -14,6 +14,7 @@ the same table (``wall_time_s`` aside).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -136,10 +137,16 @@ def run_ray(
 
             kwargs.update(num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray"))
             sized_here = True
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except ConnectionError as err:  # no cluster at that address
+            from swarmsim.errors import ScenarioError
+
+            raise ScenarioError(None, [("address", f"cannot reach a Ray cluster at {address!r}: {err}")]) from None
         started = True
-    # On a cluster this call did not size, num_cpus bounds the runs in flight.
-    window = num_cpus if num_cpus and not sized_here else len(tasks)
+    # Runs in flight: num_cpus on a cluster this call did not size; otherwise twice the cluster's
+    # CPUs, enough to keep every CPU busy while keeping each ray.wait over a short list.
+    window = num_cpus if num_cpus and not sized_here else 2 * int(ray.cluster_resources().get("CPU", 1)) + 2
     remote = ray.remote(_call_task).options(num_cpus=1, max_retries=retries, retry_exceptions=False)
     paths = ray.put([p for p in sys.path if p])
     tally = _Tally(len(tasks), progress)
@@ -162,7 +169,8 @@ def run_ray(
                 rows.append(tally.add(row))
     except BaseException:
         for ref in pending:
-            ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
+                ray.cancel(ref, force=True)
         raise
     finally:
         if started:

@@ -181,6 +181,11 @@ def sweep(
                                                f"{', '.join(sorted(BACKENDS))}")])
     if jobs is not None and jobs < 1:
         raise ScenarioError(None, [("jobs", f"expected a number of workers >= 1, got {jobs}")])
+    if backend == "ray":  # before the sweep folder is written: a missing Ray must leave nothing behind
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ScenarioError(None, [("backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
     folder = Path(out) if out is not None else None
     done: dict[tuple[int, int], dict[str, Any]] = {}
     if folder is not None:
