@@ -468,8 +468,9 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     return "\n".join(lines)
 
 
-class _ProgressBar:
-    """Simulated-time progress on stderr, shown only once a run has taken over 2 s."""
+class _StatusLine:
+    """One line of progress on stderr, shown only once the work has taken over ``after_s``:
+    rewritten in place on a terminal, a new line every tenth of the way otherwise."""
 
     def __init__(self, stream: Any, after_s: float = 2.0) -> None:
         self.stream = stream
@@ -479,53 +480,16 @@ class _ProgressBar:
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.last_pct = -10
 
-    def __call__(self, now_s: float, horizon_s: float) -> None:
-        elapsed = time.perf_counter() - self.started
-        if elapsed < self.after_s:
-            return
-        pct = int(100 * now_s / horizon_s)
-        if not self.tty and pct - self.last_pct < 10:
-            return
+    def _due(self, pct: int, finished: bool = False) -> bool:
+        """Whether to show the line now (enough time passed; on a pipe, every 10 %)."""
+        if time.perf_counter() - self.started < self.after_s:
+            return False
+        if not self.tty and pct - self.last_pct < 10 and not finished:
+            return False
         self.last_pct = pct
-        filled = pct // 4
-        eta = elapsed * (horizon_s - now_s) / max(now_s, 1e-9)
-        text = (f"[{'#' * filled}{'.' * (25 - filled)}] {pct:3d}%  simulated "
-                f"{format_duration(now_s)} of {format_duration(horizon_s)}  ~{eta:.0f}s left")
-        self.stream.write(("\r" + text) if self.tty else text + "\n")
-        self.stream.flush()
-        self.shown = True
+        return True
 
-    def close(self) -> None:
-        if self.shown and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-class _SweepProgress:
-    """Runs done, failed and time left on stderr, shown only once a sweep has taken over 2 s."""
-
-    def __init__(self, stream: Any, after_s: float = 2.0) -> None:
-        self.stream = stream
-        self.after_s = after_s
-        self.started = time.perf_counter()
-        self.first_done: int | None = None
-        self.shown = False
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.last_pct = -10
-
-    def __call__(self, done: int, failed: int, total: int) -> None:
-        if self.first_done is None:
-            self.first_done = done  # runs kept from an earlier, resumed sweep
-        elapsed = time.perf_counter() - self.started
-        if elapsed < self.after_s or not total:
-            return
-        pct = int(100 * done / total)
-        if not self.tty and pct - self.last_pct < 10 and done < total:
-            return
-        self.last_pct = pct
-        ran = done - self.first_done
-        left = f"~{format_duration(elapsed * (total - done) / ran)} left" if ran else "starting"
-        text = f"runs {done}/{total} done, {failed} failed, {left}"
+    def _write(self, text: str) -> None:
         self.stream.write(("\r" + text.ljust(60)) if self.tty else text + "\n")
         self.stream.flush()
         self.shown = True
@@ -534,6 +498,36 @@ class _SweepProgress:
         if self.shown and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class _ProgressBar(_StatusLine):
+    """Simulated-time progress of one run."""
+
+    def __call__(self, now_s: float, horizon_s: float) -> None:
+        pct = int(100 * now_s / horizon_s)
+        if not self._due(pct):
+            return
+        elapsed = time.perf_counter() - self.started
+        filled = pct // 4
+        eta = elapsed * (horizon_s - now_s) / max(now_s, 1e-9)
+        self._write(f"[{'#' * filled}{'.' * (25 - filled)}] {pct:3d}%  simulated "
+                    f"{format_duration(now_s)} of {format_duration(horizon_s)}  ~{eta:.0f}s left")
+
+
+class _SweepProgress(_StatusLine):
+    """Runs done, failed and time left of a sweep."""
+
+    first_done: int | None = None
+
+    def __call__(self, done: int, failed: int, total: int) -> None:
+        if self.first_done is None:
+            self.first_done = done  # runs kept from an earlier, resumed sweep
+        if not total or not self._due(int(100 * done / total), finished=done >= total):
+            return
+        ran = done - self.first_done
+        elapsed = time.perf_counter() - self.started
+        left = f"~{format_duration(elapsed * (total - done) / ran)} left" if ran else "starting"
+        self._write(f"runs {done}/{total} done, {failed} failed, {left}")
 
 
 if __name__ == "__main__":  # pragma: no cover
