@@ -425,7 +425,7 @@ def _fmt(key: str, value: Any) -> str:
         return f"{value:.2f} s"
     if "usd" in key:
         return f"${value:,.2f}"
-    if key in ("gpu_utilization", "slo_attainment"):
+    if key in ("gpu_utilization", "slo_attainment", "replica_slot_utilization"):
         return f"{100 * value:.1f} %"
     if isinstance(value, float):
         return f"{value:,.1f}"
@@ -440,9 +440,9 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     requests = bool(summary.get("requests_arrived"))
     jobs = bool(summary.get("jobs_arrived")) or not requests
     show = [k for k in HEADLINE_KEYS
-            if ((k.startswith("request") or k == "slo_attainment") and requests)
+            if ((k.startswith(("request", "replica")) or k == "slo_attainment") and requests)
             or (k.startswith("job") and jobs)
-            or not (k.startswith(("request", "job")) or k == "slo_attainment")]
+            or not (k.startswith(("request", "job", "replica")) or k == "slo_attainment")]
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {_fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):

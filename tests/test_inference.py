@@ -733,3 +733,19 @@ def test_global_diurnal_scenario_lends_night_capacity_to_the_tokyo_peak() -> Non
     assert s["requests_dropped"] == 0
     assert s["request_latency_p95_s"] < 120  # seconds: long answers at ~12 tokens/s, not queues
     assert s["slo_attainment"] > 0.95
+
+
+def test_replica_slot_utilization_is_the_share_of_batch_slots_in_use() -> None:
+    # One replica of max_batch 1 at rho = 0.5 (exact M/M/1): the slot is busy half the time, while
+    # gpu_utilization reads 100 % (the replica holds its GPU all along).
+    shares = []
+    for seed in range(6):
+        res = swarmsim.simulate(scenario(
+            seed=seed, horizon="40h", warmup="1h", sample_every="1m",
+            workloads={"chat": inference("0.5/s", replica=exact_replica(max_batch=1))},
+        ))
+        assert res.summary["gpu_utilization"] == pytest.approx(1.0)
+        shares.append(res.summary["replica_slot_utilization"])
+    mean = float(np.mean(shares))
+    se = float(np.std(shares, ddof=1) / np.sqrt(len(shares)))
+    assert abs(mean - 0.5) < max(4 * se, 0.01), (mean, se)

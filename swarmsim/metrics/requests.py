@@ -73,6 +73,8 @@ class RequestRecorder:
         # Traffic matrix: completed requests by (origin, serving region).
         self.traffic = [[0] * n for _ in range(n)]
         self.residency_violations = 0  # completed requests served outside their allowed jurisdictions
+        self.slots_busy = 0  # summed over samples in the window: requests in service ...
+        self.slots_offered = 0  # ... and batch slots of serving replicas
         # Sampled rows.
         self.row_id = array("q")
         self.row_service = array("i")
@@ -168,6 +170,7 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
         "request_tpot_p99_s": quantile_from_hist(tpot, 0.99),
         "slo_attainment": sum(rec.slo_met) / decided if decided else math.nan,
         "request_residency_violations": rec.residency_violations,
+        "replica_slot_utilization": rec.slots_busy / rec.slots_offered if rec.slots_offered else math.nan,
     }
 
 

@@ -21,7 +21,7 @@ HEADLINE_KEYS = (
     "job_wait_mean_s", "job_wait_p50_s", "job_wait_p95_s", "job_wait_p99_s",
     "job_completion_mean_s", "requests_arrived", "requests_completed", "requests_dropped",
     "request_latency_p50_s", "request_latency_p95_s", "request_latency_p99_s",
-    "slo_attainment", "residency_violations", "scale_actions", "scale_up_response_s",
+    "slo_attainment", "replica_slot_utilization", "residency_violations", "scale_actions", "scale_up_response_s",
     "idle_cost_usd", "gpu_hours_lost", "jobs_restarted", "sim_events", "wall_time_s",
 )
 
@@ -81,6 +81,7 @@ NO_REQUESTS: dict[str, float | int] = {
     "request_latency_mean_s": math.nan, "request_latency_p50_s": math.nan,
     "request_latency_p95_s": math.nan, "request_latency_p99_s": math.nan,
     "request_ttft_p99_s": math.nan, "request_tpot_p99_s": math.nan, "slo_attainment": math.nan,
+    "request_residency_violations": 0, "replica_slot_utilization": math.nan,
 }
 
 

@@ -516,5 +516,11 @@ class Services:
                 while site.queue and time - site.queue[0][1] > service.timeout:
                     request = site.queue.popleft()
                     self._drop(service, request, site.region.index, 3, request[1] >= self.warmup)
+        if time >= self.warmup:  # batch slots of serving replicas, in use and offered, at this sample
+            rec = self.recorder
+            for service in self.services:
+                for site in service.sites:
+                    rec.slots_busy += site.in_service
+                    rec.slots_offered += site.serving * service.max_batch
         self.recorder.interval(time)
 
