@@ -545,10 +545,23 @@ class Scenario(Spec):
         (one per traced GPU model and node size, named like ``v100x8``) and node counts."""
         if not isinstance(data, dict) or not isinstance(data.get("fleet"), dict):
             return data
-        if not any(isinstance(c, dict) and "from_trace" in c for c in data["fleet"].values()):
+        fleet = dict(data["fleet"])
+        if "from_trace" in fleet:  # fleet: {from_trace: {..., region: r}}: the same, for one region
+            spec = fleet.pop("from_trace")
+            regions = list(data.get("regions") or {})
+            region = spec.pop("region", None) if isinstance(spec, dict) else None
+            if region is None and len(regions) == 1:
+                region = regions[0]
+            if region is None:
+                raise ScenarioError(None, [("fleet.from_trace.region", "required when the scenario has several "
+                                            f"regions: one of {', '.join(regions)}")])
+            per_region = dict(fleet.get(region) or {})
+            per_region["from_trace"] = spec
+            fleet[region] = per_region
+        if not any(isinstance(c, dict) and "from_trace" in c for c in fleet.values()):
             return data
         data = dict(data)
-        fleet = {k: dict(v) if isinstance(v, dict) else v for k, v in data["fleet"].items()}
+        fleet = {k: dict(v) if isinstance(v, dict) else v for k, v in fleet.items()}
         node_types = dict(data.get("node_types") or {})
         problems: list[tuple[str, str]] = []
         for region, counts in fleet.items():

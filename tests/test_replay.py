@@ -173,3 +173,19 @@ def test_alibaba_2023_against_its_own_fleet() -> None:
     assert sum(res.scenario.fleet["us-east"].values()) == 1213
     assert s["jobs_arrived"] > 5000 and s["jobs_arrived"] == s["jobs_completed"] + s["jobs_unfinished"]
     assert 0 < s["gpu_utilization"] < 1 and np.isfinite(s["job_wait_p95_s"])
+
+
+def test_fleet_from_a_node_list_at_the_top_of_fleet(tmp_path: Path) -> None:
+    # The spelling, `fleet: {from_trace: ...}`: with one region it needs no `region:`.
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn1,96000,786432,8,V100M32\nn2,96000,786432,8,V100M32\n"
+                     "n3,32000,262144,2,T4\n")
+    base = scenario(node_types={}, fleet={"from_trace": {"format": "alibaba-gpu-2023-nodes", "path": str(nodes),
+                                                          "gpu_map": {"V100M32": "V100"}}})
+    sc = swarmsim.load_scenario(base)
+    assert sc.fleet == {"us-east": {"v100x8": 2, "t4x2": 1}}
+    two = dict(base, regions={"us-east": {}, "eu-west": {}})
+    with pytest.raises(swarmsim.ScenarioError, match=r"fleet\.from_trace\.region: required"):
+        swarmsim.load_scenario(two)
+    two["fleet"] = {"from_trace": {**base["fleet"]["from_trace"], "region": "eu-west"}}
+    assert swarmsim.load_scenario(two).fleet == {"eu-west": {"v100x8": 2, "t4x2": 1}}
