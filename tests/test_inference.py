@@ -596,20 +596,22 @@ def test_sampled_rows_number_about_sample_requests_and_are_unbiased() -> None:
 # --- replicas that go away -----------------------------------------------------------------------
 
 
-class _RemoveAtParams(BaseModel):
+class _OnceAtParams(BaseModel):
     at_s: float
-    service: str
     region: str
+    service: str | None = None  # a service: stop replicas of it
+    node_type: str | None = None  # else a node type: drain nodes of it
     count: int = 1
 
 
-class RemoveReplicasAt:
-    """Stops ``count`` replicas of a service in a region once, at ``at_s``."""
+class OnceAt:
+    """Once, at ``at_s``: stops ``count`` replicas of ``service`` in ``region``, or drains
+    ``count`` nodes of ``node_type`` there."""
 
-    Params = _RemoveAtParams
+    Params = _OnceAtParams
     default_interval_s = 60.0
 
-    def __init__(self, params: _RemoveAtParams, *, rng: np.random.Generator) -> None:
+    def __init__(self, params: _OnceAtParams, *, rng: np.random.Generator) -> None:
         self.params, self.done = params, False
 
     def decide(self, view: ClusterView) -> list[Action]:
@@ -617,30 +619,9 @@ class RemoveReplicasAt:
         if self.done or view.time_s < p.at_s:
             return []
         self.done = True
-        return [RemoveReplicas(p.service, p.region, p.count, reason="test")]
-
-
-class _RemoveNodesAtParams(BaseModel):
-    at_s: float
-    region: str
-    node_type: str
-    count: int = 1
-
-
-class RemoveNodesAt:
-    """Drains ``count`` nodes of a type in a region once, at ``at_s``."""
-
-    Params = _RemoveNodesAtParams
-    default_interval_s = 60.0
-
-    def __init__(self, params: _RemoveNodesAtParams, *, rng: np.random.Generator) -> None:
-        self.params, self.done = params, False
-
-    def decide(self, view: ClusterView) -> list[Action]:
-        p = self.params
-        if self.done or view.time_s < p.at_s:
-            return []
-        self.done = True
+        if p.service is not None:
+            return [RemoveReplicas(p.service, p.region, p.count, reason="test")]
+        assert p.node_type is not None
         return [RemoveNodes(p.region, p.node_type, p.count, reason="test")]
 
 
@@ -660,7 +641,7 @@ def lose_the_eu_replica(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_requests_queued_at_a_site_that_loses_its_last_replica_are_not_stranded() -> None:
-    sc = lose_the_eu_replica({"kind": "custom", "class": "test_inference:RemoveReplicasAt",
+    sc = lose_the_eu_replica({"kind": "custom", "class": "test_inference:OnceAt",
                               "params": {"at_s": 1800, "service": "chat", "region": "eu-central"}})
     res = swarmsim.simulate(sc)
     assert res.actions["applied"].sum() == 1
@@ -679,7 +660,7 @@ def test_requests_queued_at_a_site_that_loses_its_last_replica_are_not_stranded(
 
 def test_requests_queued_at_a_site_whose_node_drains_are_not_stranded() -> None:
     res = swarmsim.simulate(lose_the_eu_replica({
-        "kind": "custom", "class": "test_inference:RemoveNodesAt",
+        "kind": "custom", "class": "test_inference:OnceAt",
         "params": {"at_s": 1800, "region": "eu-central", "node_type": "a1"}}))
     assert res.actions["applied"].sum() == 1
     before = res.requests[res.requests["arrival_s"] < 1800]

@@ -269,6 +269,22 @@ def _no_group(n: int) -> np.ndarray:
     return np.full(n, "", dtype=object)
 
 
+class _Clock:
+    """Submit times of a timestamped file, chunk after chunk: seconds since its first good
+    timestamp, with rows that go back in time reported as bad."""
+
+    def __init__(self) -> None:
+        self.origin: int | None = None  # ns
+        self.last = -math.inf
+
+    def seconds(self, problems: _Problems, stamps: np.ndarray, column: str, raw: pd.Series) -> np.ndarray:
+        if self.origin is None and (stamps != _NAT).any():
+            self.origin = int(stamps[stamps != _NAT][0])
+        submit_s = (stamps - (self.origin or 0)) / 1e9
+        self.last = _in_order(problems, submit_s, self.last, column, raw)
+        return submit_s
+
+
 # --- Azure LLM inference 2023 / 2024 ------------------------------------------------------------
 
 _AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -284,18 +300,14 @@ def read_azure_llm(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) -
     """Azure LLM inference requests: ``submit_s`` in s since the file's first timestamp,
     ``prompt_tokens`` = ContextTokens, ``output_tokens`` = GeneratedTokens, no group. The files
     are in time order; a row earlier than the latest good row before it is a bad row."""
-    origin: int | None = None
-    last = -math.inf
+    clock = _Clock()
     for lines, frame in _csv_chunks(path, bad_rows, _AZURE, chunk_rows, text=("TIMESTAMP",)):
         problems = _Problems(len(frame))
         _blank_rows(problems, frame)
         stamps = _timestamps(problems, frame["TIMESTAMP"], "TIMESTAMP")
         prompt = _whole(problems, frame["ContextTokens"], "ContextTokens")
         output = _whole(problems, frame["GeneratedTokens"], "GeneratedTokens")
-        if origin is None and (stamps != _NAT).any():
-            origin = int(stamps[stamps != _NAT][0])
-        submit_s = (stamps - (origin or 0)) / 1e9
-        last = _in_order(problems, submit_s, last, "TIMESTAMP", frame["TIMESTAMP"])
+        submit_s = clock.seconds(problems, stamps, "TIMESTAMP", frame["TIMESTAMP"])
         problems.report(lines, bad_rows)
         keep = problems.ok
         if keep.any():
@@ -439,8 +451,7 @@ def read_genai_requests(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
     seconds per step; ``prompt_tokens`` 0 (the prompt's length does not drive the time);
     ``group`` = groupId. A PENDING request (never run) may have no steps: it counts 1. In time
     order."""
-    origin: int | None = None
-    last = -math.inf
+    clock = _Clock()
     for lines, frame in _csv_chunks(path, bad_rows, _GENAI, chunk_rows, text=_GENAI[:3]):
         problems = _Problems(len(frame))
         _blank_rows(problems, frame)
@@ -448,10 +459,7 @@ def read_genai_requests(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
         pending = (_stripped(frame["predict_status"]).str.upper() == "PENDING").to_numpy()
         unknown = pending & (_stripped(frame["num_inference_steps"]) == "").to_numpy()
         steps = _whole(problems, frame["num_inference_steps"].where(~unknown, "1"), "num_inference_steps", least=1)
-        if origin is None and (stamps != _NAT).any():
-            origin = int(stamps[stamps != _NAT][0])
-        submit_s = (stamps - (origin or 0)) / 1e9
-        last = _in_order(problems, submit_s, last, "gmt_create", frame["gmt_create"])
+        submit_s = clock.seconds(problems, stamps, "gmt_create", frame["gmt_create"])
         problems.report(lines, bad_rows)
         keep = problems.ok
         if keep.any():

@@ -313,7 +313,8 @@ class World:
         self._join(region, job)
         if r == job.origin:
             found, self.scheduler.plan = self.scheduler.plan, None
-            if found is not None and found[0] is job and not region.queue and not self.services.waiting(region):
+            if (found is not None and found[0] is job and not region.queue
+                    and not (self.services and self.services.waiting(region))):
                 self.start_job(region, job, found[1])  # the placement routing just found
             else:
                 self.scheduler.enqueue(region, job)
