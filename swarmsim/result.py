@@ -50,6 +50,9 @@ class Result:
     lost: pd.DataFrame = field(default_factory=pd.DataFrame)
     request_timeseries: pd.DataFrame = field(default_factory=pd.DataFrame)
     replicas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    availability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resilience: pd.DataFrame = field(default_factory=pd.DataFrame)
     request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
 
     def provenance(self) -> dict[str, Any]:
@@ -73,7 +76,8 @@ class Result:
         Files: ``summary.json`` (headline figures + provenance; byte-identical for the same
         scenario and seed), ``run.json`` (wall time, host, Python), ``scenario.yaml`` (resolved),
         ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
-        ``requests.csv`` and PNG plots. Everything is written into a temporary sibling folder
+        ``requests.csv``, ``failures.csv``, ``availability.csv``, ``resilience.csv`` and PNG
+        plots. Everything is written into a temporary sibling folder
         that is renamed into place only when complete. An existing *run folder* (one holding a
         ``summary.json``) is replaced; anything else at that path is left alone and refused.
 
@@ -101,7 +105,7 @@ class Result:
             (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario.to_yaml())
             for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
-                         "request_timeseries", "replicas"):
+                         "request_timeseries", "replicas", "failures", "availability", "resilience"):
                 frame: pd.DataFrame = getattr(self, name)
                 frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
             if plots:

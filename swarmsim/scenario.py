@@ -32,7 +32,7 @@ from pydantic import (
 from swarmsim import catalog
 from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
-from swarmsim.units import Bandwidth, Duration, Rate
+from swarmsim.units import Bandwidth, Duration, Fraction, Rate
 
 __all__ = [
     "JobsWorkloadSpec",
@@ -49,6 +49,9 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 NonNegativeDuration = Annotated[Duration, Field(ge=0)]
 PositiveRate = Annotated[Rate, Field(gt=0)]
+#: Kinds of GPU provider; failure defaults are per provider (docs/resilience.md).
+PROVIDERS = ("datacenter", "gpu-cluster", "workstation", "gaming-pc", "individual", "edge")
+Provider = Literal["datacenter", "gpu-cluster", "workstation", "gaming-pc", "individual", "edge"]
 NonNegativeRate = Annotated[Rate, Field(ge=0)]
 
 def _check_shares(value: dict[str, float]) -> dict[str, float]:
@@ -130,9 +133,7 @@ class NodeTypeSpec(Spec):
     max_gpus: int | None = Field(None, ge=1, description="vertical scaling limit, GPUs")
     usd_per_gpu_hour: float | None = Field(None, ge=0, description="default: GPU catalog price")
     provision_time: DistOrValue = Field(default_factory=lambda: LognormalDist(**DEFAULT_PROVISION_TIME))
-    provider: Literal[
-        "datacenter", "gpu-cluster", "workstation", "gaming-pc", "individual", "edge"
-    ] = "datacenter"
+    provider: Provider = "datacenter"
     multi_node: bool = Field(
         True, description="a job may span several nodes of this type (fast interconnect)"
     )
@@ -333,6 +334,10 @@ class JobsWorkloadSpec(Spec):
     )
     residency: Literal["origin", "any"] | list[str] = "any"
     gpu_types: list[str] | None = None
+    checkpoint_every: PositiveDuration | None = Field(
+        None, description="s of run time between checkpoints; a failure loses the work since the last one"
+    )
+    checkpoint_overhead: NonNegativeDuration = Field(0.0, description="s of run time to write one checkpoint")
 
     @field_validator("gpu_types")
     @classmethod
@@ -439,6 +444,12 @@ class InferenceWorkloadSpec(Spec):
     sample_requests: int | None = Field(
         100_000, ge=0, description="about this many rows kept in requests.csv (Bernoulli sample); null = all"
     )
+    on_failure: Literal["retry", "drop"] = Field(
+        "retry", description="requests in service on a replica whose node fails: served again elsewhere, or dropped"
+    )
+    min_regions: int | None = Field(
+        None, ge=1, description="replicas spread over at least this many regions (redundancy)"
+    )
 
     @property
     def gpu_types(self) -> list[str] | None:
@@ -517,6 +528,136 @@ class LimitsSpec(Spec):
     )
 
 
+# --- failures -----------------------------------------------------------------------------
+
+
+class NodeFailureSpec(Spec):
+    """How the nodes of one provider type (or one node type) fail and come back.
+
+    Time to failure is ``time_to_failure`` (any distribution, e.g. Weibull), or exponential
+    with mean ``mtbf`` per node, or ``gpu_mtbf`` per GPU (a node of g GPUs fails g times as
+    often). Nothing given: the provider's published default (docs/resilience.md)."""
+
+    time_to_failure: DistOrValue | None = Field(None, description="s from (re)start to failure, per node")
+    mtbf: PositiveDuration | None = Field(None, description="mean s between failures of one node")
+    gpu_mtbf: PositiveDuration | None = Field(None, description="mean s between failures of one GPU")
+    repair: DistOrValue | None = Field(None, description="s a failed node stays down")
+    notice: NonNegativeDuration = Field(0.0, description="s of warning before the node goes down")
+    after: Literal["repair", "release"] = Field(
+        "repair", description="repair: the node comes back; release: it is gone (a policy must replace it)"
+    )
+    bill_while_down: bool = Field(False, description="the provider bills a node while it is down")
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> NodeFailureSpec:
+        given = [k for k in ("time_to_failure", "mtbf", "gpu_mtbf") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of time_to_failure, mtbf, gpu_mtbf, not {' and '.join(given)}")
+        if self.time_to_failure is not None and self.time_to_failure.lower() < 0:
+            raise ValueError("time_to_failure: a duration cannot be negative")
+        if self.repair is not None and self.repair.lower() < 0:
+            raise ValueError("repair: a duration cannot be negative")
+        return self
+
+
+class SpotSpec(Spec):
+    """Spot-style preemption: the provider takes the node back, after a notice, for good."""
+
+    mean_lifetime: PositiveDuration = Field(description="mean s from start to preemption (exponential)")
+    notice: NonNegativeDuration = Field(120.0, description="s of warning (AWS: 2 min; GCP: 30 s)")
+
+
+_WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class ChurnSpec(Spec):
+    """Part-time providers: online on a daily window of the node's local time (``online:
+    "18:00-02:00"``, each transition shifted by up to ``jitter``), or at random (exponential
+    ``mean_online`` and ``mean_offline``)."""
+
+    online: str | None = Field(None, description='daily window in local time, "HH:MM-HH:MM"')
+    jitter: NonNegativeDuration = Field(0.0, description="each transition moves by uniform(-jitter, +jitter), s")
+    mean_online: PositiveDuration | None = Field(None, description="s online, on average (random churn)")
+    mean_offline: PositiveDuration | None = Field(None, description="s offline, on average (random churn)")
+    notice: NonNegativeDuration = Field(0.0, description="s of warning before leaving")
+
+    @field_validator("online")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        m = _WINDOW_RE.match(value)
+        if m is None or int(m[1]) > 24 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
+            raise ValueError(f'expected a daily window such as "18:00-02:00", got {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ChurnSpec:
+        daily = self.online is not None
+        random_ = self.mean_online is not None or self.mean_offline is not None
+        if daily == random_:
+            raise ValueError("give either online (a daily window) or mean_online and mean_offline")
+        if random_ and (self.mean_online is None or self.mean_offline is None):
+            raise ValueError("random churn needs both mean_online and mean_offline")
+        if daily and self.window_hours()[0] == self.window_hours()[1]:
+            raise ValueError("online: the window is empty (start equals end)")
+        return self
+
+    def window_hours(self) -> tuple[float, float]:
+        """(start, end) of the daily online window, local hours in [0, 24)."""
+        m = _WINDOW_RE.match(self.online or "")
+        assert m is not None
+        return ((int(m[1]) + int(m[2]) / 60) % 24, (int(m[3]) + int(m[4]) / 60) % 24)
+
+
+class OutageSpec(Spec):
+    """A region or edge site goes dark: every node in it is down for ``for``; at ``at`` (once),
+    or at random with mean ``every`` between outages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    region: str
+    at: NonNegativeDuration | None = Field(None, description="s from the start")
+    every: PositiveDuration | None = Field(None, description="mean s between random outages")
+    duration: DistOrValue = Field(alias="for", description="s the outage lasts")
+
+    @model_validator(mode="after")
+    def _when(self) -> OutageSpec:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give at (a scheduled outage) or every (random outages), one of the two")
+        if self.duration.lower() < 0:
+            raise ValueError("for: a duration cannot be negative")
+        return self
+
+
+class FailuresSpec(Spec):
+    """Node failures, churn, spot preemption, region outages and spare capacity.
+
+    Keys of ``nodes``, ``churn`` and ``spot`` are provider types (``datacenter``, ``gaming-pc``,
+    ...) or node type names; a node type's own entry wins over its provider's.
+    ``nodes: published`` gives every provider type its published default."""
+
+    nodes: dict[str, NodeFailureSpec] = Field(default_factory=dict)
+    churn: dict[str, ChurnSpec] = Field(default_factory=dict)
+    spot: dict[str, SpotSpec] = Field(default_factory=dict)
+    outages: list[OutageSpec] = Field(default_factory=list)
+    spare: Fraction = Field(0.0, ge=0, le=1, description="hot spares per pool, as a share of its initial nodes")
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _published(cls, value: Any) -> Any:
+        if value == "published":
+            return {p: {} for p in PROVIDERS}
+        return value
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.churn or self.spot or self.outages or self.spare)
+
+    def entry(self, table: dict[str, Any], node_type: str, provider: str) -> Any:
+        """The entry of a table for a node type: its own, else its provider's, else None."""
+        return table.get(node_type, table.get(provider))
+
+
 class Scenario(Spec):
     """A complete, validated scenario. Every quantity is in base units."""
 
@@ -534,6 +675,7 @@ class Scenario(Spec):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     policies: list[PolicySpec] = Field(default_factory=list)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    failures: FailuresSpec = Field(default_factory=FailuresSpec)
 
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
@@ -657,6 +799,7 @@ class Scenario(Spec):
                     (f"fleet.{region}", f"{total} nodes exceed the region's max_nodes ({spec.max_nodes})")
                 )
         problems += self._check_policies()
+        problems += self._check_failures()
         for region, pools in self.limits.pools.items():
             if region not in regions:
                 problems.append((f"limits.pools.{region}", _unknown("region", region, regions)))
@@ -708,6 +851,20 @@ class Scenario(Spec):
             raise ScenarioError(None, problems)
         return self
 
+    def _check_failures(self) -> list[tuple[str, str]]:
+        """Keys of the failure tables name providers or node types; outages name regions."""
+        problems: list[tuple[str, str]] = []
+        f = self.failures
+        known = [*PROVIDERS, *self.node_types]
+        for table in ("nodes", "churn", "spot"):
+            for key in getattr(f, table):
+                if key not in known:
+                    problems.append((f"failures.{table}.{key}", _unknown("provider or node type", key, known)))
+        for i, outage in enumerate(f.outages):
+            if outage.region not in self.regions:
+                problems.append((f"failures.outages.{i}.region", _unknown("region", outage.region, self.regions)))
+        return problems
+
     def _check_service(self, base: str, work: InferenceWorkloadSpec) -> list[tuple[str, str]]:
         """An inference service: its replica shape fits some node type, its serving profile
         exists for those GPUs, its initial replicas name regions."""
@@ -728,6 +885,16 @@ class Scenario(Spec):
         for region in work.replicas or {}:
             if region not in self.regions:
                 problems.append((f"{base}.replicas.{region}", _unknown("region", region, self.regions)))
+        if work.min_regions is not None and fits:
+            if work.replicas is not None:
+                spread = [reg for reg, n in work.replicas.items() if n > 0]
+            else:  # the default: one replica per active region with a node type that can hold one
+                spread = [reg for reg, spec in self.regions.items()
+                          if spec.active and any(self.fleet.get(reg, {}).get(t, 0) for t in fits)]
+            if len(spread) < work.min_regions:
+                problems.append((f"{base}.min_regions", f"the initial replicas are in {len(spread)} region(s) "
+                                 f"({', '.join(spread) or 'none'}); min_regions asks for at least "
+                                 f"{work.min_regions}"))
         return problems
 
     def _check_policies(self) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from swarmsim.metrics.frames import (
     timeseries_frame,
 )
 from swarmsim.metrics.requests import request_breakdown, request_figures
+from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
@@ -50,8 +51,13 @@ def simulate(
     services = world.services
     replicas = replicas_frame(services.replica_log, [s.name for s in services.services], recorder)
     rrec = services.recorder
+    failures = failures_frame(world.failures.rows if world.failures else [], world.region_names,
+                              [t.name for t in world.node_types])
+    availability = availability_frame(services.availability())
     summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost, replicas,
-                        request_figures(rrec) if services else None)
+                        request_figures(rrec) if services else None,
+                        resilience_figures(sc, failures, availability))
+    failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())
         for name, tally in world.bad_rows.items():
@@ -70,5 +76,8 @@ def simulate(
         requests=requests_frame(rrec),
         request_timeseries=request_timeseries_frame(rrec),
         replicas=replicas,
+        failures=failures,
+        availability=availability,
+        resilience=resilience_table(sc, failures, availability, lost, failed),
         request_recorder=rrec if services else None,
     )

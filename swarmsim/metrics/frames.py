@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from swarmsim.metrics.recorder import STATUS_NAMES, Recorder
+from swarmsim.metrics.recorder import CAUSES, STATUS_NAMES, Recorder
 from swarmsim.metrics.requests import DROP_REASONS, R_STATUS, RequestRecorder
 
 ACTION_COLUMNS = [
@@ -89,7 +89,8 @@ def empty_lost_frame() -> pd.DataFrame:
 
 
 def lost_frame(rec: Recorder) -> pd.DataFrame:
-    """One row per interrupted run of a job: GPUs held over [start_s, end_s), work lost."""
+    """One row per interrupted run of a job: GPUs held over [start_s, end_s); the work of
+    [start_s, kept_until_s) was saved by checkpoints, the rest lost; ``cause`` says why."""
     return pd.DataFrame({
         "job_id": np.frombuffer(rec.lost_job, dtype=np.int64),
         "region": _names(np.frombuffer(rec.lost_region, dtype=np.int32), rec.region_names),
@@ -97,6 +98,8 @@ def lost_frame(rec: Recorder) -> pd.DataFrame:
         "gpus": np.frombuffer(rec.lost_gpus, dtype=np.int32),
         "start_s": np.frombuffer(rec.lost_start, dtype=np.float64),
         "end_s": np.frombuffer(rec.lost_end, dtype=np.float64),
+        "kept_until_s": np.frombuffer(rec.lost_kept_until, dtype=np.float64),
+        "cause": _names(np.frombuffer(rec.lost_cause, dtype=np.int8).astype(np.int32), list(CAUSES)),
     })
 
 

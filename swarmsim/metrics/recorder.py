@@ -11,6 +11,9 @@ from array import array
 #: Job status codes in the ``status`` column.
 COMPLETED, UNFINISHED, REJECTED = 0, 1, 2
 STATUS_NAMES = ("completed", "unfinished", "rejected")
+#: Why a job's run was interrupted, or a node went down.
+PREEMPTED, FAILURE, CHURN, SPOT, OUTAGE = 0, 1, 2, 3, 4
+CAUSES = ("preempted", "failure", "churn", "spot", "outage")
 
 
 class Recorder:
@@ -46,6 +49,8 @@ class Recorder:
         self.lost_gpus = array("i")
         self.lost_start = array("d")
         self.lost_end = array("d")
+        self.lost_kept_until = array("d")  # work over [start, kept_until) was saved by checkpoints
+        self.lost_cause = array("b")
         # One row per (sample time, region).
         self.ts_time = array("d")
         self.ts_region = array("i")
@@ -111,8 +116,12 @@ class Recorder:
         self.job_egress_usd.append(egress_usd)
         self.job_restarts.append(restarts)
 
-    def lost(self, job_id: int, region: int, node_type: int, gpus: int, start: float, end: float) -> None:
-        """Append an interrupted run: ``gpus`` GPUs held over [start, end) s, work lost."""
+    def lost(self, job_id: int, region: int, node_type: int, gpus: int, start: float, end: float,
+             kept_until: float | None = None, cause: int = PREEMPTED) -> None:
+        """Append an interrupted run: ``gpus`` GPUs held over [start, end) s; the work of
+        [start, kept_until) was checkpointed, the rest lost (all of it by default)."""
+        self.lost_kept_until.append(start if kept_until is None else kept_until)
+        self.lost_cause.append(cause)
         self.lost_job.append(job_id)
         self.lost_region.append(region)
         self.lost_node_type.append(node_type)

@@ -24,7 +24,9 @@ HIST_BINS = int(math.log(1e6 / HIST_MIN_S) / HIST_STEP) + 2
 R_COMPLETED, R_DROPPED, R_UNFINISHED = 0, 1, 2
 R_STATUS = ("completed", "dropped", "unfinished")
 #: Why a request was dropped.
-DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost")
+DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost", "node-failed")
+#: Drop reasons that count as failed requests (their replica or its node went away).
+FAILED_REASONS = (4, 5)
 
 
 def bin_of(seconds: float) -> int:
@@ -61,6 +63,7 @@ class RequestRecorder:
         self.arrived = [0] * n
         self.completed = [0] * n
         self.dropped = [0] * n
+        self.failed = [0] * n  # dropped because their replica was lost (reasons replica-lost, node-failed)
         self.slo_met = [0] * n
         self.unfinished = [0] * n
         self.latency_sum = [0.0] * n
@@ -162,6 +165,7 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
         "requests_completed": completed,
         "requests_dropped": dropped,
         "requests_unfinished": sum(rec.unfinished),
+        "requests_failed": sum(rec.failed),
         "request_latency_mean_s": sum(rec.latency_sum) / completed if completed else math.nan,
         "request_latency_p50_s": quantile_from_hist(hist, 0.50),
         "request_latency_p95_s": quantile_from_hist(hist, 0.95),

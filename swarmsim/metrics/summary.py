@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from swarmsim.metrics.frames import empty_lost_frame
+from swarmsim.metrics.resilience import NO_FAILURES
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 #: The headline keys in the order reports show them.
@@ -78,6 +79,7 @@ def residency_violations(jobs: pd.DataFrame, scenario: Scenario) -> int:
 
 NO_REQUESTS: dict[str, float | int] = {
     "requests_arrived": 0, "requests_completed": 0, "requests_dropped": 0, "requests_unfinished": 0,
+    "requests_failed": 0,
     "request_latency_mean_s": math.nan, "request_latency_p50_s": math.nan,
     "request_latency_p95_s": math.nan, "request_latency_p99_s": math.nan,
     "request_ttft_p99_s": math.nan, "request_tpot_p99_s": math.nan, "slo_attainment": math.nan,
@@ -90,6 +92,13 @@ def lost_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     start, end = lost["start_s"].to_numpy(), lost["end_s"].to_numpy()
     inside = overlap_s(start, end, scenario.warmup, scenario.horizon)
     return lost["gpus"].to_numpy() * inside
+
+
+def wasted_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
+    """Per interrupted run, GPU-seconds inside the window whose work was lost (after the last
+    checkpoint it wrote)."""
+    start, end = lost["kept_until_s"].to_numpy(), lost["end_s"].to_numpy()
+    return lost["gpus"].to_numpy() * overlap_s(start, end, scenario.warmup, scenario.horizon)
 
 
 def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame, lost: pd.DataFrame,
@@ -135,6 +144,7 @@ def summarize(
     lost: pd.DataFrame | None = None,
     replicas: pd.DataFrame | None = None,
     requests: dict[str, float | int] | None = None,
+    resilience: dict[str, float | int] | None = None,
 ) -> dict[str, float | int | None]:
     """The headline figures of contract §6 (NaN where a figure has no data).
 
@@ -148,9 +158,10 @@ def summarize(
     node_cost = float(np.sum(billing["gpus"].to_numpy() * price * billed) / 3600.0)
     win = window_jobs(jobs, scenario)
     egress = float(win["egress_usd"].sum())
-    gpu_s_lost = float(lost_gpu_seconds(lost, scenario).sum())
+    gpu_s_interrupted = float(lost_gpu_seconds(lost, scenario).sum())
+    gpu_s_lost = float(wasted_gpu_seconds(lost, scenario).sum())
     gpu_s_held = 0.0 if replicas is None else float(lost_gpu_seconds(replicas, scenario).sum())
-    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum()) + gpu_s_lost + gpu_s_held
+    gpu_s_busy = float(busy_gpu_seconds(jobs, scenario).sum()) + gpu_s_interrupted + gpu_s_held
     status = win["status"]
     started = win["start_s"].notna().to_numpy()
     waits = win["wait_s"].to_numpy()[started]
@@ -178,6 +189,7 @@ def summarize(
         "idle_cost_usd": idle_cost_usd(scenario, jobs, billing, lost, replicas),
         "gpu_hours_lost": gpu_s_lost / 3600.0,
         "jobs_restarted": int((win["restarts"] > 0).sum()),
+        **(resilience or NO_FAILURES),
         "egress_usd": egress,
         "jobs_started": int(started.sum()),
         "jobs_moved": int((win["network_delay_s"] > 0).sum()),

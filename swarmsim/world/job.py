@@ -11,7 +11,7 @@ class Job:
     """One job. Times in s from the scenario start; ``duration_ref`` in s at speed 1.0."""
 
     __slots__ = (
-        "allocation", "arrival", "data", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
+        "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
         "network_delay", "ntype", "origin", "priority", "region", "restarts", "seq", "start",
         "types", "work", "workload",
     )
@@ -40,3 +40,4 @@ class Job:
         self.allocation: list[tuple[Node, int]] = []
         self.epoch = 0  # bumped when a run is interrupted, so its stale finish event is ignored
         self.restarts = 0
+        self.done_ref = 0.0  # reference s of work saved by checkpoints of interrupted runs

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from swarmsim.distributions import Distribution
 
-PROVISIONING, READY, DRAINING, GONE = 0, 1, 2, 3
-STATE_NAMES = ("provisioning", "ready", "draining", "gone")
+PROVISIONING, READY, DRAINING, GONE, DOWN, SPARE = 0, 1, 2, 3, 4, 5
+STATE_NAMES = ("provisioning", "ready", "draining", "gone", "down", "spare")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,14 @@ class Node:
     """One node. ``free`` GPUs are unallocated; billing runs from ``billed_since``.
 
     ``resize_to`` is set while a node drains for a vertical resize: ``(new pool, new GPUs)``.
-    ``action`` is the row of the scaling action that last changed the node (or -1)."""
+    ``action`` is the row of the scaling action that last changed the node (or -1).
+    Failures (``world/failures.py``): ``life`` counts the node's up periods, so that a failure
+    scheduled in an earlier one is ignored; ``notice`` is set while it drains before going down;
+    ``going`` when it is to be released rather than come back; ``held`` while it waits for its
+    region's outage to end."""
 
-    __slots__ = ("action", "billed_since", "free", "gpus", "id", "jobs", "pool", "replicas", "resize_to",
-                 "running", "state")
+    __slots__ = ("action", "billed_since", "billing", "free", "going", "gpus", "held", "id", "jobs", "life",
+                 "notice", "pool", "replicas", "resize_to", "running", "state")
 
     def __init__(self, node_id: int, pool: Pool, gpus: int, now: float) -> None:
         self.id = node_id
@@ -56,13 +60,18 @@ class Node:
         self.action = -1
         self.jobs: dict[int, object] | None = None  # running jobs, kept only when preemption is possible
         self.replicas: dict[int, object] | None = None  # model replicas holding GPUs here
+        self.billing = False  # billed now
+        self.life = 0
+        self.notice = False
+        self.going = False
+        self.held = False
 
 
 class Pool:
     """Ready nodes of one type in one region, indexed by free GPU count."""
 
-    __slots__ = ("_largest", "buckets", "busy_gpus", "counts", "draining", "free_gpus", "nodes", "ntype",
-                 "provisioning", "region", "sizes", "version")
+    __slots__ = ("_largest", "buckets", "busy_gpus", "counts", "down", "draining", "free_gpus", "nodes", "ntype",
+                 "provisioning", "region", "sizes", "spare_target", "spares", "version")
 
     def __init__(self, region: Region, ntype: NodeType) -> None:
         self.region = region
@@ -74,6 +83,9 @@ class Pool:
         self.nodes: dict[int, Node] = {}  # ready nodes by id
         self.provisioning: dict[int, Node] = {}
         self.draining: dict[int, Node] = {}
+        self.down: dict[int, Node] = {}  # failed, churned out or in an outage; may come back
+        self.spares: dict[int, Node] = {}  # hot spares: billed, not scheduled, swapped in on a failure
+        self.spare_target = 0
         self.free_gpus = 0
         self.busy_gpus = 0  # allocated GPUs on this pool's ready and draining nodes
         self.version = 0  # bumped on every change, so views can reuse an unchanged pool's snapshot
@@ -286,6 +298,10 @@ class Region:
         self.origin_arrivals = 0  # jobs whose users are here
         self.origin_gpu_s = 0.0  # their work, GPU-seconds at reference speed
         self.origin_delays = Recent()  # network delay + wait of the jobs of users here
+        self.outage = False  # the whole region is down (failures.outages)
+        #: Failures waiting for capacity to come back, oldest first: [row of the failure log,
+        #: ready GPUs still owed].
+        self.recoveries: list[list[int]] = []
 
     @property
     def free_gpus(self) -> int:

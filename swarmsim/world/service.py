@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from simpy.events import Timeout
 
 from swarmsim.metrics.requests import (
+    FAILED_REASONS,
     R_COMPLETED,
     R_DROPPED,
     R_UNFINISHED,
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
     from swarmsim.world.node import Node, Region
     from swarmsim.world.world import World
 
-LOADING, SERVING, DRAINING, STOPPED = 0, 1, 2, 3
+LOADING, SERVING, DRAINING, STOPPED, FAILED = 0, 1, 2, 3, 4
+#: Drop reason of a request in service on a replica whose node went down (``on_failure: drop``).
+NODE_FAILED = 5
 
 #: A queued request: (id, arrival s, origin index, prompt tokens, output tokens, sampled).
 Request = tuple[int, float, int, int, int, bool]
@@ -44,7 +47,7 @@ Request = tuple[int, float, int, int, int, bool]
 class Replica:
     """One model replica on one node."""
 
-    __slots__ = ("action", "active", "gpus", "id", "node", "profile", "since", "site", "state")
+    __slots__ = ("action", "active", "gpus", "id", "node", "profile", "requests", "since", "site", "state")
 
     def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
                  now: float) -> None:
@@ -57,6 +60,7 @@ class Replica:
         self.state = LOADING
         self.since = now  # GPUs held since
         self.action = -1  # the scaling action that asked for it
+        self.requests: dict[int, Request] = {}  # in service, by request id
 
 
 class Site:
@@ -110,6 +114,13 @@ class Service:
             sc.allowed_jurisdictions(spec, o) if o in spec.origin else None for o in world.region_names
         ]
         self.candidates: list[list[int]] = []
+        #: User regions of this service and their shares of its requests.
+        self.origins = [(o, spec.origin[n]) for o, n in enumerate(world.region_names) if spec.origin.get(n, 0) > 0]
+        # Availability per user region: whether a serving replica is within residency reach
+        # now, since when, and the s of the window it was (docs/resilience.md).
+        self.reach = [False] * len(world.regions)
+        self.reach_since = [0.0] * len(world.regions)
+        self.reach_up_s = [0.0] * len(world.regions)
         for o, oname in enumerate(world.region_names):
             if oname not in spec.origin:
                 self.candidates.append([])
@@ -230,6 +241,8 @@ class Services:
     def _on_loaded(self, event: Timeout) -> None:
         self.world.events += 1
         replica: Replica = event._value
+        if replica.state == FAILED:
+            return  # its node went down while it loaded
         replica.site.loading -= 1
         if replica.state == LOADING:
             self._serve_ready(replica)
@@ -240,6 +253,8 @@ class Services:
         replica.state = SERVING
         site.serving += 1
         site.by_active[0][replica.id] = replica
+        if site.serving == 1:
+            self._reach(site.service)
         if replica.action >= 0 and self.on_replica_ready is not None:
             self.on_replica_ready(replica.action)
 
@@ -276,6 +291,8 @@ class Services:
         if replica.state == SERVING:
             del site.by_active[replica.active][replica.id]
             site.serving -= 1
+            if not site.serving:
+                self._reach(site.service)
         elif replica.state == LOADING:
             site.loading -= 1
         replica.state = DRAINING
@@ -308,6 +325,53 @@ class Services:
                 site.queue.append(request)
             else:
                 self._drop(site.service, request, site.region.index, 4, request[1] >= self.warmup)
+
+    def on_node_fail(self, node: Node) -> int:
+        """A node went down: its replicas are lost at once (those that were serving or loading
+        are asked for again), and their requests in service are served again (``on_failure:
+        retry``: back at the head of their site's queue, or failed over) or dropped. Returns the
+        number of replicas lost."""
+        w = self.world
+        now = w.env.now
+        lost = sorted(node.replicas.values(), key=lambda r: r.id)  # type: ignore[union-attr]
+        for replica in lost:
+            site = replica.site
+            service = site.service
+            if replica.state == SERVING:
+                del site.by_active[replica.active][replica.id]
+                site.serving -= 1
+            elif replica.state == LOADING:
+                site.loading -= 1
+            if replica.state in (LOADING, SERVING):
+                site.wanted += 1  # keep the service's replica count: a replacement is placed when GPUs allow
+            replica.state = FAILED
+            retry = []
+            for rid in sorted(replica.requests):
+                request = replica.requests[rid]
+                site.in_service -= 1
+                if request[1] >= self.warmup:
+                    self.in_flight[request[2]] -= 1
+                if request[5]:
+                    del self.sampled_in_flight[rid]
+                if service.spec.on_failure == "retry":
+                    retry.append(request)
+                else:
+                    self._drop(service, request, site.region.index, NODE_FAILED, request[1] >= self.warmup)
+            replica.requests.clear()
+            replica.active = 0
+            del site.replicas[replica.id]
+            del node.replicas[replica.id]  # type: ignore[union-attr]
+            self.replica_log.append((service.index, site.region.index, node.pool.ntype.index, replica.gpus,
+                                     replica.since, now))
+            w.unhold(node, replica.gpus)
+            site.queue.extendleft(reversed(retry))  # first in line, in the order they arrived
+            if not site.serving:
+                self._reach(service)
+            if not (site.serving or site.loading) and site.queue:
+                self._evacuate(site)
+            else:
+                self._drain_queue(site)
+        return len(lost)
 
     def on_node_drain(self, node: Node) -> None:
         """A node drains: its replicas stop taking requests and are asked for elsewhere."""
@@ -400,6 +464,7 @@ class Services:
             self.in_flight[request[2]] += 1
         if request[5]:
             self.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.world.env.now)
+        replica.requests[request[0]] = request
         profile = replica.profile
         prefill = profile.prefill_s(request[3])
         tpot = profile.tpot_s(a + 1)
@@ -411,6 +476,9 @@ class Services:
         w = self.world
         w.events += 1
         replica, request, start, prefill, tpot, batch = event._value
+        if replica.state == FAILED:
+            return  # its node went down: the request was served again elsewhere, or dropped
+        del replica.requests[request[0]]
         site = replica.site
         service = site.service
         now = w.env.now
@@ -473,10 +541,50 @@ class Services:
         origin = request[2]
         if counted:
             self.recorder.dropped[origin] += 1
+            if reason in FAILED_REASONS:
+                self.recorder.failed[origin] += 1
         if request[5]:
             nan = math.nan
             self.recorder.row(request[0], service.index, origin, region, R_DROPPED, reason, request[1],
                               nan, nan, nan, nan, nan, nan, nan, nan, nan, request[3], request[4], 0)
+
+    # --- availability -------------------------------------------------------------------------
+
+    def _reach(self, service: Service) -> None:
+        """Update, for each user region of a service, whether some serving replica is within
+        its residency reach (an active region), and add the reachable time of the window."""
+        now = self.world.env.now
+        sites = service.sites
+        reach, since, up = service.reach, service.reach_since, service.reach_up_s
+        for o, _ in service.origins:
+            ok = any(sites[r].serving and sites[r].region.active for r in service.candidates[o])
+            if ok != reach[o]:
+                if reach[o]:
+                    up[o] += self._window_s(since[o], now)
+                reach[o] = ok
+                since[o] = now
+
+    def reach_all(self) -> None:
+        """Update the availability of every service (after a region opened, closed or went dark)."""
+        for service in self.services:
+            self._reach(service)
+
+    def _window_s(self, start: float, end: float) -> float:
+        """s of [start, end) inside the statistics window [warmup, horizon]."""
+        return max(0.0, min(end, self.world.scenario.horizon) - max(start, self.warmup))
+
+    def availability(self) -> list[tuple[str, str, float, float]]:
+        """(service, user region, share of the service's requests, availability) per pair: the
+        share of the window in which a serving replica was within residency reach."""
+        now = self.world.env.now
+        span = self.world.scenario.horizon - self.warmup
+        names = self.world.region_names
+        out = []
+        for service in self.services:
+            for o, share in service.origins:
+                up = service.reach_up_s[o] + (self._window_s(service.reach_since[o], now) if service.reach[o] else 0.0)
+                out.append((service.name, names[o], share, up / span))
+        return out
 
     # --- the end ------------------------------------------------------------------------------
 

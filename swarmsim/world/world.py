@@ -18,7 +18,7 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from swarmsim.metrics.recorder import COMPLETED, REJECTED, UNFINISHED, Recorder
+from swarmsim.metrics.recorder import COMPLETED, PREEMPTED, REJECTED, UNFINISHED, Recorder
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.traces import BadRows
@@ -26,7 +26,7 @@ from swarmsim.workloads.jobs import JobBatch, job_batches
 from swarmsim.workloads.replay import mapped_gpu
 from swarmsim.world.job import Job
 from swarmsim.world.network import rtt_matrix, transfer_time_s
-from swarmsim.world.node import DRAINING, GONE, PROVISIONING, READY, Node, NodeType, Pool, Region
+from swarmsim.world.node import DOWN, DRAINING, GONE, PROVISIONING, READY, SPARE, Node, NodeType, Pool, Region
 from swarmsim.world.scheduler import Plan, Scheduler
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,9 @@ class World:
         self.recorder = Recorder(self.workload_names, self.region_names, [t.name for t in self.node_types])
         self.scheduler = Scheduler(self, scenario.scheduler.queue, scenario.scheduler.placement,
                                    scenario.scheduler.routing)
-        #: Policies may change the fleet: keep the state their views need.
-        self.tracking = scenario.scaling
+        #: Policies may change the fleet, or failures take nodes down: keep the state their views
+        #: need and the running jobs of each node.
+        self.tracking = scenario.scaling or bool(scenario.failures)
         self.running: list[dict[int, Job]] = [{} for _ in self.regions]  # by region, job id
         self.moving: dict[int, Job] = {}  # jobs whose input is in transit
         self.blocked: list[Job] = []  # jobs that only an inactive region could run (policies may open one)
@@ -77,6 +78,15 @@ class World:
         self._routes: list[tuple[list[list[int]], list[float]]] = []
         self.on_node_ready: Callable[[Node], None] | None = None  # set by the controller
         self.on_node_gone: Callable[[Node], None] | None = None
+        #: Per workload: (s of run time between checkpoints or None, s to write one).
+        self.checkpoint = [
+            (spec.checkpoint_every, spec.checkpoint_overhead)
+            for spec in (scenario.workloads[n] for n in self.workload_names)
+            if isinstance(spec, JobsWorkloadSpec)
+        ]
+        from swarmsim.world.failures import Failures
+
+        self.failures = Failures(self) if scenario.failures else None
         self._build_fleet()
         self.bad_rows: dict[str, BadRows] = {}  # tallies of skipped trace rows, by workload
         #: Per workload: True when jobs run their traced duration on any GPU (no speed scaling).
@@ -98,11 +108,13 @@ class World:
                 ntype = next(t for t in self.node_types if t.name == tname)
                 for _ in range(count):
                     self.add_node(region, ntype, delay_s=0.0)
+        if self.failures is not None:
+            self.failures.add_spares()
 
     def add_node(self, region: Region, ntype: NodeType, delay_s: float | None = None,
-                 action: int = -1) -> Node:
+                 action: int = -1, spare: bool = False) -> Node:
         """Request a node; billing starts now and it is ready after ``delay_s`` (default: drawn
-        from the node type's provisioning-time distribution)."""
+        from the node type's provisioning-time distribution), or kept as a hot ``spare``."""
         pool = region.pools[ntype.index]
         node = Node(self._next_node_id, pool, ntype.gpus, self.env.now)
         node.action = action
@@ -110,7 +122,10 @@ class World:
         self.nodes[node.id] = node
         region.nodes_alive += 1
         self._bill_start(node)
-        self._provision(node, delay_s)
+        if spare:
+            self.make_spare(node)
+        else:
+            self._provision(node, delay_s)
         return node
 
     def _provision(self, node: Node, delay_s: float | None) -> None:
@@ -135,13 +150,15 @@ class World:
 
     def _ready(self, node: Node) -> None:
         pool = node.pool
-        del pool.provisioning[node.id]
+        pool.provisioning.pop(node.id, None)
         pool.version += 1
         node.state = READY
         pool.add(node)
         pool.region.ready_gpus += node.gpus
         if self.on_node_ready is not None:
             self.on_node_ready(node)
+        if self.failures is not None:
+            self.failures.on_up(node)
 
     def spent_usd(self) -> float:
         """Node cost billed from t = 0 to now, USD (kept as a running integral of the rate)."""
@@ -155,6 +172,7 @@ class World:
     def _bill_start(self, node: Node) -> None:
         region = node.pool.region
         node.billed_since = self.env.now
+        node.billing = True
         region.provisioned_gpus += node.gpus
         rate = node.gpus * node.pool.ntype.usd_per_gpu_hour * region.price_multiplier
         region.cost_rate += rate
@@ -164,6 +182,7 @@ class World:
         region = node.pool.region
         ntype = node.pool.ntype
         price = ntype.usd_per_gpu_hour * region.price_multiplier
+        node.billing = False
         region.provisioned_gpus -= node.gpus
         region.cost_rate -= node.gpus * price
         self._rate_change(-node.gpus * price)
@@ -185,7 +204,14 @@ class World:
             pool.region.ready_gpus -= node.gpus
             node.state = DRAINING
             pool.draining[node.id] = node
+        elif node.state in (DOWN, SPARE):  # nothing runs there: released at once
+            (pool.down if node.state == DOWN else pool.spares).pop(node.id)
+            node.life += 1  # its pending return or failure no longer applies
+            self._release(node)
+            return
         else:
+            if node.notice:  # about to go down: it will not come back
+                node.going = True
             return
         node.resize_to = resize_to
         if resize_to is not None:
@@ -203,6 +229,8 @@ class World:
             self._drained(node)
 
     def _drained(self, node: Node) -> None:
+        if node.notice:
+            return  # empty before its announced failure: it waits, idle, to go down
         del node.pool.draining[node.id]
         node.pool.version += 1
         if node.resize_to is not None:
@@ -232,10 +260,84 @@ class World:
     def _release(self, node: Node) -> None:
         node.state = GONE
         node.pool.region.nodes_alive -= 1
-        self._bill_stop(node)
+        if node.billing:
+            self._bill_stop(node)
         del self.nodes[node.id]
         if self.on_node_gone is not None:
             self.on_node_gone(node)
+
+    def take_down(self, node: Node, cause: int, bill_while_down: bool = False) -> tuple[int, int]:
+        """A node goes down now (failure, churn, spot, outage): its jobs lose the work since
+        their last checkpoint and queue again, its replicas stop (their requests are served
+        again elsewhere or dropped), and billing stops unless ``bill_while_down``. A node a
+        policy was removing will be released instead of coming back; a pending resize is
+        cancelled. Returns (jobs interrupted, replicas lost)."""
+        pool = node.pool
+        region = pool.region
+        state = node.state
+        if state == READY:
+            pool.remove(node)
+            region.ready_gpus -= node.gpus
+        elif state == PROVISIONING:
+            del pool.provisioning[node.id]
+        elif state == DRAINING:
+            del pool.draining[node.id]
+            if node.resize_to is not None:
+                self.committed_rate -= self._resize_delta(node)
+                node.resize_to = None
+            elif not node.notice:
+                node.going = True  # a policy was removing it
+        elif state == SPARE:
+            del pool.spares[node.id]
+        else:
+            return 0, 0
+        node.life += 1
+        node.notice = False
+        node.action = -1
+        node.state = DOWN
+        pool.down[node.id] = node
+        pool.version += 1
+        replicas = self.services.on_node_fail(node) if node.replicas else 0
+        jobs = sorted(node.jobs.values(), key=lambda j: j.id) if node.jobs else []  # type: ignore[attr-defined]
+        for job in jobs:
+            self.interrupt(job, cause)  # type: ignore[arg-type]
+        if not bill_while_down and node.billing:
+            self._bill_stop(node)
+        if state == READY and pool.spares and not region.outage:  # a hot spare takes its place at once
+            spare = pool.spares.pop(min(pool.spares))
+            self._ready(spare)
+        self.scheduler.dispatch(region)
+        return len(jobs), replicas
+
+    def bring_up(self, node: Node) -> None:
+        """A down node comes back (repaired, back online, outage over): billed again, then
+        ready, or a hot spare when its pool is short of spares."""
+        pool = node.pool
+        del pool.down[node.id]
+        node.held = False
+        if not node.billing:
+            self._bill_start(node)
+        if len(pool.spares) < pool.spare_target:
+            self.make_spare(node)
+            return
+        self._ready(node)
+        self.scheduler.dispatch(pool.region)
+
+    def make_spare(self, node: Node) -> None:
+        """Keep a node as a hot spare of its pool (billed, not scheduled)."""
+        pool = node.pool
+        pool.provisioning.pop(node.id, None)
+        node.state = SPARE
+        pool.spares[node.id] = node
+        pool.version += 1
+        if self.failures is not None:
+            self.failures.on_up(node)
+
+    def unhold(self, node: Node, gpus: int) -> None:
+        """Free ``gpus`` GPUs a replica held on a node that went down."""
+        node.pool.give(node, gpus)
+        node.running -= 1
+        node.pool.region.busy_gpus -= gpus
 
     # --- jobs: arrival, routing, queueing -------------------------------------------------------
 
@@ -417,9 +519,15 @@ class World:
         self._after(run_time, self._on_finish, (job, job.epoch))
 
     def run_time(self, job: Job, ntype: NodeType) -> float:
-        """How long a job runs on a node type, s: its reference duration over the GPU's speed,
-        or, for a replay without speed scaling, its traced duration as is."""
-        return job.duration_ref if self.fixed_runtime[job.workload] else job.duration_ref / ntype.speed
+        """How long a job's next run lasts on a node type, s: the reference duration it has not
+        checkpointed yet over the GPU's speed (or, for a replay without speed scaling, as is),
+        plus the time to write its checkpoints on the way (none after the last stretch)."""
+        left = job.duration_ref - job.done_ref
+        compute = left if self.fixed_runtime[job.workload] else left / ntype.speed
+        every, overhead = self.checkpoint[job.workload]
+        if every is not None and overhead > 0 and compute > every:
+            compute += (math.ceil(compute / every) - 1) * overhead
+        return compute
 
     def _on_finish(self, event: Timeout) -> None:
         self.events += 1
@@ -453,11 +561,25 @@ class World:
         region.running_jobs -= 1
         del self.running[region.index][job.id]
 
-    def interrupt(self, job: Job) -> None:
-        """Stop a running job now: its GPU-seconds so far are lost and it queues again."""
+    def interrupt(self, job: Job, cause: int = PREEMPTED) -> None:
+        """Stop a running job now and queue it again. With ``checkpoint_every`` C (and
+        ``checkpoint_overhead`` o), the k = floor(elapsed / (C + o)) checkpoints it wrote keep
+        k x C s of compute; the rest of the run's GPU-seconds are lost (all of it without
+        checkpoints)."""
         region = self.regions[job.region]
-        ntype = job.ntype.index if job.ntype is not None else -1
-        self.recorder.lost(job.id, region.index, ntype, job.gpus, job.start, self.env.now)
+        ntype = job.ntype
+        now = self.env.now
+        kept = 0.0
+        every, overhead = self.checkpoint[job.workload]
+        if every is not None and ntype is not None:
+            period = every + overhead
+            k = math.floor((now - job.start) / period)
+            if k > 0:
+                kept = k * period
+                saved = k * every
+                job.done_ref += saved if self.fixed_runtime[job.workload] else saved * ntype.speed
+        self.recorder.lost(job.id, region.index, ntype.index if ntype is not None else -1, job.gpus, job.start,
+                           now, job.start + kept, cause)
         job.epoch += 1
         job.restarts += 1
         self._free(region, job)
@@ -519,6 +641,8 @@ class World:
             self.services.start()
         if self.scenario.policies:
             Controller(self).start()
+        if self.failures is not None:
+            self.failures.start()
         if progress is None:
             self.env.run(until=horizon)
         else:
@@ -537,6 +661,8 @@ class World:
         elif self.services:
             self.services.sample(now)  # close the last, partial interval of the request counters
         self.services.close()
+        if self.failures is not None:
+            self.failures.close()
         unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
             unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))
@@ -544,6 +670,8 @@ class World:
         for job in sorted(unfinished, key=lambda j: j.id):
             self._record(job, UNFINISHED)
         for node in sorted(self.nodes.values(), key=lambda n: n.id):
+            if not node.billing:
+                continue
             region = node.pool.region
             price = node.pool.ntype.usd_per_gpu_hour * region.price_multiplier
             self.recorder.billing(node.id, region.index, node.pool.ntype.index, node.gpus, price,
