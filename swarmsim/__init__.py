@@ -8,6 +8,7 @@ Public API::
     res.summary, res.jobs, res.timeseries, res.actions
     res.save("results/two-regions/run-1")
     table = swarmsim.sweep(sc, grid={"scheduler.placement": ["best-fit", "spread"]}, seeds=range(10))
+    plan = swarmsim.plan(sc, slo={"job_wait_p95_s": 1800}, vary="fleet", seeds=10)
 """
 
 from typing import TYPE_CHECKING, Any
@@ -18,14 +19,15 @@ from swarmsim.version import __version__
 
 if TYPE_CHECKING:
     from swarmsim.experiments.sweep import sweep
+    from swarmsim.planning.search import plan
     from swarmsim.result import Result
     from swarmsim.simulation import simulate
 
-__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate", "sweep"]
+__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "plan", "simulate", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    # simulate, sweep and Result pull in pandas and SimPy; import them on first use so that
+    # simulate, sweep, plan and Result pull in pandas and SimPy; import them on first use so that
     # `swarmsim validate` and bad-input exits stay fast.
     if name == "simulate":
         from swarmsim.simulation import simulate
@@ -35,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from swarmsim.experiments.sweep import sweep
 
         return sweep
+    if name == "plan":
+        from swarmsim.planning.search import plan
+
+        return plan
     if name == "Result":
         from swarmsim.result import Result
 

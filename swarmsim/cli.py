@@ -113,6 +113,24 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--save-runs", action="store_true", help="also keep every run's full folder (CSVs)")
     sw.set_defaults(func=_sweep)
 
+    pl = sub.add_parser("plan", help="the cheapest fleet per region and node type that meets the SLOs "
+                                     "(or the most demand a fleet carries, or a policy parameter)")
+    pl.add_argument("scenario", help="scenario file: its workloads are the demand to plan for")
+    pl.add_argument("--slo", action="append", default=[], metavar="METRIC=VALUE",
+                    help="a headline figure and its bound, e.g. request_latency_p99_s=2.0; repeatable")
+    pl.add_argument("--vary", default="fleet",
+                    help="fleet (default), demand, or policies.N.PARAM such as policies.0.target_utilization")
+    pl.add_argument("--node-types", metavar="T1,T2", help="node types the fleet may use (default: all)")
+    pl.add_argument("--regions", metavar="R1,R2", help="regions that may hold nodes (default: all active)")
+    pl.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 for every candidate (default 10)")
+    pl.add_argument("--backend", choices=("local", "ray"), default="local", help="where the runs execute")
+    pl.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    pl.add_argument("--max-runs", type=int, help="most simulations to run (finished runs in --out are free)")
+    pl.add_argument("--confidence", type=float, default=0.95, help="of the intervals kept within the SLOs")
+    pl.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="change a scenario field")
+    pl.add_argument("--out", help="plan folder (default: results/<name>/plan-<hash>); re-running resumes it")
+    pl.set_defaults(func=_plan)
+
     cmp = sub.add_parser("compare", help="paired comparisons between the points of a finished sweep")
     cmp.add_argument("folder", help="a sweep folder (holding results.csv)")
     cmp.add_argument("--metric", action="append", required=True,
@@ -356,6 +374,47 @@ def _sweep(args: argparse.Namespace) -> int:
         first = table[table["status"] == "failed"].iloc[0]
         print(f"\nfailed: {failed} runs, e.g. point {first['point']} seed {first['seed']}: {first['error']}")
     print(f"\nresults: {Path(out) / 'results.csv'}")
+    return 0
+
+
+def _names(option: str, text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ScenarioError(None, [(option, f"expected a comma-separated list of names, got {text!r}")])
+    return names
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from swarmsim.planning.search import parse_slo, plan
+
+    scenario = _load(args.scenario, None, args.set)
+    slos = [parse_slo(text) for text in args.slo]
+    if not slos:
+        raise ScenarioError(None, [("--slo", "expected at least one, e.g. --slo request_latency_p99_s=2.0")])
+    out = args.out
+    if out is None:
+        key = json.dumps([scenario.digest(), [str(s) for s in slos], args.vary, args.node_types, args.regions,
+                          args.seeds])
+        out = str(Path("results") / scenario.name / f"plan-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        result = plan(scenario, slos, args.vary, node_types=_names("--node-types", args.node_types),
+                      regions=_names("--regions", args.regions), seeds=args.seeds, backend=args.backend,
+                      jobs=args.jobs, out=out, max_runs=args.max_runs, confidence=args.confidence, progress=say)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished runs are kept in {out}; run the same command to resume", file=sys.stderr)
+        return 130
+    print(f"swarmsim plan — {scenario.name}: vary {args.vary}, {', '.join(str(s) for s in slos)}, "
+          f"{args.seeds} seeds, {int(args.confidence * 100)} % intervals")
+    print(result.render())
+    print(f"\nresults: {out}")
     return 0
 
 

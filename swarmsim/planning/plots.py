@@ -1,0 +1,71 @@
+"""Plots of a plan: cost against the SLO with the Pareto front, and the chosen fleet by region."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from swarmsim.planning.search import PlanResult
+
+
+def plot_cost_vs_slo(result: PlanResult, ax: Axes | None = None) -> Axes:
+    """Each candidate's monthly cost (USD) against its worst SLO ratio (conservative CI end over the
+    bound; 1 = on the SLO, below 1 meets), the Pareto front (no other candidate is both cheaper
+    and nearer the SLOs) and the recommended plan (a star)."""
+    import matplotlib.pyplot as plt
+
+    from swarmsim.planning.search import worst_ratio
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    rows = result.table.to_dict("records")
+    cost = np.array([r["cost_usd_per_month"] for r in rows], dtype=float)
+    ratio = np.array([min(worst_ratio(result.slos, r), 1e6) for r in rows], dtype=float)
+    meets = np.array([bool(r["meets"]) for r in rows])
+    ax.scatter(cost[meets], ratio[meets], c="tab:green", label="meets every SLO", zorder=3)
+    ax.scatter(cost[~meets], ratio[~meets], c="tab:red", marker="x", label="misses", zorder=3)
+    order = np.lexsort((ratio, cost))
+    front, best = [], math.inf
+    for i in order:
+        if ratio[i] < best:
+            front.append(i)
+            best = ratio[i]
+    ax.plot(cost[front], ratio[front], "-", c="0.4", lw=1, label="Pareto front", zorder=2)
+    chosen: dict[str, Any] | None = result.recommended
+    if chosen is not None:
+        i = int(chosen["candidate"])
+        ax.scatter([cost[i]], [ratio[i]], marker="*", s=300, c="gold", edgecolors="k", label="recommended", zorder=4)
+    ax.axhline(1.0, ls="--", c="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("cost, USD per month")
+    ax.set_ylabel("worst SLO ratio (CI end / bound; < 1 meets)")
+    ax.set_title(f"{result.base.name}: " + ", ".join(str(s) for s in result.slos), fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_fleet(result: PlanResult, ax: Axes | None = None) -> Axes:
+    """Nodes of the recommended (else closest) plan per region, stacked by node type."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    fleet = result.fleet or {}
+    regions = list(fleet)
+    types = sorted({t for c in fleet.values() for t in c})
+    bottom = np.zeros(len(regions))
+    for t in types:
+        heights = np.array([fleet[r].get(t, 0) for r in regions], dtype=float)
+        ax.bar(regions, heights, bottom=bottom, label=t)
+        bottom += heights
+    ax.set_ylabel("nodes")
+    state = "recommended" if result.recommended is not None else "closest (infeasible)"
+    ax.set_title(f"{state} fleet by region", fontsize=9)
+    if types:
+        ax.legend(fontsize=8)
+    return ax

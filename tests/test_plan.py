@@ -1,0 +1,173 @@
+"""Capacity planning: the planner's answers against queueing theory, monotonicity, constraints, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import swarmsim
+from swarmsim.cli import main
+from swarmsim.experiments.stats import summarize
+
+WAIT_TARGET_S = 3.0
+SEEDS = 6
+
+
+def mmc(rate_per_min: float = 8.0, horizon: str = "20h", max_nodes: int | None = None) -> dict:
+    """One region of one-GPU nodes, Poisson arrivals, exponential 1-minute jobs (M/M/c)."""
+    region = {} if max_nodes is None else {"max_nodes": max_nodes}
+    return {
+        "name": "plan-test-mmc", "seed": 0, "horizon": horizon, "warmup": "1h", "sample_every": "1h",
+        "regions": {"us-east": region},
+        "node_types": {"a1x1": {"gpu": "A100-80GB", "gpus": 1, "usd_per_gpu_hour": 2.0}},
+        "fleet": {"us-east": {"a1x1": 1}},
+        "workloads": {"mmc": {"kind": "jobs", "arrivals": {"process": "poisson", "rate": f"{rate_per_min}/m"},
+                              "origin": {"us-east": 1.0}, "gpus": 1,
+                              "duration": {"dist": "exponential", "mean": "1m"}}},
+    }
+
+
+def erlang_c_wait_s(c: int, rate_per_s: float, mean_s: float) -> float:
+    """Mean wait of M/M/c from the textbook formula (independent of swarmsim's)."""
+    a = rate_per_s * mean_s
+    if a >= c:
+        return math.inf
+    top = a**c / math.factorial(c) * c / (c - a)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait * mean_s / (c - a)
+
+
+def smallest_c(rate_per_s: float, mean_s: float, target_s: float) -> int:
+    return next(c for c in range(1, 1000) if erlang_c_wait_s(c, rate_per_s, mean_s) <= target_s)
+
+
+def nodes(result: swarmsim.planning.PlanResult) -> int:
+    return sum(sum(c.values()) for c in result.fleet.values())
+
+
+@pytest.fixture(scope="module")
+def mmc_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[swarmsim.planning.PlanResult, Path]:
+    out = tmp_path_factory.mktemp("plans") / "mmc"
+    return swarmsim.plan(mmc(), slo={"job_wait_mean_s": WAIT_TARGET_S}, seeds=SEEDS, jobs=1, out=out), out
+
+
+def test_mmc_answer_is_the_smallest_c_erlang_c_allows_and_simulation_confirms(mmc_plan) -> None:
+    result, _ = mmc_plan
+    c = smallest_c(8 / 60, 60.0, WAIT_TARGET_S)
+    assert c == 12  # the case is chosen with room on both sides: 2.1 s at 12, 4.9 s at 11
+    assert result.feasible and result.fleet == {"us-east": {"a1x1": c}}
+    row = result.recommended
+    theory = erlang_c_wait_s(c, 8 / 60, 60.0)
+    assert row["job_wait_mean_s_ci_low"] <= theory <= row["job_wait_mean_s_ci_high"]
+    assert row["job_wait_mean_s_ci_high"] <= WAIT_TARGET_S
+    below = result.table[result.table["nodes.us-east.a1x1"] == c - 1]
+    assert len(below) == 1 and not below["meets"].iloc[0], "c - 1 was simulated and misses"
+    assert row["cost_usd_per_month"] == pytest.approx(c * 2.0 * 730)
+
+
+def test_recommended_plan_meets_its_slo_on_fresh_seeds(mmc_plan) -> None:
+    result, _ = mmc_plan
+    table = swarmsim.sweep(result.scenario(), None, range(100, 100 + SEEDS), jobs=1)
+    row = summarize(table, ["job_wait_mean_s"]).iloc[0]
+    assert row["ci_high"] <= WAIT_TARGET_S
+
+
+def test_plan_folder_holds_table_json_plots_and_a_run_folder(mmc_plan) -> None:
+    result, out = mmc_plan
+    doc = json.loads((out / "plan.json").read_text())
+    assert doc["feasible"] and doc["fleet"] == {"us-east": {"a1x1": 12}}
+    assert doc["simulations_run"] == result.runs > 0
+    assert "gap" in doc["analytic_vs_simulated"]
+    assert (out / "plan.csv").read_text().count("\n") == len(result.table) + 1
+    assert (out / "cost-vs-slo.png").stat().st_size > 0 and (out / "fleet-by-region.png").stat().st_size > 0
+    assert json.loads((out / "run" / "summary.json").read_text())["summary"]["jobs_arrived"] > 0
+
+
+def test_resuming_the_same_plan_runs_nothing_again(mmc_plan) -> None:
+    first, out = mmc_plan
+    again = swarmsim.plan(mmc(), slo={"job_wait_mean_s": WAIT_TARGET_S}, seeds=SEEDS, jobs=1, out=out)
+    assert again.runs == 0 and again.runs_reused == first.runs
+    assert again.fleet == first.fleet
+
+
+def test_tighter_slo_never_cheaper_looser_never_dearer(mmc_plan, tmp_path: Path) -> None:
+    base, out = mmc_plan  # the same folder: candidates already simulated are reused
+    tight = swarmsim.plan(mmc(), slo={"job_wait_mean_s": 1.5}, seeds=SEEDS, jobs=1, out=out)
+    loose = swarmsim.plan(mmc(), slo={"job_wait_mean_s": 8.0}, seeds=SEEDS, jobs=1, out=out)
+    cost = base.recommended["cost_usd_per_month"]
+    assert tight.recommended["cost_usd_per_month"] >= cost >= loose.recommended["cost_usd_per_month"]
+    assert nodes(tight) == smallest_c(8 / 60, 60, 1.5) and nodes(loose) == smallest_c(8 / 60, 60, 8.0)
+
+
+def test_doubling_demand_never_lowers_the_cost(mmc_plan) -> None:
+    base, _ = mmc_plan
+    double = swarmsim.plan(mmc(16.0), slo={"job_wait_mean_s": WAIT_TARGET_S}, seeds=SEEDS, jobs=1)
+    assert double.recommended["cost_usd_per_month"] >= base.recommended["cost_usd_per_month"]
+    assert nodes(double) == smallest_c(16 / 60, 60.0, WAIT_TARGET_S)
+
+
+def test_supply_cap_makes_it_infeasible_with_the_closest_plan_and_the_binding_cap() -> None:
+    result = swarmsim.plan(mmc(max_nodes=10), slo={"job_wait_mean_s": WAIT_TARGET_S}, seeds=4, jobs=1)
+    assert not result.feasible and result.recommended is None
+    assert "supply" in result.binding and "max_nodes" in result.binding and "10" in result.binding
+    assert result.closest is not None and result.fleet == {"us-east": {"a1x1": 10}}
+    assert "infeasible" in result.render()
+
+
+def inference_world() -> dict:
+    """Two US and one EU region; EU users' requests must stay in the EU."""
+    return {
+        "name": "plan-test-residency", "seed": 0, "horizon": "3h", "warmup": "20m", "sample_every": "15m",
+        "regions": {"us-east": {}, "eu-west": {}, "us-west": {}},
+        "node_types": {"l4x2": {"gpu": "L4", "gpus": 2}},
+        "fleet": {"us-east": {"l4x2": 1}},
+        "workloads": {"chat": {
+            "kind": "inference", "arrivals": {"process": "poisson", "rate": "2/s"},
+            "origin": {"us-east": 0.6, "eu-west": 0.4},
+            "prompt_tokens": {"dist": "lognormal", "median": 300, "sigma": 0.5},
+            "output_tokens": {"dist": "lognormal", "median": 50, "sigma": 0.5},
+            "replica": {"gpu": "L4", "gpus": 1, "max_batch": 4, "model": "llama2-7b"},
+            "residency": "origin", "routing": "latency-aware", "sample_requests": 100}},
+    }
+
+
+def test_residency_is_a_constraint_never_a_cost(tmp_path: Path) -> None:
+    outside = swarmsim.plan(inference_world(), slo={"request_latency_p99_s": 30}, regions=["us-east", "us-west"],
+                            seeds=3, jobs=1)
+    assert not outside.feasible and outside.runs == 0
+    assert "residency" in outside.binding and "eu-west" in outside.binding
+    result = swarmsim.plan(inference_world(), slo={"request_latency_p99_s": 30}, seeds=3, jobs=1,
+                           out=tmp_path / "p")
+    assert result.feasible and result.fleet.get("eu-west", {}).get("l4x2", 0) >= 1
+    run = json.loads((tmp_path / "p" / "run" / "summary.json").read_text())["summary"]
+    assert run["request_residency_violations"] == 0 and run["residency_violations"] == 0
+
+
+def test_vary_demand_finds_the_load_erlang_c_allows() -> None:
+    sc = mmc(horizon="12h") | {"fleet": {"us-east": {"a1x1": 12}}}
+    result = swarmsim.plan(sc, slo={"job_wait_mean_s": WAIT_TARGET_S}, vary="demand", seeds=4, jobs=1)
+    scale = result.recommended["demand_scale"]
+    # Erlang C: 12 servers keep the mean wait within 3 s up to about 8.3/min (scale ~1.04).
+    limit = max(s for s in [x / 100 for x in range(50, 200)]
+                if erlang_c_wait_s(12, 8 / 60 * s, 60.0) <= WAIT_TARGET_S)
+    assert 0.85 * limit <= scale <= 1.1 * limit
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--slo", "latency_p99=2"], "--slo: unknown metric"),
+    (["--slo", "request_latency_p99_s"], "--slo: expected METRIC=VALUE"),
+    (["--slo", "job_wait_mean_s=3", "--regions", "mars"], "--regions: unknown name 'mars'"),
+    (["--slo", "job_wait_mean_s=3", "--node-types", "h100x8"], "--node-types: unknown name 'h100x8'"),
+    (["--slo", "job_wait_mean_s=3", "--vary", "policies.0.target_utilization"], "--vary: policies.0"),
+    (["--slo", "request_latency_p99_s=2"], "no inference workload"),
+])
+def test_cli_bad_input_is_one_line_exit_2_and_no_folder(args: list[str], named: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "plan"
+    status = main(["plan", "scenarios/plan-mmc.yaml", *args, "--seeds", "2", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and named in err
+    assert not out.exists()
