@@ -484,6 +484,8 @@ def _fmt(key: str, value: Any) -> str:
         return f"{value:.2f} s"
     if "usd" in key:
         return f"${value:,.2f}"
+    if key == "availability":
+        return f"{100 * value:.3f} %"
     if key in ("gpu_utilization", "slo_attainment", "replica_slot_utilization"):
         return f"{100 * value:.1f} %"
     if isinstance(value, float):
@@ -493,15 +495,23 @@ def _fmt(key: str, value: Any) -> str:
 
 def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "") -> str:
     """The headline figures (and the per-region breakdown) as a plain-text table."""
+    from swarmsim.metrics.resilience import NO_FAILURES
     from swarmsim.metrics.summary import HEADLINE_KEYS
 
     lines = [f"swarmsim — {title}" if title else "swarmsim"]
     requests = bool(summary.get("requests_arrived"))
     jobs = bool(summary.get("jobs_arrived")) or not requests
-    show = [k for k in HEADLINE_KEYS
-            if ((k.startswith(("request", "replica")) or k == "slo_attainment") and requests)
-            or (k.startswith("job") and jobs)
-            or not (k.startswith(("request", "job", "replica")) or k == "slo_attainment")]
+    failing = bool(summary.get("node_failures") or summary.get("outages"))
+    resilience = {*NO_FAILURES, "requests_failed"}
+
+    def shown(k: str) -> bool:
+        if k in resilience:  # only when something failed; the request ones only with requests
+            return failing and (requests or k not in ("availability", "requests_failed"))
+        if k.startswith(("request", "replica")) or k == "slo_attainment":
+            return requests
+        return jobs if k.startswith("job") else True
+
+    show = [k for k in HEADLINE_KEYS if shown(k)]
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {_fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):

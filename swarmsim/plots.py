@@ -64,6 +64,41 @@ def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes 
     return ax
 
 
+#: Colours of the causes of a node going down, in the failures timeline.
+CAUSE_COLORS = {"failure": "tab:red", "churn": "tab:orange", "spot": "tab:purple", "preempted": "tab:brown"}
+
+
+def plot_failures_timeline(timeseries: pd.DataFrame, failures: pd.DataFrame, ax: Axes | None = None,
+                           warmup_s: float = 0.0) -> Axes:
+    """Ready GPUs per region over time (hours), with each node that went down marked at the
+    moment it went (by cause) and each region outage shaded from its start to its end."""
+    ax = _axes(ax)
+    regions = [r for r, g in timeseries.groupby("region", observed=True, sort=False) if g["provisioned_gpus"].any()]
+    colors = {r: f"C{i % 10}" for i, r in enumerate(regions)}
+    for region in regions:
+        g = timeseries[timeseries["region"].astype(str) == str(region)]
+        ax.step(g["time_s"] / 3600.0, g["ready_gpus"], where="post", color=colors[region],
+                label=f"ready GPUs, {region}")
+    outages = failures[failures["cause"].astype(str) == "outage"]
+    for _, row in outages.iterrows():
+        end = row["back_s"] if np.isfinite(row["back_s"]) else timeseries["time_s"].max()
+        ax.axvspan(row["time_s"] / 3600.0, end / 3600.0, color=colors.get(row["region"], "0.5"), alpha=0.15)
+    if len(outages):
+        ax.plot([], [], color="0.5", alpha=0.3, linewidth=8, label="region outage")
+    nodes = failures[failures["cause"].astype(str) != "outage"]
+    top = float(timeseries.groupby("time_s")["ready_gpus"].max().max() or 1.0)
+    for cause, group in nodes.groupby(nodes["cause"].astype(str), sort=True):
+        ax.plot(group["time_s"] / 3600.0, np.full(len(group), top * 1.04), linestyle="none", marker="v",
+                markersize=4, color=CAUSE_COLORS.get(cause, "0.3"), label=f"node down: {cause} ({len(group)})")
+    if warmup_s > 0:
+        ax.axvspan(0, warmup_s / 3600.0, color="0.85", alpha=0.6, label="warm-up (excluded)")
+    ax.set_xlabel("simulated time (h)")
+    ax.set_ylabel("ready GPUs")
+    ax.set_title("Failures, outages and capacity")
+    ax.legend(loc="lower left", fontsize="small")
+    return ax
+
+
 def plot_wait_cdf(jobs: pd.DataFrame, by: str = "region", ax: Axes | None = None,
                   warmup_s: float = 0.0) -> Axes:
     """Empirical CDF of job wait (arrival to start, minutes), one line per ``by`` group, over
@@ -428,6 +463,9 @@ def save_plots(result: Result, folder: Path) -> list[Path]:
         ("wait_cdf.png", lambda ax: plot_wait_cdf(result.jobs, ax=ax, warmup_s=warmup)),
         ("cost.png", lambda ax: plot_cost(result.breakdown, ax=ax)),
     ]
+    if len(result.failures):
+        figures.append(("failures_timeline.png", lambda ax: plot_failures_timeline(
+            result.timeseries, result.failures, ax=ax, warmup_s=warmup)))
     if result.summary.get("requests_arrived", 0):
         figures += [
             ("latency_cdf.png", lambda ax: plot_latency_cdf(result, ax=ax)),

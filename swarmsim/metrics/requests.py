@@ -25,8 +25,9 @@ R_COMPLETED, R_DROPPED, R_UNFINISHED = 0, 1, 2
 R_STATUS = ("completed", "dropped", "unfinished")
 #: Why a request was dropped.
 DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost", "node-failed")
-#: Drop reasons that count as failed requests (their replica or its node went away).
-FAILED_REASONS = (4, 5)
+#: Drop reasons that count as failed requests: no replica within reach, or their replica or its
+#: node went away (the others, queue-full and timeout, are overload).
+FAILED_REASONS = (1, 4, 5)
 
 
 def bin_of(seconds: float) -> int:
@@ -63,7 +64,7 @@ class RequestRecorder:
         self.arrived = [0] * n
         self.completed = [0] * n
         self.dropped = [0] * n
-        self.failed = [0] * n  # dropped because their replica was lost (reasons replica-lost, node-failed)
+        self.failed = [0] * n  # dropped for want of a replica (no-replica, replica-lost, node-failed)
         self.slo_met = [0] * n
         self.unfinished = [0] * n
         self.latency_sum = [0.0] * n

@@ -23,7 +23,8 @@ HEADLINE_KEYS = (
     "job_completion_mean_s", "requests_arrived", "requests_completed", "requests_dropped",
     "request_latency_p50_s", "request_latency_p95_s", "request_latency_p99_s",
     "slo_attainment", "replica_slot_utilization", "residency_violations", "scale_actions", "scale_up_response_s",
-    "idle_cost_usd", "gpu_hours_lost", "jobs_restarted", "sim_events", "wall_time_s",
+    "idle_cost_usd", "gpu_hours_lost", "jobs_restarted", "availability", "requests_failed", "node_failures",
+    "outages", "mean_time_to_recover_s", "failures_unrecovered", "sim_events", "wall_time_s",
 )
 
 

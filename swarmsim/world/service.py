@@ -321,7 +321,7 @@ class Services:
             r = self._route(site.service, request[2])
             if r >= 0:
                 self._admit(site.service, site.service.sites[r], request)
-            elif site.wanted:
+            elif site.wanted and site.region.active:
                 site.queue.append(request)
             else:
                 self._drop(site.service, request, site.region.index, 4, request[1] >= self.warmup)
