@@ -1338,6 +1338,13 @@ class _Where(typing.NamedTuple):
     union: tuple[str, Any, Any] | None  # (path, annotation, value) of a plain union passed through
 
 
+def _field_of_alias(model: type[BaseModel], alias: str) -> str:
+    """The field a model reads from key ``alias`` (``for`` -> ``duration``), or ``alias``."""
+    if alias in model.model_fields:
+        return alias
+    return next((name for name, f in model.model_fields.items() if f.alias == alias), alias)
+
+
 def _explain(err: ValidationError, raw: Any) -> list[tuple[str, str]]:
     """One ``(path, message)`` per problem, in the order pydantic found them."""
     out: list[tuple[str, str] | tuple[str, None]] = []  # (path, None): a group filled in below
@@ -1589,12 +1596,12 @@ def _walk(raw: Any, loc: tuple[Any, ...]) -> _Where:
             annotation = _child_annotation(annotation, node, part)
             node = node[part]
             parts.append(str(part))
-        elif model is not None and isinstance(part, str) and part in model.model_fields:
-            annotation = _field_annotation(model, part)
+        elif model is not None and isinstance(part, str) and _field_of_alias(model, part) in model.model_fields:
+            annotation = _field_annotation(model, _field_of_alias(model, part))
             if node is None or isinstance(node, dict):  # a field the user did not give
                 holder = model
                 node = None
-                parts.append(part)
+                parts.append(part)  # as the user writes it (an alias such as ``for``)
             # else: a bare value standing for a model ("8" for {dist: constant, value: 8})
         elif isinstance(part, str) and part != "[key]" and union is None and len(_members(annotation)) > 1:
             # the label of one member of a plain union, e.g. "list[str]"
