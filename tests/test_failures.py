@@ -328,14 +328,14 @@ def test_horizontal_policy_replaces_nodes_lost_for_good() -> None:
 
 def test_conservation_with_every_kind_of_failure() -> None:
     res = swarmsim.simulate(scenario(
-        horizon="120h", sample_every="1h", regions={"us-east": {}, "eu-central": {}},
+        horizon="80h", sample_every="1h", regions={"us-east": {}, "eu-central": {}},
         node_types={"a1": {"gpu": "A100-80GB", "gpus": 4, "usd_per_gpu_hour": 2.0},
                     "pc": {"gpu": "RTX-4090", "gpus": 1, "provider": "gaming-pc"}},
         fleet={"us-east": {"a1": 3, "pc": 4}, "eu-central": {"a1": 2, "pc": 4}},
         workloads={"w": poisson_jobs("6/h", {"dist": "exponential", "mean": "2h"}, gpus={"dist": "empirical",
                                                                                         "values": [1, 2, 4, 6]},
                                      origin={"us-east": 0.5, "eu-central": 0.5}, checkpoint_every="20m"),
-                   "chat": inference("2/s", origin={"us-east": 0.5, "eu-central": 0.5},
+                   "chat": inference("0.5/s", origin={"us-east": 0.5, "eu-central": 0.5},
                                      replica=exact_replica(max_batch=8), replicas={"us-east": 1, "eu-central": 1})},
         failures={"nodes": "published", "churn": {"gaming-pc": {"mean_online": "6h", "mean_offline": "4h",
                                                                  "notice": "1m"}},
@@ -359,3 +359,42 @@ def test_same_seed_same_failures_byte_for_byte(tmp_path) -> None:
     for name in ("failures.csv", "lost.csv", "jobs.csv", "billing.csv", "summary.json", "resilience.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert len(pd.read_csv(a / "failures.csv")) > 10
+
+
+def test_requests_in_service_on_a_failed_node_are_retried_or_dropped() -> None:
+    """Two replicas on two nodes; one fails now and then. ``retry`` serves its requests again on
+    the other (none lost); ``drop`` drops them as ``node-failed`` and counts them as failed."""
+    def run(on_failure: str) -> swarmsim.Result:
+        return swarmsim.simulate(scenario(
+            horizon="30h", sample_every="10h",
+            node_types={"a1": {"gpu": "A100-80GB", "gpus": 1, "usd_per_gpu_hour": 2.0},
+                        "b1": {"gpu": "A100-80GB", "gpus": 1, "usd_per_gpu_hour": 2.0}},
+            fleet={"us-east": {"a1": 1, "b1": 1}},
+            workloads={"chat": inference("0.5/s", replica=exact_replica(max_batch=8, load_time=0),
+                                         replicas={"us-east": 2}, on_failure=on_failure)},
+            failures={"nodes": {"a1": {"mtbf": "1h", "repair": "30m"}}}))
+
+    retry, drop = run("retry"), run("drop")
+    assert retry.failures["replicas_lost"].sum() > 5
+    assert retry.summary["requests_failed"] == 0
+    s = retry.summary
+    assert s["requests_arrived"] == s["requests_completed"] + s["requests_unfinished"]
+    rows = drop.requests
+    failed = rows[rows["drop_reason"].astype(str) == "node-failed"]
+    assert len(failed) > 5
+    assert drop.summary["requests_failed"] == len(failed)  # every request is a row (sample_requests: null)
+    # A dropped request was in service on a1 when it failed: its arrival is at most one
+    # service time before a failure.
+    downs = drop.failures["down_s"].to_numpy()
+    gap = np.min(np.abs(failed["arrival_s"].to_numpy()[:, None] - downs[None, :]), axis=1)
+    assert gap.max() < 60
+
+
+def test_min_regions_is_checked_when_the_scenario_loads() -> None:
+    sc = scenario(regions={"us-east": {}, "eu-central": {}}, fleet={"us-east": {"a1": 2}, "eu-central": {"a1": 1}},
+                  workloads={"chat": inference("1/s", replica=exact_replica(), replicas={"us-east": 2},
+                                               min_regions=2)})
+    with pytest.raises(swarmsim.ScenarioError, match="min_regions"):
+        swarmsim.load_scenario(sc)
+    sc["workloads"]["chat"]["replicas"] = {"us-east": 1, "eu-central": 1}
+    assert swarmsim.load_scenario(sc).workloads["chat"].min_regions == 2
