@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +36,7 @@ from swarmsim.policies.common import (
     PoolKey,
     Sample,
     accepts,
+    empty_pool,
     live_nodes,
     pending_gpus,
     pool_of,
@@ -149,17 +149,32 @@ def managed_pools(view: ClusterView, params: PoolParams) -> list[ManagedPool]:
     """One pool per managed region: ``params.node_type``, or the type with the most billed
     nodes in the region (ties by the order of ``view.node_types``; the first type when the
     region has no nodes). A configured type the view does not know is skipped."""
-    if not view.node_types:
+    return [ManagedPool(*m) for m in _managed(view, params)]
+
+
+def _managed(view: ClusterView, params: PoolParams) -> list[tuple[RegionView, NodeTypeView, PoolView]]:
+    """:func:`managed_pools` as plain (region, node type, pool) triples: cheaper, for the
+    strategies that run every few seconds."""
+    types = view.node_types
+    if not types:
         return []
     out = []
     for region in regions_in(view, params.regions):
+        pools = region.pools
         if params.node_type is not None:
-            node_type = view.node_types.get(params.node_type)
+            node_type = types.get(params.node_type)
             if node_type is None:
                 continue
         else:
-            node_type = max(view.node_types.values(), key=lambda t, r=region: pool_of(r, t).nodes)
-        out.append(ManagedPool(region, node_type, pool_of(region, node_type)))
+            # max() by billed nodes, the first on ties; written out (it runs every call).
+            node_type, most = None, -1
+            for t in types.values():
+                pool = pools.get(t.name)
+                nodes = pool.nodes_provisioning + pool.nodes_ready + pool.nodes_draining if pool else 0
+                if nodes > most:
+                    node_type, most = t, nodes
+        pool = pools.get(node_type.name)
+        out.append((region, node_type, pool if pool is not None else empty_pool(node_type)))
     return out
 
 
@@ -248,6 +263,39 @@ class Threshold:
 # --- 2. TargetTracking: Kubernetes HPA -------------------------------------------------------
 
 
+_FROM_ZERO, _RATIO, _TOLERANCE, _PROVISIONING = range(4)
+
+
+class _Why(NamedTuple):
+    """The figures behind a target-tracking recommendation; the reason text is built from them
+    only when an action is taken (:meth:`TargetTracking._explain`)."""
+
+    kind: int  # _FROM_ZERO, _RATIO, _TOLERANCE or _PROVISIONING
+    load: int  # GPUs
+    ready_gpus: int = 0
+    ready: int = 0  # ready nodes
+    ratio: float = 0.0  # metric / target over the ready GPUs
+    new_ratio: float = 0.0  # metric / target over the ready and provisioning GPUs
+    provisioning: int = 0  # provisioning nodes
+
+
+class _Windows:
+    """One pool's recommendations over the two stabilization windows, as two monotonic deques
+    of (time s, nodes): ``lows`` holds the candidates for the MIN of the scale-up window (values
+    rising from the front), ``highs`` those for the MAX of the scale-down window (values
+    falling). A recommendation that can no longer be a window's MIN (MAX), because a newer one
+    is as low (high), is dropped when the newer one arrives, and expired ones leave from the
+    front: O(1) amortized per call (:meth:`TargetTracking._stabilize`), and the same MIN and MAX
+    as a scan of the history, provided time never goes back (``last_s``)."""
+
+    __slots__ = ("highs", "last_s", "lows")
+
+    def __init__(self, time_s: float, value: int) -> None:
+        self.lows: deque[tuple[float, int]] = deque([(time_s, value)])
+        self.highs: deque[tuple[float, int]] = deque([(time_s, value)])
+        self.last_s = time_s  # s, time of the newest recommendation
+
+
 class TargetTrackingParams(MetricParams):
     """Kubernetes HPA (autoscaling/v2) toward a target share, with nodes as replicas (facts §1)."""
 
@@ -285,26 +333,29 @@ class TargetTracking:
     def __init__(self, params: TargetTrackingParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
         self._recommendations: dict[PoolKey, deque[tuple[float, int]]] = {}
+        self._windows: dict[PoolKey, _Windows | None] = {}  # None: time went back, scan instead
         self._events: dict[PoolKey, deque[tuple[float, int]]] = {}  # (time, +added / -removed)
 
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
         now = view.time_s
         actions: list[Action] = []
-        for mp in managed_pools(view, p):
-            rec = self._recommend(mp)
+        for region, node_type, pool in _managed(view, p):
+            rec = self._recommend(region, node_type, pool)
             if rec is None:
                 continue
             raw, why = rec
-            current = mp.live_nodes
-            stable = self._stabilize(mp.key, now, raw, current)
-            limited = self._rate_limit(mp.key, now, stable, current)
+            current = pool.nodes_provisioning + pool.nodes_ready  # live nodes
+            key = (region.name, node_type.name)
+            stable = self._stabilize(key, now, raw, current)
+            limited = self._rate_limit(key, now, stable, current) if stable != current else stable
             desired = max(limited, p.min_nodes)
             if p.max_nodes is not None:
                 desired = min(desired, p.max_nodes)
             if desired == current:
                 continue  # (the reason text is only built for an action: this runs every 15 s)
-            steps = f"{why()}: desired {raw}"
+            mp = ManagedPool(region, node_type, pool)
+            steps = f"{self._explain(why)}: desired {raw}"
             if stable != raw:
                 steps += f", stabilized {stable}"
             if limited != stable:
@@ -314,66 +365,104 @@ class TargetTracking:
             if desired > current:
                 count = min(desired - current, mp.headroom(p))
                 if count > 0:
-                    actions.append(AddNodes(mp.region.name, mp.node_type.name, count,
+                    actions.append(AddNodes(region.name, node_type.name, count,
                                             reason=f"{steps} (live {current})"))
-                    self._record(mp.key, now, count)
+                    self._record(key, now, count)
             elif desired < current:
                 count = min(current - desired, mp.removable(p))
                 if count > 0:
-                    actions.append(RemoveNodes(mp.region.name, mp.node_type.name, count,
+                    actions.append(RemoveNodes(region.name, node_type.name, count,
                                                reason=f"{steps} (live {current})"))
-                    self._record(mp.key, now, -count)
+                    self._record(key, now, -count)
         return actions
 
-    def _recommend(self, mp: ManagedPool) -> tuple[int, Callable[[], str]] | None:
-        """The raw desired node count (replica_calculator semantics) and a function that
-        explains it, or None without signal.
+    def _recommend(self, region: RegionView, node_type: NodeTypeView, pool: PoolView
+                   ) -> tuple[int, _Why] | None:
+        """The raw desired node count (replica_calculator semantics) and the figures that
+        explain it (:meth:`_explain`), or None without signal.
 
         Provisioning nodes play the HPA's not-yet-ready pods: on a scale-up they count with 0 load
         and the ratio is recomputed over all of them; the result must keep the direction."""
         p = self.params
-        load, ready_gpus = mp.load_gpus(p.metric), mp.pool.gpus_ready
-        ready, prov, current = mp.pool.nodes_ready, mp.pool.nodes_provisioning, mp.live_nodes
+        ready_gpus = pool.gpus_ready
+        load = max(0, ready_gpus - pool.gpus_free)  # ManagedPool.load_gpus, written out
+        if p.metric == "demand" and region.pending:
+            load += pending_gpus(region, node_type)
+        ready, prov = pool.nodes_ready, pool.nodes_provisioning
         if load == 0 and ready_gpus == 0:
             return None
-        if ready_gpus + mp.pool.gpus_provisioning == 0:  # from zero: enough nodes for the load
-            desired = max(1, _ceil(load / (p.target_utilization * mp.node_type.gpus)))
-            return desired, lambda: f"{p.metric} {load} GPUs on no ready nodes"
+        if ready_gpus + pool.gpus_provisioning == 0:  # from zero: enough nodes for the load
+            desired = max(1, _ceil(load / (p.target_utilization * node_type.gpus)))
+            return desired, _Why(_FROM_ZERO, load)
+        current = ready + prov
         ratio = load / ready_gpus / p.target_utilization if ready_gpus else math.inf
-        value = load / ready_gpus if ready_gpus else math.inf
-
-        def why() -> str:
-            return f"{p.metric} {_fmt(value)} / target {p.target_utilization:.2f} = {_fmt(ratio)} on {ready} ready"
-
         if prov == 0 or ratio <= 1.0:
             if abs(ratio - 1.0) <= p.tolerance:
-                return current, lambda: why() + " (within tolerance)"
-            return _ceil(ratio * ready), why
-        new_ratio = load / (ready_gpus + mp.pool.gpus_provisioning) / p.target_utilization
-
-        def why_prov() -> str:
-            return f"{why()}, {_fmt(new_ratio)} with {prov} provisioning"
-
+                return current, _Why(_TOLERANCE, load, ready_gpus, ready, ratio)
+            return _ceil(ratio * ready), _Why(_RATIO, load, ready_gpus, ready, ratio)
+        new_ratio = load / (ready_gpus + pool.gpus_provisioning) / p.target_utilization
+        why = _Why(_PROVISIONING, load, ready_gpus, ready, ratio, new_ratio, prov)
         if abs(new_ratio - 1.0) <= p.tolerance or new_ratio < 1.0:
-            return current, why_prov
+            return current, why
         desired = _ceil(new_ratio * (ready + prov))
-        return max(desired, current), why_prov
+        return max(desired, current), why
+
+    def _explain(self, why: _Why) -> str:
+        """The text of a recommendation's figures, as the action's reason starts."""
+        p = self.params
+        if why.kind == _FROM_ZERO:
+            return f"{p.metric} {why.load} GPUs on no ready nodes"
+        value = why.load / why.ready_gpus if why.ready_gpus else math.inf
+        text = (f"{p.metric} {_fmt(value)} / target {p.target_utilization:.2f} = {_fmt(why.ratio)} "
+                f"on {why.ready} ready")
+        if why.kind == _TOLERANCE:
+            return text + " (within tolerance)"
+        if why.kind == _PROVISIONING:
+            return f"{text}, {_fmt(why.new_ratio)} with {why.provisioning} provisioning"
+        return text
 
     def _stabilize(self, key: PoolKey, now: float, desired: int, current: int) -> int:
         """Stabilization windows (horizontal.go stabilizeRecommendationWithBehaviors): the current
         count moved up to the MIN of the scale-up window or down to the MAX of the scale-down
         window, both including this recommendation; the raw one is recorded. A pool seen for the
         first time starts with the current count as its history (recordInitialRecommendation),
-        so a fleet is not cut before the scale-down window has passed."""
+        so a fleet is not cut before the scale-down window has passed.
+
+        The window's MIN and MAX come from :class:`_Windows` (O(1) amortized per call); should a
+        caller's time ever go back, the pool falls back to scanning its recorded history."""
         p = self.params
-        recs = self._recommendations.setdefault(key, deque([(now, current)]))
+        recs = self._recommendations.get(key)
+        if recs is None:
+            recs = self._recommendations[key] = deque([(now, current)])
+            self._windows[key] = _Windows(now, current)
         up_cut, down_cut = now - p.scale_up_stabilization, now - p.scale_down_stabilization
         up = down = desired
-        for t, r in recs:  # plain comparisons: this loop runs for every pool every 15 s
-            if t > up_cut and r < up:
-                up = r
-            if t > down_cut and r > down:
-                down = r
+        windows = self._windows[key]
+        if windows is not None and now < windows.last_s:
+            windows = self._windows[key] = None  # time went back: the deques no longer hold
+        if windows is not None:  # expire from the front, read the front, add at the back
+            lows, highs = windows.lows, windows.highs
+            while lows and lows[0][0] <= up_cut:
+                lows.popleft()
+            if lows and lows[0][1] < up:
+                up = lows[0][1]
+            while highs and highs[0][0] <= down_cut:
+                highs.popleft()
+            if highs and highs[0][1] > down:
+                down = highs[0][1]
+            while lows and lows[-1][1] >= desired:
+                lows.pop()
+            lows.append((now, desired))
+            while highs and highs[-1][1] <= desired:
+                highs.pop()
+            highs.append((now, desired))
+            windows.last_s = now
+        else:
+            for t, r in recs:
+                if t > up_cut and r < up:
+                    up = r
+                if t > down_cut and r > down:
+                    down = r
         recs.append((now, desired))
         keep_after = now - max(p.scale_up_stabilization, p.scale_down_stabilization)
         while recs and recs[0][0] <= keep_after:

@@ -158,6 +158,8 @@ class UpgradeOnDemand:
 
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
+        if not any(self.resizable(t) for t in view.node_types.values()):
+            return []  # no pool it may resize: nothing to record, no rule can act
         pools = [(r, t, pool) for r, t, pool in pools_in(view, p.regions, None) if self.resizable(t)]
         for region, t, pool in pools:
             key = (region.name, t.name)

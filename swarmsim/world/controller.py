@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from operator import mul
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -66,30 +67,58 @@ class Controller:
             self.policies.append((label, policy, spec.interval_s()))
         self.waiting: dict[int, int] = {}  # action row -> nodes still to become ready or gone
         self._view: tuple[tuple[float, int], ClusterView] | None = None
-        self._pool_views: dict[int, tuple[int, PoolView]] = {}
+        #: Per region: the pending shapes last seen and their view, reused while they are equal.
+        self._pending: list[tuple[dict[tuple[int, tuple[int, ...]], int], tuple[PendingView, ...]]] = [
+            ({}, ()) for _ in world.regions
+        ]
+        self._gpu_names: dict[tuple[int, ...], tuple[str, ...]] = {}  # node type indices -> GPU models
         self.budget = sc.limits.budget_usd_per_hour
         self.pool_limits = {
             (world.region_names.index(r), t): b
             for r, pools in sc.limits.pools.items() for t, b in pools.items()
         }
         self._static = self._static_views()
+        #: Per region: what its view takes from the scenario (never changes during a run), the
+        #: names of its pools, and per pool the (version, view) last built, reused while the
+        #: pool's version is unchanged.
+        self._region_static: list[tuple[Region, str, str, float, float, float, list[str],
+                                        list[tuple[int, PoolView | None]]]] = [
+            (region, name, spec.kind, spec.location.lat, spec.location.lon, spec.utc_offset,
+             [p.ntype.name for p in region.pools], [(-1, None)] * len(region.pools))
+            for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)
+        ]
         world.on_node_ready = self._effective
         world.on_node_gone = self._effective
         world.services.on_replica_ready = self._count_down
 
     def start(self) -> None:
-        """Start one SimPy process per policy."""
-        for i in range(len(self.policies)):
-            self.world.env.process(self._loop(i))
+        """Start one SimPy process per distinct interval, running its policies in the order the
+        scenario lists them.
 
-    def _loop(self, i: int) -> Iterator[simpy.Event]:
-        label, policy, interval = self.policies[i]
-        env = self.world.env
+        Equivalent to one process per policy: policies of one interval would wake at the same
+        instants, one right after the other (their timeouts are scheduled at the same instant,
+        and nothing the world schedules while one decides can come between them), so one wake-up
+        serves them all. A group starts where its first policy stands in the list, so groups of
+        different intervals that meet at one instant keep their order. ``world.events`` still
+        counts one tick per policy and interval."""
+        groups: dict[float, list[int]] = {}
+        for i, (_, _, interval) in enumerate(self.policies):
+            groups.setdefault(interval, []).append(i)
+        for interval, members in groups.items():
+            self.world.env.process(self._loop(interval, members))
+
+    def _loop(self, interval: float, members: list[int]) -> Iterator[simpy.Event]:
+        """Every ``interval`` s, run the policies at indices ``members``, in order."""
+        group = [(label, policy) for label, policy, _ in (self.policies[i] for i in members)]
+        ticks = len(group)
+        world = self.world
+        env = world.env
         while True:
             yield env.timeout(interval)
-            self.world.events += 1
-            for action in policy.decide(self.view()):
-                self.apply(label, action)
+            world.events += ticks
+            for label, policy in group:
+                for action in policy.decide(self.view()):
+                    self.apply(label, action)
 
     # --- views ------------------------------------------------------------------------------
 
@@ -116,19 +145,12 @@ class Controller:
         gpus_of = {t.index: t.gpu for t in w.node_types}
         return {"types": types, "workloads": workloads, "rtt": rtt, "gpus_of": gpus_of}
 
-    def _pool_view(self, pool: Pool) -> PoolView:
-        cached = self._pool_views.get(id(pool))
-        if cached is not None and cached[0] == pool.version:
-            return cached[1]
-        snapshot = pool_view(pool)
-        self._pool_views[id(pool)] = (pool.version, snapshot)
-        return snapshot
-
     def view(self) -> ClusterView:
         """A read-only snapshot (cost: regions x node types, plus pending shapes).
 
         Policies deciding at the same instant share one snapshot unless an action was applied
-        in between; an unchanged pool reuses its previous snapshot."""
+        in between; an unchanged pool reuses its previous snapshot, an unchanged set of pending
+        shapes its previous tuple."""
         w = self.world
         now = w.env.now
         key = (now, len(w.recorder.actions))
@@ -138,45 +160,67 @@ class Controller:
         self._view = (key, view)
         return view
 
+    def _pending_view(self, index: int, shapes: dict[tuple[int, tuple[int, ...]], int]
+                      ) -> tuple[PendingView, ...]:
+        """The pending shapes of region ``index`` as views, sorted by (GPUs, types); the
+        previous tuple while the shapes are unchanged (cost: one dict comparison)."""
+        last, views = self._pending[index]
+        if shapes == last:
+            return views
+        gpus_of = self._static["gpus_of"]
+        names = self._gpu_names
+        out = []
+        for (gpus, types), count in sorted(shapes.items()):
+            gpu_types = names.get(types)
+            if gpu_types is None:
+                gpu_types = names[types] = tuple(sorted({gpus_of[t] for t in types}))
+            out.append(PendingView(gpus, gpu_types, count))
+        views = tuple(out)
+        self._pending[index] = (dict(shapes), views)
+        return views
+
     def _build_view(self) -> ClusterView:
+        """Build the snapshot (cost: per region, its changed pools, two percentiles and its
+        pending shapes when they changed; no node is visited)."""
         w = self.world
         now = w.env.now
         since = now - VIEW_WINDOW_S
-        gpus_of = self._static["gpus_of"]
         blocked: dict[int, int] = {}
         for job in w.blocked:
             blocked[job.origin] = blocked.get(job.origin, 0) + 1
+        services = w.services.services
         regions = {}
-        for region, (name, spec) in zip(w.regions, w.scenario.regions.items(), strict=True):
-            pools = {p.ntype.name: self._pool_view(p) for p in region.pools}
-            shapes = dict(region.pending)
-            for service in w.services.services:  # replicas waiting for GPUs are pending demand too
-                waiting = service.sites[region.index].wanted
-                if waiting:
-                    key = (service.gpus, tuple(t.index for t in service.types))
-                    shapes[key] = shapes.get(key, 0) + waiting
-            pending = tuple(
-                PendingView(gpus, tuple(sorted({gpus_of[t] for t in types})), count)
-                for (gpus, types), count in sorted(shapes.items())
-            )
+        for region, name, kind, lat, lon, utc_offset, names, cache in self._region_static:
+            pools = {}
+            for j, p in enumerate(region.pools):
+                version, snapshot = cache[j]
+                if version != p.version:
+                    version, snapshot = cache[j] = (p.version, pool_view(p))
+                pools[names[j]] = snapshot
+            shapes = region.pending
+            if services:
+                shapes = dict(shapes)
+                for service in services:  # replicas waiting for GPUs are pending demand too
+                    waiting = service.sites[region.index].wanted
+                    if waiting:
+                        key = (service.gpus, tuple(t.index for t in service.types))
+                        shapes[key] = shapes.get(key, 0) + waiting
+            # Positional, in RegionView's field order (several times cheaper than keywords).
             regions[name] = RegionView(
-                name=name, jurisdiction=region.jurisdiction, kind=spec.kind, active=region.active,
-                lat=spec.location.lat, lon=spec.location.lon, utc_offset=spec.utc_offset,
-                price_multiplier=region.price_multiplier, max_nodes=region.max_nodes,
-                nodes=region.nodes_alive, pools=pools, gpus_provisioned=region.provisioned_gpus,
-                gpus_ready=region.ready_gpus, gpus_busy=region.busy_gpus,
-                queued_jobs=region.queued_jobs, queued_gpus=region.queued_gpus,
-                queued_work_gpu_s=region.queued_work, pending=pending,
-                cost_usd_per_hour=region.cost_rate, origin_arrivals=region.origin_arrivals,
-                origin_gpu_s=region.origin_gpu_s,
-                wait_p95_s=region.recent_waits.p95(since),
-                origin_start_delay_p95_s=region.origin_delays.p95(since),
-                origin_jobs_blocked=blocked.get(region.index, 0),
+                name, region.jurisdiction, kind, region.active, lat, lon, utc_offset,
+                region.price_multiplier, region.max_nodes, region.nodes_alive, pools,
+                region.provisioned_gpus, region.ready_gpus, region.busy_gpus,
+                region.queued_jobs, region.queued_gpus, region.queued_work,
+                self._pending_view(region.index, shapes), region.cost_rate,
+                region.origin_arrivals, region.origin_gpu_s,
+                region.recent_waits.p95(since), region.origin_delays.p95(since),
+                blocked.get(region.index, 0) if blocked else 0,
             )
-        return ClusterView(
-            time_s=now, window_s=VIEW_WINDOW_S, regions=regions, node_types=self._static["types"],
-            workloads=self._static["workloads"], rtt_s=self._static["rtt"], cost_usd=w.spent_usd(),
-            budget_usd_per_hour=self.budget, services=self._service_views(),
+        static = self._static
+        return ClusterView(  # positional, in field order: time, window, regions, node types,
+            # workloads, RTTs, cost so far, budget, extra, services
+            now, VIEW_WINDOW_S, regions, static["types"], static["workloads"], static["rtt"],
+            w.spent_usd(), self.budget, {}, self._service_views() if services else {},
         )
 
     def _service_views(self) -> dict[str, ServiceView]:
@@ -419,20 +463,17 @@ class Controller:
 
 def pool_view(pool: Pool) -> PoolView:
     """A snapshot of one pool (cost: its histograms and its provisioning/draining nodes)."""
-    provisioning = pool.provisioning.values()
+    sizes = pool.sizes
     # Ready nodes through the size histogram; provisioning and draining nodes are few.
-    others = (*provisioning, *pool.draining.values())
-    largest = max([pool.largest(), *(n.gpus for n in others)])
+    largest = pool.largest()
+    prov_gpus = 0
+    if pool.provisioning:
+        prov_gpus = sum(n.gpus for n in pool.provisioning.values())
+        largest = max(largest, max(n.gpus for n in pool.provisioning.values()))
+    if pool.draining:
+        largest = max(largest, max(n.gpus for n in pool.draining.values()))
     return PoolView(
-        node_type=pool.ntype.name,
-        nodes_provisioning=len(pool.provisioning),
-        nodes_ready=len(pool.nodes),
-        nodes_draining=len(pool.draining),
-        gpus_provisioning=sum(n.gpus for n in provisioning),
-        gpus_ready=sum(g * c for g, c in enumerate(pool.sizes)),
-        gpus_busy=pool.busy_gpus,
-        gpus_free=pool.free_gpus,
-        nodes_by_free=tuple(pool.counts),
-        largest_node_gpus=largest,
-        nodes_by_gpus=tuple(pool.sizes),
+        pool.ntype.name, len(pool.provisioning), len(pool.nodes), len(pool.draining), prov_gpus,
+        sum(map(mul, range(len(sizes)), sizes)), pool.busy_gpus, pool.free_gpus,
+        tuple(pool.counts), largest, tuple(sizes),
     )
