@@ -118,17 +118,26 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("scenario", help="scenario file: its workloads are the demand to plan for")
     pl.add_argument("--slo", action="append", default=[], metavar="METRIC=VALUE",
                     help="a headline figure and its bound, e.g. request_latency_p99_s=2.0; repeatable")
-    pl.add_argument("--vary", default="fleet",
-                    help="fleet (default), demand, or policies.N.PARAM such as policies.0.target_utilization")
-    pl.add_argument("--node-types", metavar="T1,T2", help="node types the fleet may use (default: all)")
-    pl.add_argument("--regions", metavar="R1,R2", help="regions that may hold nodes (default: all active)")
-    pl.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 for every candidate (default 10)")
+    pl.add_argument("--vary", default="fleet", metavar="fleet|demand|policies.N.PARAM",
+                    help="fleet (default): nodes per region and type; demand: the most demand the scenario's "
+                         "fleet carries; policies.N.PARAM: the cheapest value of a numeric policy parameter, "
+                         "such as policies.0.target_utilization")
+    pl.add_argument("--node-types", metavar="T1,T2", help="node types the fleet may use (default: all); --vary fleet")
+    pl.add_argument("--regions", metavar="R1,R2",
+                    help="regions that may hold nodes (default: all active); --vary fleet")
+    pl.add_argument("--seeds", type=int, default=10, metavar="N",
+                    help="seeds 0..N-1 for every candidate (default 10)")
     pl.add_argument("--backend", choices=("local", "ray"), default="local", help="where the runs execute")
-    pl.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
-    pl.add_argument("--max-runs", type=int, help="most simulations to run (finished runs in --out are free)")
-    pl.add_argument("--confidence", type=float, default=0.95, help="of the intervals kept within the SLOs")
+    pl.add_argument("--address", help="Ray cluster address (e.g. auto); --backend ray only")
+    pl.add_argument("--jobs", type=int, metavar="N",
+                    help="worker processes or Ray CPUs (default: all cores; 1 runs in this process)")
+    pl.add_argument("--max-runs", type=int, metavar="N",
+                    help="most simulations to run (finished runs in --out are free)")
+    pl.add_argument("--confidence", type=float, default=0.95, metavar="P",
+                    help="of the Student-t intervals kept within the SLOs (default 0.95)")
     pl.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="change a scenario field")
-    pl.add_argument("--out", help="plan folder (default: results/<name>/plan-<hash>); re-running resumes it")
+    pl.add_argument("--out", metavar="FOLDER",
+                    help="plan folder (default: results/<name>/plan-<hash>); re-running resumes it")
     pl.set_defaults(func=_plan)
 
     cmp = sub.add_parser("compare", help="paired comparisons between the points of a finished sweep")
@@ -407,7 +416,8 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         result = plan(scenario, slos, args.vary, node_types=_names("--node-types", args.node_types),
                       regions=_names("--regions", args.regions), seeds=args.seeds, backend=args.backend,
-                      jobs=args.jobs, out=out, max_runs=args.max_runs, confidence=args.confidence, progress=say)
+                      jobs=args.jobs, address=args.address, out=out, max_runs=args.max_runs,
+                      confidence=args.confidence, progress=say)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are kept in {out}; run the same command to resume", file=sys.stderr)
         return 130

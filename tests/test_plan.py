@@ -6,11 +6,13 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import swarmsim
 from swarmsim.cli import main
-from swarmsim.experiments.stats import summarize
+from swarmsim.experiments.stats import compare, summarize
+from swarmsim.units import parse_duration
 
 WAIT_TARGET_S = 3.0
 SEEDS = 6
@@ -146,14 +148,91 @@ def test_residency_is_a_constraint_never_a_cost(tmp_path: Path) -> None:
     assert run["request_residency_violations"] == 0 and run["residency_violations"] == 0
 
 
-def test_vary_demand_finds_the_load_erlang_c_allows() -> None:
-    sc = mmc(horizon="12h") | {"fleet": {"us-east": {"a1x1": 12}}}
-    result = swarmsim.plan(sc, slo={"job_wait_mean_s": WAIT_TARGET_S}, vary="demand", seeds=4, jobs=1)
-    scale = result.recommended["demand_scale"]
-    # Erlang C: 12 servers keep the mean wait within 3 s up to about 8.3/min (scale ~1.04).
-    limit = max(s for s in [x / 100 for x in range(50, 200)]
-                if erlang_c_wait_s(12, 8 / 60 * s, 60.0) <= WAIT_TARGET_S)
-    assert 0.85 * limit <= scale <= 1.1 * limit
+SEARCH_RESOLUTION = 1.05  # --vary demand bisects until the bracket is within 5 %
+
+
+def erlang_c_limit_scale(c: int, target_s: float, rate_per_s: float = 8 / 60, mean_s: float = 60.0) -> float:
+    """The largest factor on ``rate_per_s`` at which M/M/c's mean wait is within ``target_s``."""
+    from scipy.optimize import brentq
+
+    lam = brentq(lambda x: erlang_c_wait_s(c, x, mean_s) - target_s, 1e-9, c / mean_s * (1 - 1e-12))
+    return lam / rate_per_s
+
+
+def test_vary_demand_is_bracketed_by_erlang_c_and_grows_with_the_fleet() -> None:
+    scales = {}
+    for c in (8, 12, 16):
+        sc = mmc(horizon="12h") | {"fleet": {"us-east": {"a1x1": c}}}
+        result = swarmsim.plan(sc, slo={"job_wait_mean_s": WAIT_TARGET_S}, vary="demand", seeds=SEEDS, jobs=1)
+        row, table = result.recommended, result.table
+        scale = scales[c] = row["demand_scale"]
+        assert row["job_wait_mean_s_ci_high"] <= WAIT_TARGET_S
+        # The search ended on a miss just above its answer, within its resolution.
+        bad = table.loc[(table["demand_scale"] > scale) & ~table["meets"], "demand_scale"].min()
+        assert scale < bad <= scale * SEARCH_RESOLUTION + 1e-9
+        # Erlang C brackets the answer. Above: the planner never promises more load than theory
+        # allows. Below: it demands the interval's upper end within the target, so it stops where
+        # the mean is up to one interval width (2 x its relative half-width h: the mean's own
+        # error plus the margin) under the target, and then within the search resolution.
+        half_width = (row["job_wait_mean_s_ci_high"] - row["job_wait_mean_s_mean"]) / row["job_wait_mean_s_mean"]
+        upper = erlang_c_limit_scale(c, WAIT_TARGET_S)
+        lower = erlang_c_limit_scale(c, WAIT_TARGET_S / (1 + 2 * half_width)) / SEARCH_RESOLUTION
+        assert lower <= scale <= upper, (c, lower, scale, upper)
+        assert result.analytic["analytic_demand_scale"] == pytest.approx(upper, rel=1e-3)  # the model is Erlang C
+    assert scales[8] < scales[12] < scales[16], scales  # a bigger fleet never carries less demand
+
+
+POLICY_SCENARIO = "scenarios/plan-policy-target.yaml"
+TARGET = "policies.0.target_utilization"
+
+
+def test_vary_policy_parameter_cheapest_value_meets_and_looser_slo_is_never_dearer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "policy"
+    short = ["--set", "horizon=8h", "--set", "warmup=1h"]
+    status = main(["plan", POLICY_SCENARIO, "--vary", TARGET, "--slo", "job_wait_p95_s=5m", "--seeds", "4",
+                   "--jobs", "1", "--out", str(out), *short])
+    assert status == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    doc = json.loads((out / "plan.json").read_text())
+    assert doc["vary"] == TARGET and doc["feasible"] and doc["fleet"] is None
+    picked = doc["recommended"][TARGET]
+    assert f"{TARGET}={picked:g}" in printed and "cheapest value that meets" in printed
+    table = pd.read_csv(out / "plan.csv")
+    assert set(table["phase"]) == {"grid", "refine"}
+    assert table[TARGET].min() == pytest.approx(0.35) and table[TARGET].max() == pytest.approx(1.4)  # 0.7 / 2 .. x 2
+    assert not table["meets"].all() and table["meets"].any()  # the range straddles the SLO
+    cheapest = table[table["meets"]]["cost_usd_per_month"].min()
+    assert doc["recommended"]["cost_usd_per_month"] == cheapest
+
+    # The picked value's runs, recomputed by a plain sweep on the same seeds, keep the upper 95 %
+    # bound of the p95 wait within the SLO; the plan's cost is their simulated cost over a month.
+    sc = swarmsim.load_scenario(POLICY_SCENARIO, {"horizon": "8h", "warmup": "1h", TARGET: picked})
+    stats = summarize(swarmsim.sweep(sc, None, 4, jobs=1), ["job_wait_p95_s", "cost_usd"]).set_index("metric")
+    assert stats.loc["job_wait_p95_s", "ci_high"] <= 300
+    assert stats.loc["job_wait_p95_s", "ci_high"] == pytest.approx(doc["recommended"]["job_wait_p95_s_ci_high"])
+    assert stats.loc["cost_usd", "mean"] * 730 / 7 == pytest.approx(doc["recommended"]["cost_usd_per_month"])
+
+    # Loosening the SLO never picks a dearer value (tightening never a cheaper one). Cost is a
+    # simulated figure: where the bill is flat in the target, the values two searches end on can be
+    # ties within noise, so a looser pick may be dearer only if the paired difference of the two
+    # values' costs on the common seeds is not significant. Same folder: the grid runs once.
+    base = swarmsim.load_scenario(POLICY_SCENARIO, {"horizon": "8h", "warmup": "1h"})
+    picks = {"5m": doc["recommended"]}
+    for bound in ("2m", "15m", "2h"):
+        res = swarmsim.plan(base, slo={"job_wait_p95_s": bound}, vary=TARGET, seeds=4, jobs=1, out=out)
+        assert res.runs_reused > 0
+        assert res.recommended["job_wait_p95_s_ci_high"] <= parse_duration(bound)
+        picks[bound] = res.recommended
+    for tight, loose in (("2m", "5m"), ("5m", "15m"), ("15m", "2h")):
+        a, b = picks[tight], picks[loose]
+        if b["cost_usd_per_month"] > a["cost_usd_per_month"]:
+            both = swarmsim.sweep(base, {TARGET: [a[TARGET], b[TARGET]]}, 4, jobs=1)
+            diff = compare(both, 0, 1, "cost_usd").iloc[0]
+            assert diff["ci_low"] <= 0, (tight, loose, diff.to_dict())
+    assert picks["2m"]["cost_usd_per_month"] > picks["15m"]["cost_usd_per_month"]  # the SLO does matter
+    # Every value meets 2 hours: the answer is the range's end, and the plan says that is what binds.
+    assert res.recommended[TARGET] == pytest.approx(1.4) and res.binding.startswith("range: the answer 1.4")
 
 
 @pytest.mark.parametrize(("args", "named"), [
@@ -163,6 +242,11 @@ def test_vary_demand_finds_the_load_erlang_c_allows() -> None:
     (["--slo", "job_wait_mean_s=3", "--node-types", "h100x8"], "--node-types: unknown name 'h100x8'"),
     (["--slo", "job_wait_mean_s=3", "--vary", "policies.0.target_utilization"], "--vary: policies.0"),
     (["--slo", "request_latency_p99_s=2"], "no inference workload"),
+    (["--slo", "job_wait_p95_s=30x"], "--slo: job_wait_p95_s: expected a number of seconds or a duration"),
+    (["--slo", "job_wait_mean_s=3", "--vary", "demand", "--regions", "us-east"], "--regions: only for --vary fleet"),
+    (["--slo", "job_wait_mean_s=3", "--address", "auto"], "--address: is for --backend ray"),
+    (["--slo", "job_wait_mean_s=3", "--confidence", "1.5"], "--confidence: expected a probability"),
+    (["--slo", "job_wait_mean_s=3", "--max-runs", "0"], "--max-runs: expected a number of simulations >= 1"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_and_no_folder(args: list[str], named: str, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:

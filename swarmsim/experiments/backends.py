@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -130,19 +130,7 @@ def run_ray(
 
     started = sized_here = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
-                                  "logging_level": "warning"}
-        if address is None and not os.environ.get("RAY_ADDRESS"):
-            import tempfile
-
-            kwargs.update(num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray"))
-            sized_here = True
-        try:
-            ray.init(address=address, **kwargs)
-        except ConnectionError as err:  # no cluster at that address
-            from swarmsim.errors import ScenarioError
-
-            raise ScenarioError(None, [("address", f"cannot reach a Ray cluster at {address!r}: {err}")]) from None
+        sized_here = _init_ray(ray, address, num_cpus)
         started = True
     # Runs in flight: num_cpus on a cluster this call did not size; otherwise twice the cluster's
     # CPUs, enough to keep every CPU busy while keeping each ray.wait over a short list.
@@ -176,6 +164,46 @@ def run_ray(
         if started:
             ray.shutdown()
     return rows
+
+
+def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """``ray.init`` as :func:`run_ray` documents it; True when it sized a local instance here."""
+    kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False, "logging_level": "warning"}
+    sized_here = False
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        import tempfile
+
+        kwargs.update(num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray"))
+        sized_here = True
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as err:  # no cluster at that address
+        from swarmsim.errors import ScenarioError
+
+        raise ScenarioError(None, [("address", f"cannot reach a Ray cluster at {address!r}: {err}")]) from None
+    return sized_here
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """One Ray instance for several sweeps (a plan runs one sweep per candidate).
+
+    Starts Ray as :func:`run_ray` would (same ``address`` and ``num_cpus`` rules) unless it is
+    already initialised, and shuts it down on exit only if it started it; every ``run_ray`` inside
+    finds it initialised and leaves it running, so Ray starts once instead of once per sweep.
+    """
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError("backend 'ray' needs Ray: pip install 'swarmsim[ray]'") from err
+    if ray.is_initialized():
+        yield
+        return
+    _init_ray(ray, address, num_cpus)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def _call_task(task: Task, paths: list[str]) -> Row:

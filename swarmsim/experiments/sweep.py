@@ -82,7 +82,7 @@ def plan(
     """
     base = load_scenario(scenario)
     grid = _check_grid(grid, base.source)
-    seed_list = _check_seeds(seeds, base.source)
+    seed_list = check_seeds(seeds, base.source)
     names = list(grid)
     specs: list[RunSpec] = []
     for point, values in enumerate(itertools.product(*(grid[n] for n in names))):
@@ -203,7 +203,7 @@ def sweep(
         raise ScenarioError(None, [("backend", f"{backend}: {err}")]) from None
     table = _table([*done.values(), *rows])
     if folder is not None:
-        _write_atomic(folder / RESULTS_FILE, table.to_csv(index=False))
+        write_atomic(folder / RESULTS_FILE, table.to_csv(index=False))
     return table
 
 
@@ -290,7 +290,7 @@ def _open_folder(folder: Path, header: dict[str, Any], specs: list[RunSpec],
         raise ScenarioError(str(folder), [("", f"out: the path is {what}; choose a new folder")])
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(marker, json.dumps(header, indent=2) + "\n")
+        write_atomic(marker, json.dumps(header, indent=2) + "\n")
     except OSError as err:
         raise ScenarioError(str(folder), [("", f"out: cannot create the sweep folder: {err}")]) from None
     return {}
@@ -330,7 +330,9 @@ def _remove(target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that it appears whole or not at all (a temporary file beside
+    it, then ``os.replace``); the sweep and the planner write their tables and headers with it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
@@ -362,7 +364,13 @@ def _check_grid(grid: dict[str, list] | None, file: str | None) -> dict[str, lis
     return out
 
 
-def _check_seeds(seeds: Iterable[int] | int, file: str | None) -> list[int]:
+def check_seeds(seeds: Iterable[int] | int, file: str | None) -> list[int]:
+    """The seeds of a sweep or a plan as a list: an int ``n`` means ``range(n)``; otherwise distinct
+    non-negative integers, at least one.
+
+    Raises:
+        ScenarioError: on ``seeds`` (with ``file`` as the location), naming what was expected.
+    """
     try:
         raw = range(operator.index(seeds)) if not isinstance(seeds, Iterable) else list(seeds)
     except TypeError:

@@ -25,7 +25,8 @@ def plot_cost_vs_slo(result: PlanResult, ax: Axes | None = None) -> Axes:
         _, ax = plt.subplots(figsize=(7, 4.5))
     rows = result.table.to_dict("records")
     cost = np.array([r["cost_usd_per_month"] for r in rows], dtype=float)
-    ratio = np.array([min(worst_ratio(result.slos, r), 1e6) for r in rows], dtype=float)
+    # Clipped to [1e-3, 1e6] for the log scale: a figure of 0 (no wait at all) still shows.
+    ratio = np.array([min(max(worst_ratio(result.slos, r), 1e-3), 1e6) for r in rows], dtype=float)
     meets = np.array([bool(r["meets"]) for r in rows])
     ax.scatter(cost[meets], ratio[meets], c="tab:green", label="meets every SLO", zorder=3)
     ax.scatter(cost[~meets], ratio[~meets], c="tab:red", marker="x", label="misses", zorder=3)

@@ -15,12 +15,13 @@ Strategies (docs/planning.md):
   regions in order of decreasing monthly cost (the greedy heuristic: the largest possible saving
   first), keeping every change that still meets. Supply caps bound every count.
 * ``vary="demand"``: a bracket, then bisection, on a factor applied to every arrival rate.
-* ``vary="policies.N.param"``: a grid over the parameter's range, then halving the bracket around
-  the cheapest value that meets.
+* ``vary="policies.N.param"``: a grid over the parameter's range, then halving the bracket between
+  the cheapest value that meets and each neighbour that misses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -53,6 +54,10 @@ CANDIDATES = "candidates"
 
 #: Growth steps of the common scale factor before a plan is called out of reach.
 MAX_GROW_STEPS = 8
+
+#: ``vary="policies.N.param"``: values in the first grid, then rounds of halving the bracket.
+POLICY_GRID = 5
+POLICY_ROUNDS = 4
 
 
 def known_metrics() -> list[str]:
@@ -123,7 +128,8 @@ def make_slo(metric: str, value: Any, sense: str | None = None) -> Slo:
     try:
         bound = parse_duration(value) if metric.endswith("_s") else float(value)
     except (TypeError, ValueError):
-        raise ScenarioError(None, [("--slo", f"{metric}: expected a number, got {value!r}")]) from None
+        what = "a number of seconds or a duration such as 30m" if metric.endswith("_s") else "a number"
+        raise ScenarioError(None, [("--slo", f"{metric}: expected {what}, got {value!r}")]) from None
     if not math.isfinite(bound) or bound < 0:
         raise ScenarioError(None, [("--slo", f"{metric}: expected a finite bound >= 0, got {value!r}")])
     return Slo(metric, bound, sense or (">=" if metric in HIGHER_IS_BETTER else "<="))
@@ -159,9 +165,10 @@ class Evaluator:
 
     def __init__(self, base: Scenario, slos: list[Slo], seeds: list[int], *, out: Path | None, backend: str,
                  jobs: int | None, max_runs: int | None, confidence: float,
-                 progress: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None], address: str | None = None) -> None:
         self.base, self.slos, self.seeds = base, slos, seeds
         self.out, self.backend, self.jobs, self.max_runs = out, backend, jobs, max_runs
+        self.address = address
         self.confidence, self.progress = confidence, progress
         self.rows: list[dict[str, Any]] = []
         self.runs = self.reused = 0
@@ -200,7 +207,7 @@ class Evaluator:
             raise BudgetError
         folder = self.out / CANDIDATES / key if self.out is not None else None
         table = sweep(self.scenario(overrides), None, self.seeds, backend=self.backend, jobs=self.jobs,
-                      out=folder, resume=True)
+                      address=self.address, out=folder, resume=True)
         self.runs += need
         self.reused += len(self.seeds) - need
         metrics = [s.metric for s in self.slos] + [m for m in ("cost_usd", *MUST_BE_ZERO) if m in table.columns]
@@ -288,7 +295,8 @@ class PlanResult:
         recommended: the row of the recommended candidate (the cheapest that meets every SLO;
             for ``vary="demand"`` the largest demand that does), or None.
         feasible: whether some candidate meets every SLO.
-        binding: when infeasible (or stopped), what binds: supply caps, residency, the budget.
+        binding: when infeasible (or stopped), what binds: supply caps, residency, the budget; for a
+            policy plan whose answer is an end of the searched range, that range.
         closest: the candidate nearest to meeting, when infeasible.
         analytic: the analytic start and how far it was from the simulated answer.
         runs: simulations run by this call; runs_reused: finished runs found in ``out``.
@@ -340,14 +348,14 @@ class PlanResult:
         """Write ``plan.csv``, ``plan.json``, ``cost-vs-slo.png``, ``fleet-by-region.png`` and (with
         ``run``) the chosen plan's run folder ``run/`` (seed = the plan's first seed) into ``folder``.
         Each file appears atomically."""
-        from swarmsim.experiments.sweep import _write_atomic
+        from swarmsim.experiments.sweep import write_atomic
         from swarmsim.planning.plots import plot_cost_vs_slo, plot_fleet
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         shown = self.table.drop(columns=["overrides", "key"], errors="ignore")
-        _write_atomic(out / "plan.csv", shown.to_csv(index=False))
-        _write_atomic(out / "plan.json", json.dumps(self.to_dict(), indent=2, default=_plain) + "\n")
+        write_atomic(out / "plan.csv", shown.to_csv(index=False))
+        write_atomic(out / "plan.json", json.dumps(self.to_dict(), indent=2, default=_plain) + "\n")
         if len(self.table):
             import matplotlib
 
@@ -444,6 +452,7 @@ def plan(
     seeds: int | list[int] = 10,
     backend: str = "local",
     jobs: int | None = None,
+    address: str | None = None,
     out: str | os.PathLike[str] | None = None,
     max_runs: int | None = None,
     confidence: float = 0.95,
@@ -461,7 +470,9 @@ def plan(
         node_types: node types the fleet may use (default: all of the scenario's).
         regions: regions that may hold nodes (default: the scenario's active regions).
         seeds: seeds every candidate runs on (common random numbers); an int n means range(n).
-        backend, jobs: where the simulations run (:func:`swarmsim.sweep`).
+        backend, jobs, address: where the simulations run (:func:`swarmsim.sweep`). With ``"ray"``
+            one Ray instance serves the whole plan (started here unless already initialised, and
+            shut down at the end if started here).
         out: the plan folder; each candidate's runs go to ``out/candidates/<key>/`` (a sweep folder
             that a re-run resumes), then ``save(out)`` writes the plan files and the chosen run.
         max_runs: most simulations to run (finished runs found in ``out`` are free).
@@ -475,61 +486,77 @@ def plan(
         ScenarioError: bad scenario, SLO, vary, node type, region, seeds, backend or out folder;
             nothing has run or been written when it is raised.
     """
-    from swarmsim.experiments.backends import BACKENDS
-    from swarmsim.experiments.sweep import _check_seeds
+    from swarmsim.experiments.backends import BACKENDS, ray_session
+    from swarmsim.experiments.sweep import check_seeds
 
     started = time.perf_counter()
     say = progress or log.info
     base = load_scenario(scenario)
     slos = check_slos(slo, base)
-    seed_list = _check_seeds(seeds, base.source)
+    seed_list = check_seeds(seeds, base.source)
     if backend not in BACKENDS:
         raise ScenarioError(None, [("--backend", f"unknown backend {backend!r}; expected one of "
                                                  f"{', '.join(sorted(BACKENDS))}")])
     if jobs is not None and jobs < 1:
         raise ScenarioError(None, [("--jobs", f"expected a number of workers >= 1, got {jobs}")])
+    if address is not None and backend != "ray":
+        raise ScenarioError(None, [("--address", "is for --backend ray; the local backend runs on this machine")])
+    if backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ScenarioError(None, [("--backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
     if max_runs is not None and max_runs < 1:
         raise ScenarioError(None, [("--max-runs", f"expected a number of simulations >= 1, got {max_runs}")])
     if not 0 < confidence < 1:
-        raise ScenarioError(None, [("confidence", f"expected a probability between 0 and 1, got {confidence}")])
+        raise ScenarioError(None, [("--confidence", f"expected a probability between 0 and 1, got {confidence}")])
     region_list = _check_names("--regions", regions, base.regions, [r for r, s in base.regions.items() if s.active])
     type_list = _check_names("--node-types", node_types, base.node_types, list(base.node_types))
     for r in region_list:
         if not base.regions[r].active:
             raise ScenarioError(base.source, [("--regions", f"{r} is inactive in the scenario (active: false)")])
+    if vary != "fleet":
+        for option, given in (("--regions", regions), ("--node-types", node_types)):
+            if given is not None:
+                raise ScenarioError(None, [(option, f"only for --vary fleet; --vary {vary} keeps the scenario's "
+                                                    "fleet (change it with --set fleet...)")])
     if vary == "fleet":
         analytic.groups(base, type_list)  # every workload can be placed on the node types
     elif vary == "demand":
         demand_overrides(base, 1.0)
     else:
         _policy_range(base, vary)
-    folder = _open_out(out)
-    ev = Evaluator(base, slos, seed_list, out=folder, backend=backend, jobs=jobs, max_runs=max_runs,
-                   confidence=confidence, progress=say)
-    binding: str | None = None
-    info: dict[str, Any] = {}
-    try:
-        if vary == "fleet":
-            binding, info = _plan_fleet(ev, region_list, type_list, analytic_start)
-        elif vary == "demand":
-            binding, info = _plan_demand(ev, analytic_start)
-        else:
-            binding = _plan_policy(ev, vary)
-    except BudgetError:
-        binding = f"budget: --max-runs {max_runs} reached before the search finished"
-        say(binding)
-    except _InfeasibleError as err:
-        binding = str(err)
-        say(f"infeasible: {binding}")
+    with contextlib.ExitStack() as stack:
+        if backend == "ray":  # one Ray instance for every candidate's sweep, before the folder exists
+            stack.enter_context(ray_session(address, jobs))
+        folder = _open_out(out)
+        ev = Evaluator(base, slos, seed_list, out=folder, backend=backend, jobs=jobs, max_runs=max_runs,
+                       confidence=confidence, progress=say, address=address)
+        binding: str | None = None
+        info: dict[str, Any] = {}
+        try:
+            if vary == "fleet":
+                binding, info = _plan_fleet(ev, region_list, type_list, analytic_start)
+            elif vary == "demand":
+                binding, info = _plan_demand(ev, analytic_start)
+            else:
+                binding = _plan_policy(ev, vary)
+        except BudgetError:
+            binding = f"budget: --max-runs {max_runs} reached before the search finished"
+            say(binding)
+        except _InfeasibleError as err:
+            binding = str(err)
+            say(f"infeasible: {binding}")
     best = ev.best()
     if vary == "demand":
         ok = [r for r in ev.rows if r["meets"]]
         best = max(ok, key=lambda r: r["demand_scale"]) if ok else None
     result = PlanResult(
         vary=vary, slos=slos, seeds=seed_list, table=pd.DataFrame(ev.rows), recommended=best,
-        feasible=best is not None, binding=binding if (best is None or (binding and binding.startswith("budget")))
-        else None, closest=ev.closest() if best is None else None, analytic=info, runs=ev.runs,
-        runs_reused=ev.reused, base=base)
+        feasible=best is not None,
+        binding=binding if best is None or (binding and binding.startswith(("budget", "range"))) else None,
+        closest=ev.closest() if best is None else None, analytic=info, runs=ev.runs, runs_reused=ev.reused,
+        base=base)
     if vary == "fleet" and best is not None and info:
         info.update(_gap(base, info, best, slos))
     result.wall_time_s = time.perf_counter() - started
@@ -727,13 +754,13 @@ def _gap(base: Scenario, info: dict[str, Any], best: dict[str, Any], slos: list[
     cost = best["cost_usd_per_month"]
     start_nodes = sum(sum(c.values()) for c in info["start_fleet"].values())
     nodes = sum(sum(c.values()) for c in fleet_of(best).values())
-    rel = (start_cost - cost) / cost * 100 if cost else math.nan
+    rel = (cost - start_cost) / start_cost * 100 if start_cost else math.nan  # + : simulation needed more
     predicted = {s.metric: best.get(f"{s.metric}_analytic") for s in slos}
     simulated = {s.metric: best[f"{s.metric}_mean"] for s in slos}
     return {"recommended_fleet": fleet_of(best), "recommended_cost_usd_per_month": cost,
             "predicted_at_recommended": predicted, "simulated_at_recommended": simulated,
             "gap": f"analytic ${start_cost:,.0f}/month ({start_nodes} nodes) vs simulated ${cost:,.0f}/month "
-                   f"({nodes} nodes): {rel:+.0f} %"}
+                   f"({nodes} nodes): {rel:+.0f} % against the analytic start"}
 
 
 # --- vary demand -----------------------------------------------------------------------------
@@ -865,19 +892,29 @@ def _plan_policy(ev: Evaluator, path: str) -> str | None:
     def run(x: float | int, phase: str) -> dict[str, Any]:
         return ev.evaluate({path: x}, {path: x}, phase, None)
 
-    grid = list(dict.fromkeys(value(x) for x in np.linspace(low, high, 5)))
-    _estimate(ev, {path: grid[0]}, len(grid) + 6)
+    grid = list(dict.fromkeys(value(x) for x in np.linspace(low, high, POLICY_GRID)))
+    _estimate(ev, {path: grid[0]}, len(grid) + POLICY_ROUNDS)
     for x in grid:
         run(x, "grid")
-    for _ in range(3):  # halve the bracket around the cheapest value that meets
+    for _ in range(POLICY_ROUNDS):  # halve the bracket between the cheapest value that meets and a miss
         best = ev.best()
         if best is None:
             break
-        tried = sorted({r[path] for r in ev.rows})
+        rows = {r[path]: r for r in ev.rows}
+        tried = sorted(rows)
         i = tried.index(best[path])
         for j in (i - 1, i + 1):
-            if 0 <= j < len(tried):
+            # A neighbour that meets is dearer (best is the cheapest that meets): the saving, if any,
+            # lies towards a neighbour that misses.
+            if 0 <= j < len(tried) and not rows[tried[j]]["meets"]:
                 mid = value((tried[i] + tried[j]) / 2)
-                if mid not in tried:
+                if mid not in rows:
                     run(mid, "refine")
-    return None if ev.best() is not None else "no value of the parameter meets the SLOs"
+    best = ev.best()
+    if best is None:
+        return "no value of the parameter meets the SLOs"
+    if best[path] in (grid[0], grid[-1]) and len(grid) > 1:
+        return (f"range: the answer {best[path]:g} is an end of the range searched [{grid[0]:g}, {grid[-1]:g}] "
+                f"(half to twice the scenario's value, within the policy's bounds); to search beyond it, start "
+                f"from another value with --set {path}=...")
+    return None
