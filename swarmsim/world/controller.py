@@ -404,11 +404,18 @@ class Controller:
             row["note"] = f"unknown service {a.service!r}" if service is None else "count must be positive"
             return
         if isinstance(a, RemoveReplicas):
-            done = services.remove_replicas(service, region, a.count)
+            count, note = a.count, ""
+            least = service.spec.min_regions
+            site = service.sites[region.index]
+            here = site.serving + site.loading + site.wanted
+            spread = sum(1 for s in service.sites if s.serving + s.loading + s.wanted)
+            if least is not None and here and count >= here and spread <= least:
+                count, note = here - 1, f"min_regions {least}: the last replica here stays"
+            done = services.remove_replicas(service, region, count) if count > 0 else 0
             row["applied"], row["time_effective_s"] = done, self.world.env.now
             row["status"] = "applied" if done == a.count else ("partial" if done else "refused")
             if done < a.count:
-                row["note"] = f"only {done} replicas to stop"
+                row["note"] = note or f"only {done} replicas to stop"
             return
         if not region.active:
             row["note"] = "region is inactive: open it first"
@@ -428,6 +435,9 @@ class Controller:
             self.world.recorder.actions[index]["time_effective_s"] = self.world.env.now
 
     def _open(self, row: dict[str, Any], region: Region) -> None:
+        if region.outage:
+            row["note"] = "region is in an outage"
+            return
         if region.active:
             row["status"], row["note"] = "noop", "already active"
             return
@@ -435,8 +445,14 @@ class Controller:
         row["time_effective_s"] = self.world.env.now
         region.active = True
         self.world.reroute_blocked()
+        self.world.services.reach_all()
 
     def _close(self, index: int, row: dict[str, Any], region: Region) -> None:
+        if region.outage and self.world.failures is not None:  # dark now: it stays closed after
+            row["applied"], row["status"] = 1, "applied"
+            row["time_effective_s"] = self.world.env.now
+            self.world.failures.close_after_outage(region)
+            return
         if not region.active:
             row["status"], row["note"] = "noop", "already inactive"
             return
@@ -453,6 +469,7 @@ class Controller:
             node.action = index
             self.world.drain(node)
         self.world.evacuate(region)
+        self.world.services.reach_all()
 
     def _effective(self, node: Node) -> None:
         """A node an action touched became ready (or gone): the action is effective when the

@@ -269,6 +269,10 @@ class Failures:
         w = self.world
         now = w.env.now
         region = node.pool.region
+        if node.going:  # a policy closed its region meanwhile
+            del node.pool.down[node.id]
+            w._release(node)
+            return
         if region.outage:
             node.held = True  # back when the outage ends
             return
@@ -325,6 +329,14 @@ class Failures:
         end = now + duration
         if end < self.horizon:
             w._after(duration, self._on_outage_end, (region, outage, rng, row))
+
+    def close_after_outage(self, region: Region) -> None:
+        """A policy closed a region while it was dark: it stays inactive when the outage ends,
+        and its nodes, a policy's no longer, are released instead of coming back."""
+        self._outage_active[region.index] = False
+        for pool in region.pools:
+            for node in pool.down.values():
+                node.going = True
 
     def _on_outage_end(self, event: Timeout) -> None:
         w = self.world
