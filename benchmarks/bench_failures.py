@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -85,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({failing['events']:,} events, {failing['peak_rss_mb']:.0f} MB; {failing['node_failures']:,} "
               f"nodes down, {failing['jobs_restarted']:,} jobs restarted, {failing['gpu_hours_lost']:,.0f} "
               f"GPU-h lost); ratio {ratio:.2f}")
-    ratios.sort()
-    print(f"median ratio {ratios[len(ratios) // 2]:.2f}")
+    print(f"median ratio {statistics.median(ratios):.2f}")
     return 0
 
 
