@@ -281,7 +281,9 @@ class Controller:
         return next((t for t in self.world.node_types if t.name == name), None)
 
     def _billed(self, pool: Pool) -> int:
-        return len(pool.provisioning) + len(pool.nodes) + len(pool.draining)
+        """Nodes of a pool for its ``limits.pools`` bounds: every node that exists, including
+        nodes down for repair and hot spares (they come back into the pool)."""
+        return len(pool.provisioning) + len(pool.nodes) + len(pool.draining) + len(pool.down) + len(pool.spares)
 
     def _settle(self, index: int, row: dict[str, Any], wanted: int, done: int, notes: list[str]) -> None:
         """Record how much of an action the world will carry out, before carrying it out: its
