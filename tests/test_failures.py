@@ -8,12 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from builders import exact_replica, inference, one_job, poisson_jobs, scenario
-from pydantic import BaseModel
 from scipy import stats
 
 import swarmsim
-from swarmsim.policies.actions import Action, CloseRegion, OpenRegion
-from swarmsim.policies.views import ClusterView
 from swarmsim.world.failures import in_window, next_hour
 
 H = 3600.0
@@ -403,36 +400,13 @@ def test_min_regions_is_checked_when_the_scenario_loads() -> None:
     assert swarmsim.load_scenario(sc).workloads["chat"].min_regions == 2
 
 
-class _RegionAtParams(BaseModel):
-    at_s: float
-    region: str
-    action: str  # "open" or "close"
-
-
-class RegionAt:
-    """Once, at ``at_s``: opens or closes ``region``."""
-
-    Params = _RegionAtParams
-    default_interval_s = 600.0
-
-    def __init__(self, params: _RegionAtParams, *, rng: np.random.Generator) -> None:
-        self.params, self.done = params, False
-
-    def decide(self, view: ClusterView) -> list[Action]:
-        p = self.params
-        if self.done or view.time_s < p.at_s:
-            return []
-        self.done = True
-        return [(OpenRegion if p.action == "open" else CloseRegion)(p.region, reason="test")]
-
-
 def _dark(action: str) -> swarmsim.Result:
     return swarmsim.simulate(scenario(
         horizon="6h", sample_every="10m", regions={"us-east": {}, "us-west": {}},
         fleet={"us-east": {"a1": 2}, "us-west": {"a1": 2}},
         workloads={"w": poisson_jobs("2/h", "30m", origin={"us-east": 0.5, "us-west": 0.5})},
-        policies=[{"kind": "custom", "class": "test_failures:RegionAt",
-                   "params": {"at_s": 7200, "region": "us-east", "action": action}}],
+        policies=[{"kind": "custom", "class": "user_policies:OnceAt",
+                   "params": {"at_s": 7200, "region": "us-east", "region_action": action}}],
         failures={"outages": [{"region": "us-east", "at": "1h", "for": "2h"}]}))
 
 
@@ -453,7 +427,7 @@ def test_a_dark_region_cannot_be_opened_and_one_closed_while_dark_stays_closed()
 def test_min_regions_keeps_the_last_replica_of_a_region() -> None:
     from test_inference import lose_the_eu_replica
 
-    sc = lose_the_eu_replica({"kind": "custom", "class": "test_inference:OnceAt",
+    sc = lose_the_eu_replica({"kind": "custom", "class": "user_policies:OnceAt",
                               "params": {"at_s": 1800, "service": "chat", "region": "eu-central"}})
     sc["workloads"]["chat"]["min_regions"] = 2
     res = swarmsim.simulate(sc)

@@ -16,13 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from builders import exact_replica, inference, scenario
-from pydantic import BaseModel
 from test_theory import erlang_c, mean_and_se
 
 import swarmsim
 from swarmsim import catalog
-from swarmsim.policies.actions import Action, RemoveNodes, RemoveReplicas
-from swarmsim.policies.views import ClusterView
 from swarmsim.serving import profile_for_replica
 from swarmsim.world.network import fibre_floor_s, rtt_matrix
 
@@ -596,35 +593,6 @@ def test_sampled_rows_number_about_sample_requests_and_are_unbiased() -> None:
 # --- replicas that go away -----------------------------------------------------------------------
 
 
-class _OnceAtParams(BaseModel):
-    at_s: float
-    region: str
-    service: str | None = None  # a service: stop replicas of it
-    node_type: str | None = None  # else a node type: drain nodes of it
-    count: int = 1
-
-
-class OnceAt:
-    """Once, at ``at_s``: stops ``count`` replicas of ``service`` in ``region``, or drains
-    ``count`` nodes of ``node_type`` there."""
-
-    Params = _OnceAtParams
-    default_interval_s = 60.0
-
-    def __init__(self, params: _OnceAtParams, *, rng: np.random.Generator) -> None:
-        self.params, self.done = params, False
-
-    def decide(self, view: ClusterView) -> list[Action]:
-        p = self.params
-        if self.done or view.time_s < p.at_s:
-            return []
-        self.done = True
-        if p.service is not None:
-            return [RemoveReplicas(p.service, p.region, p.count, reason="test")]
-        assert p.node_type is not None
-        return [RemoveNodes(p.region, p.node_type, p.count, reason="test")]
-
-
 def lose_the_eu_replica(policy: dict[str, Any]) -> dict[str, Any]:
     """EU users (residency any) queueing for one overloaded EU replica, four US replicas; at
     30 min ``policy`` takes the EU replica away."""
@@ -641,7 +609,7 @@ def lose_the_eu_replica(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_requests_queued_at_a_site_that_loses_its_last_replica_are_not_stranded() -> None:
-    sc = lose_the_eu_replica({"kind": "custom", "class": "test_inference:OnceAt",
+    sc = lose_the_eu_replica({"kind": "custom", "class": "user_policies:OnceAt",
                               "params": {"at_s": 1800, "service": "chat", "region": "eu-central"}})
     res = swarmsim.simulate(sc)
     assert res.actions["applied"].sum() == 1
@@ -660,7 +628,7 @@ def test_requests_queued_at_a_site_that_loses_its_last_replica_are_not_stranded(
 
 def test_requests_queued_at_a_site_whose_node_drains_are_not_stranded() -> None:
     res = swarmsim.simulate(lose_the_eu_replica({
-        "kind": "custom", "class": "test_inference:OnceAt",
+        "kind": "custom", "class": "user_policies:OnceAt",
         "params": {"at_s": 1800, "region": "eu-central", "node_type": "a1"}}))
     assert res.actions["applied"].sum() == 1
     before = res.requests[res.requests["arrival_s"] < 1800]

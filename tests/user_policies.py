@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from swarmsim.policies.actions import Action, AddNodes, CloseRegion, OpenRegion, RemoveNodes, ResizeNodes
+from swarmsim.policies.actions import (
+    Action,
+    AddNodes,
+    CloseRegion,
+    OpenRegion,
+    RemoveNodes,
+    RemoveReplicas,
+    ResizeNodes,
+)
 from swarmsim.policies.views import ClusterView
 
 
@@ -92,3 +100,35 @@ class FailAt:
         if self.params.fail_at_s is not None and view.time_s >= self.params.fail_at_s:
             raise RuntimeError(f"FailAt: failing on purpose at {view.time_s:g} s")
         return []
+
+
+class _OnceAtParams(BaseModel):
+    at_s: float
+    region: str
+    service: str | None = None  # a service: stop replicas of it
+    node_type: str | None = None  # else a node type: drain nodes of it
+    region_action: str | None = None  # else "open" or "close" the region
+    count: int = 1
+
+
+class OnceAt:
+    """Once, at ``at_s``: stops ``count`` replicas of ``service`` in ``region``, drains
+    ``count`` nodes of ``node_type`` there, or opens or closes the region (``region_action``)."""
+
+    Params = _OnceAtParams
+    default_interval_s = 60.0
+
+    def __init__(self, params: _OnceAtParams, *, rng: np.random.Generator) -> None:
+        self.params, self.done = params, False
+
+    def decide(self, view: ClusterView) -> list[Action]:
+        p = self.params
+        if self.done or view.time_s < p.at_s:
+            return []
+        self.done = True
+        if p.service is not None:
+            return [RemoveReplicas(p.service, p.region, p.count, reason="test")]
+        if p.region_action is not None:
+            return [(OpenRegion if p.region_action == "open" else CloseRegion)(p.region, reason="test")]
+        assert p.node_type is not None
+        return [RemoveNodes(p.region, p.node_type, p.count, reason="test")]
