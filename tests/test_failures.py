@@ -434,3 +434,41 @@ def test_min_regions_keeps_the_last_replica_of_a_region() -> None:
     row = res.actions.iloc[0]
     assert row["status"] == "refused" and "min_regions 2" in row["note"]
     assert res.replicas["region"].astype(str).eq("eu-central").sum() == 1  # never stopped
+
+
+def _waste(every_h: float, seed: int) -> float:
+    """Share of busy GPU time that did not become finished work: 24 h jobs of 128 GPUs run back
+    to back on 16 nodes that each fail every 20 days on average (hot spares swap in at once),
+    writing a checkpoint (6 min) every ``every_h`` hours of compute."""
+    res = swarmsim.simulate(scenario(
+        seed=seed, horizon="1500d", sample_every="10d",
+        node_types={"h": {"gpu": "A100-80GB", "gpus": 8, "usd_per_gpu_hour": 1.0}}, fleet={"us-east": {"h": 16}},
+        workloads={"t": {"kind": "jobs", "arrivals": {"process": "deterministic", "rate": "1/s", "count": 2000},
+                         "origin": {"us-east": 1.0}, "gpus": 128, "duration": "24h",
+                         "checkpoint_every": f"{every_h}h", "checkpoint_overhead": "6m"}},
+        failures={"nodes": {"h": {"mtbf": "20d", "repair": "1h"}}, "spare": "13%"}))
+    s = res.summary
+    return 1.0 - s["jobs_completed"] * 24 * 128 / s["gpu_hours_busy"]
+
+
+def test_checkpoint_waste_matches_the_exact_renewal_formula_and_young_daly() -> None:
+    """A job of n segments (n - 1 periods of C + o, then the rest of its compute), rolled back to
+    its last checkpoint by exponential failures of rate 1/M and restarted at once, takes
+    E = sum (exp(s_i / M) - 1) x M; the waste is 1 - work / E (Daly 2006, zero restart cost).
+    The simulated waste matches it, and the best of the intervals is the one nearest Young's
+    sqrt(2 o M)."""
+    mtbf_job_h = 20 * 24 / 16  # the job spans all 16 nodes
+    o = 0.1  # h
+
+    def exact(c: float) -> float:
+        n = math.ceil(24 / c) - 1
+        segments = [c + o] * n + [24 - n * c]
+        expected = sum((math.exp(s / mtbf_job_h) - 1) * mtbf_job_h for s in segments)
+        return 1 - 24 / expected
+
+    young = math.sqrt(2 * o * mtbf_job_h)  # 2.45 h
+    intervals = [0.5, 2.0, 8.0]
+    simulated = {c: float(np.mean([_waste(c, seed) for seed in range(3)])) for c in intervals}
+    for c in intervals:
+        assert simulated[c] == pytest.approx(exact(c), abs=0.004), (c, simulated[c], exact(c))
+    assert min(simulated, key=simulated.get) == min(intervals, key=lambda c: abs(math.log(c / young)))
