@@ -149,6 +149,8 @@ class Services:
         self._sample_p = [self._sample_share(s) for s in self.services]
         self.in_flight = [0] * len(world.regions)  # window requests in service, per origin
         self.on_replica_ready: Callable[[int], None] | None = None  # set by the controller
+        #: Keep each replica's requests in service, so that a node failure can retry or drop them.
+        self.track_requests = bool(sc.failures)
         self.sampled_in_flight: dict[int, tuple[Service, Request, int, float]] = {}
 
     def __bool__(self) -> bool:
@@ -464,7 +466,8 @@ class Services:
             self.in_flight[request[2]] += 1
         if request[5]:
             self.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.world.env.now)
-        replica.requests[request[0]] = request
+        if self.track_requests:
+            replica.requests[request[0]] = request
         profile = replica.profile
         prefill = profile.prefill_s(request[3])
         tpot = profile.tpot_s(a + 1)
@@ -478,7 +481,8 @@ class Services:
         replica, request, start, prefill, tpot, batch = event._value
         if replica.state == FAILED:
             return  # its node went down: the request was served again elsewhere, or dropped
-        del replica.requests[request[0]]
+        if self.track_requests:
+            del replica.requests[request[0]]
         site = replica.site
         service = site.service
         now = w.env.now
