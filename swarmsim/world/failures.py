@@ -238,7 +238,6 @@ class Failures:
         self.rows[row][8] += jobs
         self.rows[row][9] += replicas
         if model.release or node.going:
-            del node.pool.down[node.id]
             w._release(node)
             return
         back = self._back_at(model, node, w.env.now)
@@ -270,7 +269,6 @@ class Failures:
         now = w.env.now
         region = node.pool.region
         if node.going:  # a policy closed its region meanwhile
-            del node.pool.down[node.id]
             w._release(node)
             return
         if region.outage:
@@ -352,7 +350,6 @@ class Failures:
                     continue
                 node.held = False
                 if node.going:
-                    del pool.down[node.id]
                     w._release(node)
                 else:
                     self._return(node, -1)

@@ -205,8 +205,6 @@ class World:
             node.state = DRAINING
             pool.draining[node.id] = node
         elif node.state in (DOWN, SPARE):  # nothing runs there: released at once
-            (pool.down if node.state == DOWN else pool.spares).pop(node.id)
-            node.life += 1  # its pending return or failure no longer applies
             self._release(node)
             return
         else:
@@ -258,6 +256,10 @@ class World:
         return max(new - old, 0.0)
 
     def _release(self, node: Node) -> None:
+        """A node is gone for good: out of its pool (down or spare), billing stopped."""
+        node.pool.down.pop(node.id, None)
+        node.pool.spares.pop(node.id, None)
+        node.life += 1  # a pending failure or return no longer applies
         node.state = GONE
         node.pool.region.nodes_alive -= 1
         if node.billing:
