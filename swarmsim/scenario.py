@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import math
 import os
 import re
 import types
@@ -790,13 +791,14 @@ class Scenario(Spec):
                 if not isinstance(count, int) or count < 0:
                     problems.append((f"fleet.{region}.{node_type}", "expected a node count >= 0"))
                 else:
-                    total += count
+                    total += count + math.ceil(self.failures.spare * count - 1e-9)  # hot spares are nodes too
             spec = regions[region]
             if total and not spec.active:
                 problems.append((f"fleet.{region}", "the region is inactive (active: false): no nodes"))
             if spec.max_nodes is not None and total > spec.max_nodes:
+                spares = " (hot spares included)" if self.failures.spare else ""
                 problems.append(
-                    (f"fleet.{region}", f"{total} nodes exceed the region's max_nodes ({spec.max_nodes})")
+                    (f"fleet.{region}", f"{total} nodes{spares} exceed the region's max_nodes ({spec.max_nodes})")
                 )
         problems += self._check_policies()
         problems += self._check_failures()

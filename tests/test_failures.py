@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from builders import exact_replica, inference, one_job, poisson_jobs, scenario
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
+from test_properties import check_invariants, small_worlds
 
 import swarmsim
 from swarmsim.world.failures import in_window, next_hour
@@ -472,3 +475,82 @@ def test_checkpoint_waste_matches_the_exact_renewal_formula_and_young_daly() -> 
     for c in intervals:
         assert simulated[c] == pytest.approx(exact(c), abs=0.004), (c, simulated[c], exact(c))
     assert min(simulated, key=simulated.get) == min(intervals, key=lambda c: abs(math.log(c / young)))
+
+
+# --- every kind of failure at once, in random small worlds -------------------------------------
+
+
+@st.composite
+def failing_worlds(draw: st.DrawFn) -> dict:
+    """The random small worlds of test_properties, with random failures of every kind, random
+    checkpoints, sometimes a service, sometimes a scaling policy."""
+    sc = draw(small_worlds())
+    regions = list(sc["regions"])
+    hours = st.floats(0.5, 30).map(lambda h: f"{h:.3f}h")
+    sc["failures"] = {
+        "nodes": {t: {"mtbf": draw(hours), "repair": draw(hours), "notice": draw(st.sampled_from(["0s", "10m"])),
+                      "after": draw(st.sampled_from(["repair", "repair", "release"])),
+                      "bill_while_down": draw(st.booleans())}
+                  for t in draw(st.lists(st.sampled_from(["a100x8", "h100x4", "l4x2"]), unique=True))},
+        "churn": {"l4x2": draw(st.sampled_from([
+            {"online": "08:00-20:00", "jitter": "20m", "notice": "5m"},
+            {"mean_online": "5h", "mean_offline": "3h"}]))} if draw(st.booleans()) else {},
+        "spot": {"h100x4": {"mean_lifetime": draw(hours)}} if draw(st.booleans()) else {},
+        "outages": [{"region": draw(st.sampled_from(regions)), "at": draw(hours), "for": draw(hours)}
+                    for _ in range(draw(st.integers(0, 2)))],
+        "spare": draw(st.sampled_from([0, "10%", "50%"])),
+    }
+    for w in sc["workloads"].values():
+        if draw(st.booleans()):
+            w["checkpoint_every"] = draw(hours)
+            w["checkpoint_overhead"] = draw(st.sampled_from(["0s", "2m"]))
+    if draw(st.booleans()):
+        sc["workloads"]["chat"] = inference("0.2/s", origin={regions[0]: 1.0}, replica=exact_replica(max_batch=4),
+                                            on_failure=draw(st.sampled_from(["retry", "drop"])))
+    if draw(st.booleans()):
+        sc["policies"] = [{"kind": "horizontal", "strategy": draw(st.sampled_from(["queue", "target-tracking"])),
+                           "interval": "5m"}]
+        sc["regions"] = {r: {"max_nodes": 20} for r in regions}
+    return sc
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(failing_worlds())
+def test_invariants_hold_with_random_failures(sc: dict) -> None:
+    res = swarmsim.simulate(sc)
+    check_invariants(res)
+    s, lost, f, billing = res.summary, res.lost, res.failures, res.billing
+    if s["requests_arrived"]:
+        assert s["requests_arrived"] == s["requests_completed"] + s["requests_dropped"] + s["requests_unfinished"]
+        assert s["requests_failed"] <= s["requests_dropped"]
+        assert 0.0 <= s["availability"] <= 1.0
+    # Interrupted runs: saved work lies inside the run, and one row per restart.
+    assert (lost["start_s"] <= lost["kept_until_s"]).all() and (lost["kept_until_s"] <= lost["end_s"]).all()
+    per_job = lost.groupby("job_id").size()
+    assert (res.jobs.set_index("job_id").loc[per_job.index, "restarts"] == per_job).all()
+    for name, w in res.scenario.workloads.items():
+        if getattr(w, "checkpoint_every", None) is None:
+            continue
+        ids = res.jobs.loc[res.jobs["workload"].astype(str) == name, "job_id"]
+        mine = lost[lost["job_id"].isin(ids)]
+        assert ((mine["end_s"] - mine["kept_until_s"]) <= w.checkpoint_every + w.checkpoint_overhead + 1e-6).all()
+    # The failure log is ordered in time within each row.
+    assert (f["down_s"].dropna() >= f.loc[f["down_s"].notna(), "time_s"] - 1e-9).all()
+    back = f[f["back_s"].notna()]
+    assert (back["back_s"] >= back["down_s"] - 1e-9).all()
+    rec = f[f["recovered_s"].notna()]
+    assert (rec["recovered_s"] >= rec["time_s"] - 1e-9).all()
+    # Billing: segments of one node never overlap, each has a positive length or none.
+    b = billing.sort_values(["node_id", "start_s"])
+    same = b["node_id"].to_numpy()[1:] == b["node_id"].to_numpy()[:-1]
+    assert (b["start_s"].to_numpy()[1:][same] >= b["end_s"].to_numpy()[:-1][same] - 1e-9).all()
+    assert (b["end_s"] >= b["start_s"]).all()
+    # Supply caps hold whatever failed and whatever the policy asked: nodes billed at once in a
+    # region never exceed its max_nodes (down nodes still count against it, so this is loose).
+    for region, spec in res.scenario.regions.items():
+        if spec.max_nodes is None:
+            continue
+        seg = billing[billing["region"].astype(str) == region]
+        steps = pd.concat([pd.DataFrame({"t": seg["start_s"], "d": 1}), pd.DataFrame({"t": seg["end_s"], "d": -1})])
+        steps = steps.sort_values(["t", "d"], kind="stable")  # a release before a start at one instant
+        assert steps["d"].cumsum().max() <= spec.max_nodes if len(steps) else True
