@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-EXPECTED = ["01-quickstart", "02-compare-scaling-policies", "03-geographic-expansion", "04-trace-replay"]
+EXPECTED = ["01-quickstart", "02-compare-scaling-policies", "03-geographic-expansion", "04-trace-replay",
+            "05-resilience"]
 
 # jupyter_client launches these argv[0] names as the current interpreter (sys.executable).
 PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
