@@ -531,6 +531,28 @@ class LimitsSpec(Spec):
 
 # --- failures -----------------------------------------------------------------------------
 
+_HOUR, _DAY = 3600.0, 86400.0
+
+#: Published failure defaults per provider type (docs/resilience.md has the sources), filled
+#: into every ``failures.nodes`` entry that does not set them when the scenario loads.
+#: Data centers and GPU clusters: Llama 3 405B pre-training, 419 unexpected interruptions over
+#: 54 days on 16,384 H100s = 0.17 per GPU-year, an all-cause MTBF of 50,700 GPU-hours
+#: (scaling-and-cloud-facts.md §6.2; an 8-GPU node fails every 264 days). Repair: lognormal
+#: (Schroeder & Gibson, CMU-PDL-05-112), median 1 h (assumption: detect 1-5 min, cordon,
+#: replace, §6.3). Edge sites: the same hardware rate, a 4 h median (assumption: remote hands).
+#: Workstations, gaming PCs, individuals: marketplace hosts fail far more often than data
+#: centers (§6.4, assumption): MTBF 30 and 7 days, repairs 8 h and 12 h.
+PUBLISHED_FAILURES: dict[str, dict[str, float]] = {
+    "datacenter": {"gpu_mtbf": 50_700 * _HOUR, "repair_median": 1 * _HOUR},
+    "gpu-cluster": {"gpu_mtbf": 50_700 * _HOUR, "repair_median": 1 * _HOUR},
+    "edge": {"gpu_mtbf": 50_700 * _HOUR, "repair_median": 4 * _HOUR},
+    "workstation": {"mtbf": 30 * _DAY, "repair_median": 8 * _HOUR},
+    "gaming-pc": {"mtbf": 7 * _DAY, "repair_median": 12 * _HOUR},
+    "individual": {"mtbf": 7 * _DAY, "repair_median": 12 * _HOUR},
+}
+#: Spread of the default lognormal repair time (the median x e is about its 84th percentile).
+REPAIR_SIGMA = 1.0
+
 
 class NodeFailureSpec(Spec):
     """How the nodes of one provider type (or one node type) fail and come back.
@@ -657,6 +679,23 @@ class FailuresSpec(Spec):
     def entry(self, table: dict[str, Any], node_type: str, provider: str) -> Any:
         """The entry of a table for a node type: its own, else its provider's, else None."""
         return table.get(node_type, table.get(provider))
+
+    def failure_model(self, node_type: str, provider: str) -> NodeFailureSpec | None:
+        """The failure model that applies to a node type (its own ``nodes`` entry, else its
+        provider's), with the provider's published defaults filled in where the entry is
+        silent; None when its nodes do not fail. The scenario itself keeps what the user wrote,
+        so that ``--set failures.nodes.X.mtbf=...`` works on a loaded scenario too."""
+        spec = self.entry(self.nodes, node_type, provider)
+        if spec is None:
+            return None
+        base = PUBLISHED_FAILURES[provider]
+        update: dict[str, Any] = {}
+        if spec.time_to_failure is None and spec.mtbf is None and spec.gpu_mtbf is None:
+            field = "gpu_mtbf" if "gpu_mtbf" in base else "mtbf"
+            update[field] = base[field]
+        if spec.repair is None:
+            update["repair"] = LognormalDist(median=base["repair_median"], sigma=REPAIR_SIGMA)
+        return spec.model_copy(update=update) if update else spec
 
 
 class Scenario(Spec):

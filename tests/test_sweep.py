@@ -308,3 +308,15 @@ def test_cli_bad_grid_exits_2_with_one_line(tmp_path: Path, grid: str) -> None:
 
 def test_cli_compare_without_results_exits_2(tmp_path: Path) -> None:
     assert main(["compare", str(tmp_path), "--metric", "cost_usd"]) == 2
+
+
+def test_a_grid_value_of_none_can_be_named_in_compare() -> None:
+    """Switching a field off (``checkpoint_every: None``) is a grid value like any other: the
+    table holds it as NaN, and ``compare`` finds its point by ``None``."""
+    sc = scenario(horizon="12h", workloads={"w": poisson_jobs("2/h", "1h", checkpoint_every="20m")},
+                  failures={"nodes": {"a1": {"mtbf": "3h", "repair": "10m"}}})
+    table = swarmsim.sweep(sc, {"workloads.w.checkpoint_every": [None, "20m"]}, range(3), jobs=1)
+    assert table["workloads.w.checkpoint_every"].isna().sum() == 3
+    r = compare(table, {"workloads.w.checkpoint_every": None}, {"workloads.w.checkpoint_every": "20m"},
+                ["gpu_hours_lost"]).iloc[0]
+    assert (r["a"], r["b"]) == (0, 1)

@@ -139,7 +139,8 @@ def _point(table: pd.DataFrame, which: dict[str, Any] | int, name: str) -> int:
             if key not in table.columns:
                 raise ScenarioError(None, [(name, f"no parameter column {key!r}; parameters: "
                                                   f"{', '.join(param_columns(table)) or 'none'}")])
-            mask &= table[key] == value
+            # A grid value of None (a field switched off) is NaN in the table: match it as such.
+            mask &= table[key].isna() if value is None else table[key] == value
         found = sorted(int(p) for p in table.loc[mask, "point"].unique())
         if len(found) != 1:
             raise ScenarioError(None, [(name, f"{which} matches {len(found)} points ({found}); "

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from simpy.events import Timeout
 
-from swarmsim.distributions import Distribution, ExponentialDist, LognormalDist
+from swarmsim.distributions import Distribution, ExponentialDist
 from swarmsim.metrics.recorder import CHURN, FAILURE, OUTAGE, SPOT
 from swarmsim.world.node import DOWN, DRAINING, READY, SPARE, Node, Region
 
@@ -34,26 +34,7 @@ if TYPE_CHECKING:
     from swarmsim.world.world import World
 
 HOUR = 3600.0
-DAY = 86400.0
 
-#: Published defaults per provider type (docs/resilience.md has the sources).
-#: Data centers and GPU clusters: Llama 3 405B pre-training, 419 unexpected interruptions over
-#: 54 days on 16,384 H100s, i.e. 0.17 per GPU-year, an all-cause MTBF of 50,700 GPU-hours
-#: (scaling-and-cloud-facts.md §6.2); an 8-GPU node then fails every 264 days. Repair:
-#: lognormal (Schroeder & Gibson, CMU-PDL-05-112), median 1 h (assumption: detect 1-5 min,
-#: cordon, replace, §6.3). Edge sites: the same hardware rate, a 4 h median repair (assumption:
-#: remote hands). Workstations, gaming PCs and individuals: marketplace hosts fail far more
-#: often than data centers (§6.4, assumption): MTBF 30 days and 7 days, repairs 8 h and 12 h.
-PUBLISHED: dict[str, dict[str, float]] = {
-    "datacenter": {"gpu_mtbf": 50_700 * HOUR, "repair_median": 1 * HOUR},
-    "gpu-cluster": {"gpu_mtbf": 50_700 * HOUR, "repair_median": 1 * HOUR},
-    "edge": {"gpu_mtbf": 50_700 * HOUR, "repair_median": 4 * HOUR},
-    "workstation": {"mtbf": 30 * DAY, "repair_median": 8 * HOUR},
-    "gaming-pc": {"mtbf": 7 * DAY, "repair_median": 12 * HOUR},
-    "individual": {"mtbf": 7 * DAY, "repair_median": 12 * HOUR},
-}
-#: Spread of the default lognormal repair time (median x e^1 is about the 84th percentile).
-REPAIR_SIGMA = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,20 +51,13 @@ class DownModel:
     daily: tuple[float, float, float] | None = None  # (window start h, end h, jitter s), local time
 
 
-def failure_model(spec: NodeFailureSpec, provider: str) -> DownModel:
-    """The failure model of a ``failures.nodes`` entry, with the provider's defaults."""
-    base = PUBLISHED[provider]
+def failure_model(spec: NodeFailureSpec) -> DownModel:
+    """The failure model of a ``failures.nodes`` entry whose defaults are filled in
+    (``FailuresSpec.failure_model``)."""
     up: Distribution | None = spec.time_to_failure
-    gpu_mtbf = spec.gpu_mtbf
     if spec.mtbf is not None:
         up = ExponentialDist(mean=spec.mtbf)
-    if up is None and gpu_mtbf is None:
-        if "gpu_mtbf" in base:
-            gpu_mtbf = base["gpu_mtbf"]
-        else:
-            up = ExponentialDist(mean=base["mtbf"])
-    down = spec.repair or LognormalDist(median=base["repair_median"], sigma=REPAIR_SIGMA)
-    return DownModel(FAILURE, up=up, gpu_mtbf=gpu_mtbf, down=down, notice=spec.notice,
+    return DownModel(FAILURE, up=up, gpu_mtbf=spec.gpu_mtbf, down=spec.repair, notice=spec.notice,
                      release=spec.after == "release", bill_while_down=spec.bill_while_down)
 
 
@@ -126,8 +100,8 @@ class Failures:
         for t in world.node_types:
             provider = sc.node_types[t.name].provider
             models = []
-            if (f := spec.entry(spec.nodes, t.name, provider)) is not None:
-                models.append(failure_model(f, provider))
+            if (f := spec.failure_model(t.name, provider)) is not None:
+                models.append(failure_model(f))
             if (c := spec.entry(spec.churn, t.name, provider)) is not None:
                 models.append(churn_model(c))
             if (s := spec.entry(spec.spot, t.name, provider)) is not None:
@@ -375,4 +349,4 @@ class Failures:
         """Nothing is left open: rows without a return or recovery keep NaN there."""
 
 
-__all__ = ["DOWN", "PUBLISHED", "DownModel", "Failures", "in_window", "next_hour"]
+__all__ = ["DownModel", "Failures", "in_window", "next_hour"]
