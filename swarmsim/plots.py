@@ -64,8 +64,10 @@ def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes 
     return ax
 
 
-#: Colours of the causes of a node going down, in the failures timeline.
-CAUSE_COLORS = {"failure": "tab:red", "churn": "tab:orange", "spot": "tab:purple", "preempted": "tab:brown"}
+#: Markers of the causes of a node going down, in the failures timeline (greys, so that they
+#: never read as one of the regions' line colours).
+CAUSE_MARKERS = {"failure": ("v", "black"), "churn": ("^", "0.55"), "spot": ("s", "0.3")}
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def plot_failures_timeline(timeseries: pd.DataFrame, failures: pd.DataFrame, ax: Axes | None = None,
@@ -75,21 +77,24 @@ def plot_failures_timeline(timeseries: pd.DataFrame, failures: pd.DataFrame, ax:
     ax = _axes(ax)
     regions = [r for r, g in timeseries.groupby("region", observed=True, sort=False) if g["provisioned_gpus"].any()]
     colors = {r: f"C{i % 10}" for i, r in enumerate(regions)}
-    for region in regions:
+    for i, region in enumerate(regions):  # line styles tell apart regions with equal capacity
         g = timeseries[timeseries["region"].astype(str) == str(region)]
         ax.step(g["time_s"] / 3600.0, g["ready_gpus"], where="post", color=colors[region],
-                label=f"ready GPUs, {region}")
+                linestyle=LINE_STYLES[i % len(LINE_STYLES)], label=f"ready GPUs, {region}")
     outages = failures[failures["cause"].astype(str) == "outage"]
+    shaded = set()
     for _, row in outages.iterrows():
         end = row["back_s"] if np.isfinite(row["back_s"]) else timeseries["time_s"].max()
-        ax.axvspan(row["time_s"] / 3600.0, end / 3600.0, color=colors.get(row["region"], "0.5"), alpha=0.15)
-    if len(outages):
-        ax.plot([], [], color="0.5", alpha=0.3, linewidth=8, label="region outage")
+        region = row["region"]
+        label = None if region in shaded else f"outage, {region}"
+        shaded.add(region)
+        ax.axvspan(row["time_s"] / 3600.0, end / 3600.0, color=colors.get(region, "0.5"), alpha=0.15, label=label)
     nodes = failures[failures["cause"].astype(str) != "outage"]
     top = float(timeseries.groupby("time_s")["ready_gpus"].max().max() or 1.0)
     for cause, group in nodes.groupby(nodes["cause"].astype(str), sort=True):
-        ax.plot(group["time_s"] / 3600.0, np.full(len(group), top * 1.04), linestyle="none", marker="v",
-                markersize=4, color=CAUSE_COLORS.get(cause, "0.3"), label=f"node down: {cause} ({len(group)})")
+        marker, color = CAUSE_MARKERS.get(cause, ("o", "0.3"))
+        ax.plot(group["time_s"] / 3600.0, np.full(len(group), top * 1.04), linestyle="none", marker=marker,
+                markersize=4, color=color, label=f"node down: {cause} ({len(group)})")
     if warmup_s > 0:
         ax.axvspan(0, warmup_s / 3600.0, color="0.85", alpha=0.6, label="warm-up (excluded)")
     ax.set_xlabel("simulated time (h)")
