@@ -515,6 +515,8 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     resilience = {*NO_FAILURES, "requests_failed"}
 
     def shown(k: str) -> bool:
+        if k == "gpu_hours_checkpointing":
+            return bool(summary.get(k))
         if k in resilience:  # only when something failed; the request ones only with requests
             return failing and (requests or k not in ("availability", "requests_failed"))
         if k.startswith(("request", "replica")) or k == "slo_attainment":

@@ -554,3 +554,22 @@ def test_invariants_hold_with_random_failures(sc: dict) -> None:
         steps = pd.concat([pd.DataFrame({"t": seg["start_s"], "d": 1}), pd.DataFrame({"t": seg["end_s"], "d": -1})])
         steps = steps.sort_values(["t", "d"], kind="stable")  # a release before a start at one instant
         assert steps["d"].cumsum().max() <= spec.max_nodes if len(steps) else True
+
+
+def test_busy_time_splits_into_work_lost_work_and_checkpoint_writes_by_hand() -> None:
+    """One 8-GPU job of 5 h 10 min, a checkpoint every hour (3 min to write), its region dark
+    from 2:30 to 3:30. First run 0-150 min: two periods of 63 min written (120 min of compute
+    kept, 6 min writing), 24 min lost. Second run from 210 min: 190 min of compute left, 3
+    writes, 199 min. Busy 349 min = 310 work + 24 lost + 15 writing."""
+    res = swarmsim.simulate(scenario(
+        horizon="10h", node_types={"a8": {"gpu": "A100-80GB", "gpus": 8, "usd_per_gpu_hour": 1.0}},
+        fleet={"us-east": {"a8": 1}},
+        workloads={"w": one_job(0, 8, "5h10m", checkpoint_every="1h", checkpoint_overhead="3m")},
+        failures={"outages": [{"region": "us-east", "at": "2h30m", "for": "1h"}]}))
+    m = 60.0 * 8 / H  # GPU-hours in one minute of the job
+    job, lost, s = res.jobs.iloc[0], res.lost.iloc[0], res.summary
+    assert (lost["start_s"], lost["kept_until_s"], lost["end_s"]) == (0.0, 126 * 60, 150 * 60)
+    assert (job["start_s"], job["finish_s"], job["restarts"]) == (210 * 60, (210 + 199) * 60, 1)
+    assert s["gpu_hours_lost"] == pytest.approx(24 * m)
+    assert s["gpu_hours_checkpointing"] == pytest.approx(15 * m)
+    assert s["gpu_hours_busy"] == pytest.approx(349 * m)

@@ -35,6 +35,41 @@ NO_FAILURES: dict[str, float | int] = {
 }
 
 
+def _writing_s(elapsed: np.ndarray, every: np.ndarray, overhead: np.ndarray) -> np.ndarray:
+    """s spent writing checkpoints in the first ``elapsed`` s of a run: the run is periods of
+    ``every`` s of compute followed by ``overhead`` s of writing."""
+    period = every + overhead
+    k = np.floor(elapsed / period)
+    return k * overhead + np.clip(elapsed - k * period - every, 0.0, overhead)
+
+
+def checkpoint_gpu_seconds(scenario: Scenario, jobs: pd.DataFrame, lost: pd.DataFrame) -> float:
+    """GPU-seconds spent writing checkpoints inside the window, over every run of every job
+    (finished, interrupted, or still running at the horizon). Part of ``gpu_hours_busy``."""
+    params = {name: (w.checkpoint_every, w.checkpoint_overhead) for name, w in scenario.workloads.items()
+              if getattr(w, "checkpoint_every", None) is not None and w.checkpoint_overhead > 0}
+    if not params:
+        return 0.0
+    workload = jobs.set_index("job_id")["workload"].astype(str)
+    runs = [
+        pd.DataFrame({"workload": jobs["workload"].astype(str), "gpus": jobs["gpus"],
+                      "start": jobs["start_s"], "end": jobs["finish_s"].fillna(scenario.horizon)}),
+        pd.DataFrame({"workload": lost["job_id"].map(workload), "gpus": lost["gpus"],
+                      "start": lost["start_s"], "end": lost["end_s"]}),
+    ]
+    r = pd.concat(runs, ignore_index=True)
+    r = r[r["workload"].isin(list(params)) & r["start"].notna()]
+    if not len(r):
+        return 0.0
+    every = r["workload"].map({k: v[0] for k, v in params.items()}).to_numpy(dtype=float)
+    overhead = r["workload"].map({k: v[1] for k, v in params.items()}).to_numpy(dtype=float)
+    start, end = r["start"].to_numpy(dtype=float), r["end"].to_numpy(dtype=float)
+    lo = np.clip(np.maximum(start, scenario.warmup), start, end)
+    hi = np.clip(np.minimum(end, scenario.horizon), lo, end)
+    writing = _writing_s(hi - start, every, overhead) - _writing_s(lo - start, every, overhead)
+    return float(np.sum(r["gpus"].to_numpy() * writing))
+
+
 def failures_frame(rows: list[list[float]], regions: list[str], node_types: list[str]) -> pd.DataFrame:
     """The failure log: one row per node that went down (announced at ``time_s``, down at
     ``down_s``, back at ``back_s``) and per region outage (``node_id`` -1); ``recovered_s`` is

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from swarmsim.metrics.frames import empty_lost_frame
-from swarmsim.metrics.resilience import NO_FAILURES
+from swarmsim.metrics.resilience import NO_FAILURES, checkpoint_gpu_seconds
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 #: The headline keys in the order reports show them.
@@ -24,7 +24,8 @@ HEADLINE_KEYS = (
     "request_latency_p50_s", "request_latency_p95_s", "request_latency_p99_s",
     "slo_attainment", "replica_slot_utilization", "residency_violations", "scale_actions", "scale_up_response_s",
     "idle_cost_usd", "gpu_hours_lost", "jobs_restarted", "availability", "requests_failed", "node_failures",
-    "outages", "mean_time_to_recover_s", "failures_unrecovered", "sim_events", "wall_time_s",
+    "outages", "mean_time_to_recover_s", "failures_unrecovered", "gpu_hours_checkpointing", "sim_events",
+    "wall_time_s",
 )
 
 
@@ -191,6 +192,7 @@ def summarize(
         "gpu_hours_lost": gpu_s_lost / 3600.0,
         "jobs_restarted": int((win["restarts"] > 0).sum()),
         **(resilience or NO_FAILURES),
+        "gpu_hours_checkpointing": checkpoint_gpu_seconds(scenario, jobs, lost) / 3600.0,
         "egress_usd": egress,
         "jobs_started": int(started.sum()),
         "jobs_moved": int((win["network_delay_s"] > 0).sum()),
