@@ -1,6 +1,6 @@
 """Time to plan the three-region inference scenario, and the simulations the analytic start saves.
 
-Runs ``swarmsim.plan`` on ``scenarios/plan-global-inference.yaml`` twice, from scratch (no
+Runs ``swarmsim.plan`` on ``scenarios/plan-three-regions.yaml`` twice, from scratch (no
 ``out`` folder, so nothing is reused): once from the analytic start, once from one node per
 region (``analytic_start=False``), and prints wall time, candidates and simulations of each.
 Target (issue 8): a recommended plan in under 10 minutes on 2 cores.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import swarmsim
 
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "plan-global-inference.yaml"
+SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "plan-three-regions.yaml"
 
 
 def main() -> None:

@@ -255,3 +255,67 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_folder(args: list[str], named: 
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and named in err
     assert not out.exists()
+
+
+ISSUE_SLOS = {"request_latency_p99_s": 2.0, "job_wait_p95_s": 1800}
+ISSUE_TYPES = ["l4x2", "a100x8", "h100x8"]
+ISSUE_REGIONS = ["us-east", "eu-west", "ap-northeast", "edge-fra"]
+EU = {"eu-west", "eu-central", "edge-fra"}
+
+
+def test_issue_command_two_slos_four_sites_three_node_types(tmp_path: Path) -> None:
+    """The issue's command shape on the shipped scenario (a 6-hour day, 3 seeds): residency, both
+    SLOs within their targets at the upper interval end, jobs only on the type the chat does not claim."""
+    from swarmsim.scenario import load_scenario
+
+    base = load_scenario("scenarios/plan-global-inference.yaml", {"horizon": "6h", "warmup": "30m"})
+    lines: list[str] = []
+    res = swarmsim.plan(base, slo=ISSUE_SLOS, vary="fleet", node_types=ISSUE_TYPES, regions=ISSUE_REGIONS,
+                        seeds=3, jobs=2, out=tmp_path / "q3", progress=lines.append)
+    assert res.feasible and res.recommended is not None
+    for metric, bound in ISSUE_SLOS.items():
+        assert res.recommended[f"{metric}_ci_high"] <= bound
+    # L4 cannot serve a 2 s p99 (78 ms per token), so the chat runs on A100 nodes, the jobs on H100.
+    fleet = res.fleet
+    chat_types = set(base.node_types_for(base.workloads["chat"]))
+    assert all(t in chat_types or t == "h100x8" for c in fleet.values() for t in c)
+    assert all(c.get("a100x8", 0) >= 1 for r, c in fleet.items() if r in ("us-east", "eu-west", "ap-northeast"))
+    assert sum(c.get("h100x8", 0) for c in fleet.values()) >= 1
+    assert sum(fleet.get("ap-northeast", {}).values()) <= base.regions["ap-northeast"].max_nodes
+    # The Frankfurt edge site is left out: at 2 s its users are served from Dublin for less.
+    assert "edge-fra" not in fleet and "edge-fra" in res.analytic["regions_left_out"]
+    assert any(line.startswith("analytic start: no nodes in edge-fra") for line in lines)
+    # The chosen run: EU users served only in the EU, jobs only on node types the chat does not claim.
+    run = tmp_path / "q3" / "run"
+    summary = json.loads((run / "summary.json").read_text())["summary"]
+    assert summary["request_residency_violations"] == 0 and summary["residency_violations"] == 0
+    requests = pd.read_csv(run / "requests.csv")
+    assert len(requests) and set(requests[requests["origin"].isin(EU)]["region"]) <= EU
+    jobs = pd.read_csv(run / "jobs.csv")
+    started = jobs.dropna(subset=["node_type"])
+    assert len(started) and not set(started["node_type"]) & chat_types
+
+
+def test_a_region_whose_users_can_go_elsewhere_is_left_out_only_when_cheaper() -> None:
+    """The analytic start leaves out a site only when its users have another allowed region and
+    the smaller plan meets the SLOs by the model; residency keeps a jurisdiction's only region."""
+    from swarmsim.planning import analytic
+    from swarmsim.planning.search import _consolidate, _size_fleet, make_slo, predicted_meets
+    from swarmsim.scenario import load_scenario
+
+    base = load_scenario("scenarios/plan-global-inference.yaml")
+    meets = predicted_meets([make_slo(k, v) for k, v in ISSUE_SLOS.items()])
+    caps = {(r, t): analytic.supply_cap(base, r, t) for r in ISSUE_REGIONS for t in ISSUE_TYPES}
+    model = analytic.Model(base, ISSUE_REGIONS)
+    fleet = _size_fleet(model, ISSUE_TYPES, caps, meets)
+    assert fleet["edge-fra"] == {"a100x8": 1}  # Frankfurt users are nearest to it
+    kept, smaller, left_out = _consolidate(model, fleet, ISSUE_TYPES, caps, meets)
+    assert list(left_out) == ["edge-fra"] and "eu-central -> eu-west" in left_out["edge-fra"]
+    assert kept.regions == ["us-east", "eu-west", "ap-northeast"] and "edge-fra" not in smaller
+    assert analytic.monthly_cost_usd(base, smaller) < analytic.monthly_cost_usd(base, fleet)
+    assert meets(kept.predict(smaller))
+    # Without eu-west, the edge site is the EU's only region: residency keeps it.
+    no_dublin = analytic.Model(base, ["us-east", "ap-northeast", "edge-fra"])
+    fleet = _size_fleet(no_dublin, ISSUE_TYPES, caps, meets)
+    _, _, left_out = _consolidate(no_dublin, fleet, ISSUE_TYPES, caps, meets)
+    assert "edge-fra" not in left_out

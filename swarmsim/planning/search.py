@@ -645,12 +645,11 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
     except ScenarioError as err:
         raise _InfeasibleError("; ".join(m for _, m in err.problems)) from None
     meets = predicted_meets(slos)
-    analytic_fleet: Fleet = {}
-    for r in regions:
-        counts = analytic.size_region(model, r, node_types, meets)
-        if counts:
-            analytic_fleet[r] = counts
     caps = {(r, t): analytic.supply_cap(base, r, t) for r in regions for t in node_types}
+    analytic_fleet = _size_fleet(model, node_types, caps, meets)
+    model, analytic_fleet, left_out = _consolidate(model, analytic_fleet, node_types, caps, meets)
+    for r, why in left_out.items():
+        ev.progress(f"analytic start: no nodes in {r}: {why}")
     start = analytic_fleet if analytic_start else {r: dict.fromkeys(c, 1) for r, c in analytic_fleet.items()}
     start = _clip(base, start, caps)
     columns = [f"nodes.{r}.{t}" for r in regions for t in node_types]
@@ -662,7 +661,8 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
 
     info: dict[str, Any] = {"start_fleet": analytic_fleet, "start_cost_usd_per_month":
                             analytic.monthly_cost_usd(base, analytic_fleet),
-                            "start_predicted": model.predict(analytic_fleet).figures}
+                            "start_predicted": model.predict(analytic_fleet).figures,
+                            "regions_left_out": left_out}
     _estimate(ev, fleet_overrides(base, start), 2 + sum(3 for c in start.values() for _ in c))
     row = run(start, "analytic" if analytic_start else "start")
     fleet = start
@@ -711,6 +711,58 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
             else:
                 lo = mid
     return None, info
+
+
+def _size_fleet(model: Model, node_types: list[str], caps: dict[tuple[str, str], int | None],
+                meets: Callable[[Prediction], bool]) -> Fleet:
+    """The analytic sizing of every region of ``model`` (supply caps applied)."""
+    fleet: Fleet = {}
+    for r in model.regions:
+        counts = analytic.size_region(model, r, node_types, meets)
+        if counts:
+            fleet[r] = counts
+    return _clip(model.scenario, fleet, caps)
+
+
+def _consolidate(model: Model, fleet: Fleet, node_types: list[str], caps: dict[tuple[str, str], int | None],
+                 meets: Callable[[Prediction], bool]) -> tuple[Model, Fleet, dict[str, str]]:
+    """Leave regions out of the plan while that makes the analytic start cheaper.
+
+    Sizing region by region puts nodes wherever users are nearest, which with large nodes (an
+    8-GPU node for a few requests a second) or a small edge site is dearer than serving those
+    users from a neighbour. Greedily, the region whose removal saves the most is left out: its
+    users go to the nearest other region their residency allows (as the router sends them when a
+    region holds no replica), every remaining region is sized again, and the smaller plan must
+    still meet every SLO by the model within the supply caps. A region whose users have nowhere
+    else to go (residency) is never left out. Returns the model of the regions kept, its fleet
+    and, per region left out, why.
+    """
+    scenario = model.scenario
+    cost = analytic.monthly_cost_usd(scenario, fleet)
+    left_out: dict[str, str] = {}
+    while len(model.regions) > 1:
+        best: tuple[float, str, Model, Fleet] | None = None
+        for r in model.regions:
+            if r not in fleet:
+                continue
+            try:
+                smaller = Model(scenario, [x for x in model.regions if x != r])
+            except ScenarioError:
+                continue  # residency: some users can be served nowhere else
+            trial = _size_fleet(smaller, node_types, caps, meets)
+            trial_cost = analytic.monthly_cost_usd(scenario, trial)
+            if trial_cost < cost - 0.5 and meets(smaller.predict(trial)) and (best is None or trial_cost < best[0]):
+                best = (trial_cost, r, smaller, trial)
+        if best is None:
+            break
+        trial_cost, r, smaller, moved = best
+        users = sorted(f"workloads.{w} from {o} -> {smaller.serving[(w, o)]}"
+                       for (w, o), s in model.serving.items() if s == r)
+        model = smaller
+        left_out[r] = (f"its users ({'; '.join(users)}) are served within the SLOs from the nearest region "
+                       f"their residency allows, ${cost - trial_cost:,.0f}/month cheaper")
+        fleet, cost = moved, trial_cost
+    return model, fleet, left_out
 
 
 def predicted_meets(slos: list[Slo]) -> Callable[[Prediction], bool]:
