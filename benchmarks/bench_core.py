@@ -158,13 +158,10 @@ def regions_scenario(jobs: int) -> dict[str, Any]:
 
 def erlang_c_wait_s(servers: int, rate_per_s: float, mean_service_s: float) -> float:
     """Mean wait in queue of M/M/c (Erlang C), s: P(wait) / (c mu - lambda)."""
-    from scipy.stats import poisson
+    from swarmsim.planning.analytic import erlang_c
 
-    offered = rate_per_s * mean_service_s
-    rho = offered / servers
-    erlang_b = poisson.pmf(servers, offered) / poisson.cdf(servers, offered)
-    p_wait = erlang_b / (1.0 - rho * (1.0 - erlang_b))
-    return float(p_wait / (servers / mean_service_s - rate_per_s))
+    p_wait = erlang_c(servers, rate_per_s * mean_service_s)
+    return p_wait / (servers / mean_service_s - rate_per_s)
 
 
 def batch_means_se(values: np.ndarray, batches: int = 20) -> float:

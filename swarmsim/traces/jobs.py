@@ -412,15 +412,21 @@ def read_philly_jobs(path: PathLike, bad_rows: BadRows, chunk_rows: int = CHUNK_
     A sample of run times, not a trace: ``duration_s`` = runtime (s), and ``submit_s`` and
     ``gpus`` are NaN (unknown). Use it as an empirical duration distribution.
     """
-    for raw in read_table(path, bad_rows, chunk_rows, required=("runtime",)):
+    yield from _durations_only(path, bad_rows, chunk_rows, "runtime")
+
+
+def _durations_only(path: str, bad_rows: BadRows, chunk_rows: int, column: str) -> Iterator[JobRows]:
+    """A file of run times only (one positive number of seconds per row in ``column``): job rows
+    with ``duration_s`` set and ``submit_s`` and ``gpus`` NaN."""
+    for raw in read_table(path, bad_rows, chunk_rows, required=(column,)):
         c = Checks(raw)
-        runtime = c.number("runtime")
-        c.flag(runtime <= 0, "runtime", NOT_POSITIVE_RUN)
+        seconds = c.number(column)
+        c.flag(seconds <= 0, column, NOT_POSITIVE_RUN)
         c.report(bad_rows)
         keep = c.good
         if keep.any():
             nan = np.full(int(keep.sum()), np.nan)
-            yield job_rows(raw.line[keep], nan, nan, runtime[keep])
+            yield job_rows(raw.line[keep], nan, nan, seconds[keep])
 
 
 # ----------------------------------------------------------------------------- gavel
@@ -553,15 +559,7 @@ def read_tiresias_jobs(path: PathLike, bad_rows: BadRows, chunk_rows: int = CHUN
     if set(TIRESIAS_JOB_COLUMNS) <= set(header):
         yield from _tiresias_jobs(path, bad_rows, chunk_rows)
     elif "duration" in header:
-        for raw in read_table(path, bad_rows, chunk_rows, required=("duration",)):
-            c = Checks(raw)
-            gpu_time = c.number("duration")
-            c.flag(gpu_time <= 0, "duration", NOT_POSITIVE_RUN)
-            c.report(bad_rows)
-            keep = c.good
-            if keep.any():
-                nan = np.full(int(keep.sum()), np.nan)
-                yield job_rows(raw.line[keep], nan, nan, gpu_time[keep])
+        yield from _durations_only(path, bad_rows, chunk_rows, "duration")
     else:
         raise TraceError(str(path), None, None, f"expected columns {expected}; the header is: {', '.join(header)}")
 

@@ -269,6 +269,17 @@ def _no_group(n: int) -> np.ndarray:
     return np.full(n, "", dtype=object)
 
 
+def _kept_rows(problems: _Problems, lines: np.ndarray, bad_rows: BadRows, submit_s: np.ndarray,
+               prompt: np.ndarray, output: np.ndarray, group: np.ndarray) -> RequestRows | None:
+    """Report a chunk's bad rows and return its good ones as ``RequestRows`` (None if none is left)."""
+    problems.report(lines, bad_rows)
+    keep = problems.ok
+    if not keep.any():
+        return None
+    return RequestRows(lines[keep], submit_s[keep], prompt[keep].astype(np.int64), output[keep].astype(np.int64),
+                       group[keep])
+
+
 class _Clock:
     """Submit times of a timestamped file, chunk after chunk: seconds since its first good
     timestamp, with rows that go back in time reported as bad."""
@@ -308,16 +319,9 @@ def read_azure_llm(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) -
         prompt = _whole(problems, frame["ContextTokens"], "ContextTokens")
         output = _whole(problems, frame["GeneratedTokens"], "GeneratedTokens")
         submit_s = clock.seconds(problems, stamps, "TIMESTAMP", frame["TIMESTAMP"])
-        problems.report(lines, bad_rows)
-        keep = problems.ok
-        if keep.any():
-            yield RequestRows(
-                lines[keep],
-                submit_s[keep],
-                prompt[keep].astype(np.int64),
-                output[keep].astype(np.int64),
-                _no_group(int(keep.sum())),
-            )
+        rows = _kept_rows(problems, lines, bad_rows, submit_s, prompt, output, _no_group(len(frame)))
+        if rows is not None:
+            yield rows
 
 
 # --- Mooncake FAST'25 JSON lines ----------------------------------------------------------------
@@ -460,16 +464,10 @@ def read_genai_requests(path: str, bad_rows: BadRows, chunk_rows: int = CHUNK_RO
         unknown = pending & (_stripped(frame["num_inference_steps"]) == "").to_numpy()
         steps = _whole(problems, frame["num_inference_steps"].where(~unknown, "1"), "num_inference_steps", least=1)
         submit_s = clock.seconds(problems, stamps, "gmt_create", frame["gmt_create"])
-        problems.report(lines, bad_rows)
-        keep = problems.ok
-        if keep.any():
-            yield RequestRows(
-                lines[keep],
-                submit_s[keep],
-                np.zeros(int(keep.sum()), dtype=np.int64),
-                steps[keep].astype(np.int64),
-                _stripped(frame["groupId"]).to_numpy(dtype=object)[keep],
-            )
+        rows = _kept_rows(problems, lines, bad_rows, submit_s, np.zeros(len(frame)), steps,
+                          _stripped(frame["groupId"]).to_numpy(dtype=object))
+        if rows is not None:
+            yield rows
 
 
 def read_genai_qps(

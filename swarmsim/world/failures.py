@@ -345,8 +345,5 @@ class Failures:
                           cause, lost, 0, 0, math.nan, math.nan])
         return len(self.rows) - 1
 
-    def close(self) -> None:
-        """Nothing is left open: rows without a return or recovery keep NaN there."""
-
 
 __all__ = ["DownModel", "Failures", "in_window", "next_hour"]

@@ -663,8 +663,6 @@ class World:
         elif self.services:
             self.services.sample(now)  # close the last, partial interval of the request counters
         self.services.close()
-        if self.failures is not None:
-            self.failures.close()
         unfinished = [*self.moving.values(), *self.blocked]
         for region in self.regions:
             unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))
