@@ -5,7 +5,7 @@ expand-on-latency) deciding every 15 s.
 Issue target: the policy run stays within 1.5x of the static run's time. Each run builds the
 world and times ``World.run`` (what ``summary["wall_time_s"]`` reports), in wall-clock and in
 this process's CPU time (less sensitive to other work on a shared machine). Runs alternate
-(static, replay, policies, static, ...) so that machine noise hits all alike, and ratios of the
+(static, replay, least, policies, static, ...) so that machine noise hits all alike, and ratios of the
 medians are reported.
 
 The policies change the fleet (target tracking adds and removes thousands of nodes), so the
@@ -18,7 +18,10 @@ checked to reproduce the policy run's jobs exactly, and three ratios are printed
 - ``policies / static``: the issue's figure, all included;
 - ``policies / replay``: the control loop's own overhead (ticks, views and the incremental
   counters behind them, decisions), on the same world work;
-- ``replay / static``: the extra world work that the policies' fleet changes cause.
+- ``replay / static``: the extra world work that the policies' fleet changes cause;
+- ``least / static``: a fourth run, the replay plus ``least_loop`` (a tick every 15 s that does
+  only the HPA formula on each region's managed pool): the least any implementation of the
+  loop can cost in this engine, so the room the 1.5x target leaves for everything else.
 
     python benchmarks/bench_control.py                 # 1,000,000 jobs, 2 rounds
     python benchmarks/bench_control.py --jobs 250000 --pairs 3
@@ -27,6 +30,7 @@ checked to reproduce the policy run's jobs exactly, and three ratios are printed
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -39,7 +43,7 @@ import simpy
 from swarmsim.metrics.frames import jobs_frame
 from swarmsim.scenario import load_scenario
 from swarmsim.world.controller import Controller
-from swarmsim.world.world import build_world, run_world
+from swarmsim.world.world import World, build_world, run_world
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import regions_scenario
@@ -64,12 +68,40 @@ class Timed(NamedTuple):
     jobs: Any  # the jobs frame, built after the timing (None unless asked for)
 
 
+def least_loop(world: World, interval_s: float = 15.0, target: float = 0.7) -> Iterator[simpy.Event]:
+    """The least a target-tracking loop at ``interval_s`` must do, as combined-all's runs it:
+    wake every interval and, per region, pick the managed pool (the node type with the most
+    billed nodes) and put its utilization into the HPA formula, desired = ceil(nodes x
+    utilization / target), with the tolerance test. No view, no stabilization window, no rate
+    limit, no action, no other policy, no world bookkeeping for views: a lower bound on the
+    cost of any implementation of the loop in this engine."""
+    regions = [list(region.pools) for region in world.regions]
+    env = world.env
+    ceil = math.ceil
+    while True:
+        yield env.timeout(interval_s)
+        for pools in regions:
+            managed, most = pools[0], -1
+            for pool in pools:
+                nodes = len(pool.provisioning) + len(pool.nodes) + len(pool.draining)
+                if nodes > most:
+                    managed, most = pool, nodes
+            ready = managed.free_gpus + managed.busy_gpus
+            if ready:
+                ratio = managed.busy_gpus / ready / target
+                if abs(ratio - 1.0) > 0.1:
+                    managed.version += 0 * ceil(most * ratio)  # computed, then dropped
+
+
 def timed(jobs: int, policies: list[dict[str, Any]], steps: list[Step] | None = None,
-          frame: bool = False) -> Timed:
+          frame: bool = False, least: bool = False) -> Timed:
     """Build the benchmark's world with ``policies`` and run it, timed. With ``steps`` (and no
     policies), a replay: one SimPy timeout per instant that has actions, each applied through
-    ``Controller.apply`` as the policy run did."""
+    ``Controller.apply`` as the policy run did. With ``least`` as well, the replay plus
+    ``least_loop``."""
     world = build_world(load_scenario(dict(regions_scenario(jobs), policies=policies)))
+    if least:
+        world.env.process(least_loop(world))
     if steps is not None:
         controller = Controller(world)  # no policies: only the bookkeeping of actions
 
@@ -104,42 +136,47 @@ def record(jobs: int) -> list[Step]:
     return steps
 
 
-def ratios(kind: str, static: float, replay: float, scaled: float) -> str:
-    """The three ratios of one measure (wall or CPU)."""
-    return (f"{kind} policies/static {scaled / static:.2f}, policies/replay {scaled / replay:.2f}, "
-            f"replay/static {replay / static:.2f}")
+def ratios(kind: str, t: dict[str, float]) -> str:
+    """The ratios of one measure (wall or CPU) between the runs."""
+    return (f"{kind} policies/static {t['policies'] / t['static']:.2f}, policies/replay "
+            f"{t['policies'] / t['replay']:.2f}, replay/static {t['replay'] / t['static']:.2f}, "
+            f"least/static {t['least'] / t['static']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
-    parser.add_argument("--pairs", type=int, default=2, help="rounds of (static, replay, policies)")
+    parser.add_argument("--pairs", type=int, default=2, help="rounds of (static, replay, least, policies)")
     args = parser.parse_args(argv)
     steps = record(args.jobs)
-    runs: dict[str, list[Timed]] = {"static": [], "replay": [], "policies": []}
+    runs: dict[str, list[Timed]] = {"static": [], "replay": [], "least": [], "policies": []}
     same = True
     for i in range(args.pairs):
-        static = timed(args.jobs, [])
-        replay = timed(args.jobs, [], steps, frame=i == 0)
-        scaled = timed(args.jobs, POLICIES, frame=i == 0)
+        got = {
+            "static": timed(args.jobs, []),
+            "replay": timed(args.jobs, [], steps, frame=i == 0),
+            "least": timed(args.jobs, [], steps, least=True),
+            "policies": timed(args.jobs, POLICIES, frame=i == 0),
+        }
         if i == 0:
-            same = replay.jobs.equals(scaled.jobs)
+            scaled = got["policies"]
+            same = got["replay"].jobs.equals(scaled.jobs)
             print(f"replay of {len(steps)} actions reproduces the policy run's {len(scaled.jobs):,} jobs: "
-                  f"{'yes' if same else 'NO'}; events: static {static.events:,}, replay {replay.events:,}, "
-                  f"policies {scaled.events:,} (a tick per policy and interval), {scaled.actions} actions")
-        for name, run in (("static", static), ("replay", replay), ("policies", scaled)):
+                  f"{'yes' if same else 'NO'}; events: static {got['static'].events:,}, replay "
+                  f"{got['replay'].events:,}, policies {scaled.events:,} (a tick per policy and interval), "
+                  f"{scaled.actions} actions")
+        for name, run in got.items():
             runs[name].append(run._replace(jobs=None))
-        print(f"round {i + 1}: wall static {static.wall_s:.2f} s, replay {replay.wall_s:.2f} s, "
-              f"policies {scaled.wall_s:.2f} s ({ratios('wall', static.wall_s, replay.wall_s, scaled.wall_s)}); "
-              f"cpu {static.cpu_s:.2f} / {replay.cpu_s:.2f} / {scaled.cpu_s:.2f} s "
-              f"({ratios('cpu', static.cpu_s, replay.cpu_s, scaled.cpu_s)})")
-    wall = [statistics.median(r.wall_s for r in runs[k]) for k in runs]
-    cpu = [statistics.median(r.cpu_s for r in runs[k]) for k in runs]
-    print(f"median wall static {wall[0]:.2f} s, replay {wall[1]:.2f} s, policies {wall[2]:.2f} s: "
-          f"{ratios('wall', *wall)}")
-    print(f"median cpu  static {cpu[0]:.2f} s, replay {cpu[1]:.2f} s, policies {cpu[2]:.2f} s: "
-          f"{ratios('cpu', *cpu)}")
-    print("target: policies/static <= 1.5 (the issue); policies/replay is the control loop's own share")
+        wall = {k: r.wall_s for k, r in got.items()}
+        cpu = {k: r.cpu_s for k, r in got.items()}
+        print(f"round {i + 1}: wall " + ", ".join(f"{k} {v:.2f} s" for k, v in wall.items())
+              + f" ({ratios('wall', wall)}); cpu " + " / ".join(f"{v:.2f}" for v in cpu.values())
+              + f" s ({ratios('cpu', cpu)})", flush=True)
+    for kind in ("wall", "cpu"):
+        med = {k: statistics.median(getattr(r, f"{kind}_s") for r in v) for k, v in runs.items()}
+        print(f"median {kind}: " + ", ".join(f"{k} {v:.2f} s" for k, v in med.items()) + f": {ratios(kind, med)}")
+    print("target: policies/static <= 1.5 (the issue); policies/replay is the control loop's own share; "
+          "least/static the least any 15 s target-tracking loop over these pools costs")
     return 0 if same else 1
 
 
