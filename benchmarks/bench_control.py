@@ -78,6 +78,7 @@ def least_loop(world: World, interval_s: float = 15.0, target: float = 0.7) -> I
     regions = [list(region.pools) for region in world.regions]
     env = world.env
     ceil = math.ceil
+    wanted = 0  # the desired counts, summed only so that each is computed and kept
     while True:
         yield env.timeout(interval_s)
         for pools in regions:
@@ -90,7 +91,7 @@ def least_loop(world: World, interval_s: float = 15.0, target: float = 0.7) -> I
             if ready:
                 ratio = managed.busy_gpus / ready / target
                 if abs(ratio - 1.0) > 0.1:
-                    managed.version += 0 * ceil(most * ratio)  # computed, then dropped
+                    wanted += ceil(most * ratio)
 
 
 def timed(jobs: int, policies: list[dict[str, Any]], steps: list[Step] | None = None,
