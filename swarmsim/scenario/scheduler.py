@@ -1,0 +1,20 @@
+"""``scheduler``: how each region's queue is ordered, where jobs are placed, where requests go."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from swarmsim.scenario.common import Spec
+
+
+class SchedulerSpec(Spec):
+    """How each region's queue is ordered, where jobs are placed and routed."""
+
+    queue: Literal["fifo", "backfill", "shortest-first", "priority"] = "fifo"
+    placement: Literal["first-fit", "best-fit", "spread"] = "best-fit"
+    routing: Literal["nearest", "least-loaded", "latency-aware"] = "nearest"
+    gpu_priority: Literal["inference-first", "training-first"] = Field(
+        "inference-first", description="who gets GPUs first when replicas and jobs both wait"
+    )

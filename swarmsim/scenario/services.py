@@ -1,0 +1,112 @@
+"""``kind: inference`` workloads: an online service, its replica shape and its latency SLO
+(docs/serving.md has the serving model)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
+from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
+from swarmsim.scenario.common import Shares, Spec, catalog_gpu, catalog_gpus
+from swarmsim.units import Duration
+
+#: Default model-load time of a replica on a ready node (image pull, weights, engine init):
+#: lognormal, median 2.5 min, sigma 0.4 (scaling-and-cloud-facts.md §6.1: weights 100-300 s,
+#: engine init 10-30 s; LLaMA-2-70B loads into GPU memory in about 84 s, ServerlessLLM).
+DEFAULT_LOAD_TIME = {"dist": "lognormal", "median": 150.0, "sigma": 0.4}
+
+
+class ReplicaSpec(Spec):
+    """The shape of one model replica: GPUs it holds, requests it batches, how it is timed."""
+
+    gpu: str | None = Field(None, description="GPU model of the replica (or gpu_types)")
+    gpu_types: list[str] | None = Field(None, description="GPU models the replica may run on")
+    gpus: int = Field(1, ge=1, description="GPUs per replica (tensor parallelism)")
+    max_batch: int = Field(16, ge=1, description="requests served at once (continuous batching)")
+    model: str = Field("llama2-7b", description="built-in serving profile (docs/serving.md)")
+    prefill_fixed_s: float | None = Field(None, ge=0, description="s per request, overrides the profile")
+    prefill_s_per_token: float | None = Field(None, ge=0, description="s per prompt token on this GPU")
+    decode_s_per_token: float | None = Field(None, gt=0, description="s per output token at batch 1")
+    batch_slowdown: float | None = Field(None, ge=0, description="tpot grows by this per extra request")
+    load_time: DistOrValue = Field(
+        default_factory=lambda: LognormalDist(**DEFAULT_LOAD_TIME),
+        description="s from placement to serving (model load)",
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return catalog_gpu(value)
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
+        return catalog_gpus(value)
+
+    @property
+    def accepted(self) -> list[str] | None:
+        """GPU models the replica accepts (None = any)."""
+        if self.gpu is not None:
+            return [self.gpu, *(self.gpu_types or [])]
+        return self.gpu_types
+
+
+class SloSpec(Spec):
+    """Per-request latency objectives; a request meets the SLO when it meets every one given."""
+
+    latency_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="end-to-end, s")
+    ttft_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="time to first token, s")
+    tpot_p99: Annotated[Duration, Field(gt=0)] | None = Field(None, description="time per output token, s")
+
+
+class InferenceWorkloadSpec(Spec):
+    """An online service: requests from user regions, served by model replicas."""
+
+    kind: Literal["inference"]
+    arrivals: ArrivalSpec | None = Field(None, description="synthetic arrivals (or trace)")
+    trace: TraceSpec | None = Field(None, description="replay a request trace (or arrivals)")
+    origin: Shares = Field(description="share of requests per user region")
+    prompt_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=512))
+    output_tokens: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=128))
+    replica: ReplicaSpec = Field(default_factory=ReplicaSpec)
+    replicas: dict[str, int] | None = Field(
+        None, description="replicas at t = 0 per region; default one per active region that can hold one"
+    )
+    residency: Literal["origin", "any"] | list[str] = "any"
+    slo: SloSpec = Field(default_factory=SloSpec)
+    max_queue: int | None = Field(None, ge=0, description="requests waiting per region; more are dropped")
+    timeout: Annotated[Duration, Field(gt=0)] | None = Field(None, description="s a request may wait")
+    routing: Literal["nearest", "least-loaded", "latency-aware"] | None = Field(
+        None, description="default: scheduler.routing"
+    )
+    sample_requests: int | None = Field(
+        100_000, ge=0, description="about this many rows kept in requests.csv (Bernoulli sample); null = all"
+    )
+    on_failure: Literal["retry", "drop"] = Field(
+        "retry", description="requests in service on a replica whose node fails: served again elsewhere, or dropped"
+    )
+    min_regions: int | None = Field(
+        None, ge=1, description="replicas spread over at least this many regions (redundancy)"
+    )
+
+    @property
+    def gpu_types(self) -> list[str] | None:
+        """GPU models the replicas accept (for node-type matching, as for jobs)."""
+        return self.replica.accepted
+
+    @model_validator(mode="after")
+    def _tokens(self) -> InferenceWorkloadSpec:
+        one_source(self.arrivals, self.trace)
+        if self.prompt_tokens.lower() < 0:
+            raise ValueError("prompt_tokens: a token count cannot be negative")
+        if self.output_tokens.lower() < 0:
+            raise ValueError("output_tokens: a token count cannot be negative")
+        if self.replica.load_time.lower() < 0:
+            raise ValueError("replica.load_time: a duration cannot be negative")
+        if self.replicas is not None and any(n < 0 for n in self.replicas.values()):
+            raise ValueError("replicas: a replica count cannot be negative")
+        return self

@@ -1,0 +1,59 @@
+"""``workloads``: the union of workload kinds (tagged by ``kind``), and ``kind: jobs``, batch
+training jobs; ``kind: inference`` is in :mod:`swarmsim.scenario.services`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from swarmsim.distributions import ConstantDist, DistOrValue
+from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
+from swarmsim.scenario.common import NonNegativeDuration, PositiveDuration, Shares, Spec, catalog_gpus
+from swarmsim.scenario.services import InferenceWorkloadSpec
+
+
+class JobsWorkloadSpec(Spec):
+    """Batch training jobs: gang-scheduled, run to completion."""
+
+    kind: Literal["jobs"]
+    arrivals: ArrivalSpec | None = Field(None, description="synthetic arrivals (or trace)")
+    trace: TraceSpec | None = Field(None, description="replay a trace (or arrivals)")
+    origin: Shares = Field(description="share of arrivals per region")
+    gpus: DistOrValue = Field(default_factory=lambda: ConstantDist(dist="constant", value=1))
+    duration: DistOrValue | None = Field(None, description="run time on the reference GPU (speed 1.0), s")
+    data: DistOrValue = Field(
+        default_factory=lambda: ConstantDist(dist="constant", value=0.0),
+        description="input data moved to the running region, bytes",
+    )
+    priority: DistOrValue = Field(
+        default_factory=lambda: ConstantDist(dist="constant", value=0.0),
+        description="higher runs first under queue: priority",
+    )
+    residency: Literal["origin", "any"] | list[str] = "any"
+    gpu_types: list[str] | None = None
+    checkpoint_every: PositiveDuration | None = Field(
+        None, description="s of run time between checkpoints; a failure loses the work since the last one"
+    )
+    checkpoint_overhead: NonNegativeDuration = Field(0.0, description="s of run time to write one checkpoint")
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
+        return catalog_gpus(value)
+
+    @model_validator(mode="after")
+    def _positive(self) -> JobsWorkloadSpec:
+        one_source(self.arrivals, self.trace)
+        if self.trace is None and self.duration is None:
+            raise ValueError("duration: required for synthetic arrivals (a trace brings its own)")
+        if self.gpus.lower() < 1:
+            raise ValueError("gpus: every job needs at least 1 GPU")
+        if self.duration is not None and self.duration.lower() < 0:
+            raise ValueError("duration: a duration cannot be negative")
+        if self.data.lower() < 0:
+            raise ValueError("data: a size cannot be negative")
+        return self
+
+
+WorkloadSpec = Annotated[JobsWorkloadSpec | InferenceWorkloadSpec, Field(discriminator="kind")]
