@@ -2,9 +2,9 @@
 one field per section, the facts derived from several sections that the world and the checks
 use, and the JSON Schema of the whole (``swarmsim schema``).
 
-Validation runs in three steps: before the fields, a fleet read from a trace becomes node types
-and counts (:func:`~swarmsim.scenario.nodes.fleet_from_trace`) and regions named after catalog
-sites get their defaults (:func:`~swarmsim.scenario.regions.fill_regions_from_catalog`); then
+Validation runs in three steps: before the fields, regions named after catalog sites get their
+defaults (:func:`~swarmsim.scenario.regions.fill_regions_from_catalog`) and a fleet read from a
+trace becomes node types and counts (:func:`~swarmsim.scenario.nodes.fleet_from_trace`); then
 each section's model checks itself; then :func:`~swarmsim.scenario.checks.cross_checks` relates
 the sections to each other.
 """
@@ -51,6 +51,7 @@ class Scenario(Spec):
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
 
+    # pydantic runs "before" model validators last-defined first: regions, then the fleet.
     @model_validator(mode="before")
     @classmethod
     def _fleet_from_trace(cls, data: Any) -> Any:

@@ -1,5 +1,6 @@
-"""The scenario package's outward face, pinned: the JSON Schema of ``swarmsim schema`` byte for
-byte, the names ``swarmsim.scenario`` exports, and pickling (sweeps ship scenarios to workers).
+"""The scenario package, pinned: its outward face (the JSON Schema of ``swarmsim schema`` byte for
+byte, the names ``swarmsim.scenario`` exports, pickling: sweeps ship scenarios to workers) and
+its shape (small modules that import only the leaves of swarmsim at load time).
 
 ``tests/data/scenario.schema.json`` was generated from the single-module ``swarmsim/scenario.py``
 before it became a package (``python -m swarmsim.cli schema > tests/data/scenario.schema.json``);
@@ -8,6 +9,7 @@ regenerate it the same way only when the scenario format changes on purpose.
 
 from __future__ import annotations
 
+import ast
 import json
 import pickle
 from pathlib import Path
@@ -19,6 +21,13 @@ from swarmsim.cli import main
 from swarmsim.scenario import load_scenario, scenario_json_schema
 
 SNAPSHOT = Path(__file__).resolve().parent / "data" / "scenario.schema.json"
+PACKAGE = Path(swarmsim.scenario.__file__).resolve().parent
+MODULES = sorted(PACKAGE.glob("*.py"))
+
+#: What the scenario package may import when it loads: the leaves. Trace formats, the policy
+#: registry and serving profiles are imported only inside the function that needs them, so that
+#: importing the scenario stays light and never pulls in the layers that read it.
+LEAVES = {"swarmsim", "swarmsim.catalog", "swarmsim.distributions", "swarmsim.errors", "swarmsim.units"}
 
 #: Every public name ``swarmsim.scenario`` defined as a single module; each stays importable.
 PUBLIC = [
@@ -51,3 +60,17 @@ def test_a_loaded_scenario_pickles() -> None:
     quick = load_scenario(Path(swarmsim.__file__).parent / "scenarios" / "quickstart.yaml")
     again = pickle.loads(pickle.dumps(quick))
     assert again == quick and again.digest() == quick.digest()
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_modules_stay_small(path: Path) -> None:
+    assert len(path.read_text().splitlines()) < 600
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_modules_import_only_leaves_at_load_time(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
+    top |= {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    ours = {m for m in top if m.startswith("swarmsim") and not m.startswith("swarmsim.scenario")}
+    assert ours <= LEAVES, f"{path.name} imports {ours - LEAVES} at load time"
