@@ -229,7 +229,7 @@ def _trace_inspect(args: argparse.Namespace) -> int:
 
 
 def _trace_fit(args: argparse.Namespace) -> int:
-    from swarmsim.traces.inspect import fit_workload, fit_yaml
+    from swarmsim.traces.fit import fit_workload, fit_yaml
 
     print(fit_yaml(fit_workload(_trace_summary(args), origin=args.origin, name=args.name)), end="")
     return 0
