@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -205,3 +206,28 @@ def test_the_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert cycles(graph) == [["swarmsim.a", "swarmsim.sub.b", "swarmsim.sub.c", "swarmsim.a"]]
     (pkg / "sub" / "c.py").write_text("import numpy\n")
     assert cycles(import_graph(pkg)) == []
+
+
+def protocol_members(protocol: type) -> set[str]:
+    """The attributes and methods a Protocol asks for (its own and its bases')."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if klass in (object, Protocol) or klass.__name__ == "Generic":
+            continue
+        names.update(getattr(klass, "__annotations__", {}))
+        names.update(n for n, v in vars(klass).items()
+                     if not n.startswith("__") and (callable(v) or isinstance(v, property)))
+    return names - {"_is_protocol", "_is_runtime_protocol"}
+
+
+def test_the_world_has_what_its_parts_ask_of_it() -> None:
+    # No type checker runs here: check by name that World satisfies the narrow Protocols its parts take.
+    from swarmsim.scenario import load_scenario
+    from swarmsim.world.failures import FailuresHost
+    from swarmsim.world.service import ServicesHost
+    from swarmsim.world.world import World
+
+    world = World(load_scenario(PACKAGE / "scenarios" / "quickstart.yaml"))
+    for protocol in (FailuresHost, ServicesHost):
+        missing = sorted(n for n in protocol_members(protocol) if not hasattr(world, n))
+        assert not missing, f"World lacks {missing} of {protocol.__name__}"

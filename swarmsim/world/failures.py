@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import simpy
 from simpy.events import Timeout
 
 from swarmsim.distributions import Distribution, ExponentialDist
 from swarmsim.metrics.recorder import CHURN, FAILURE, OUTAGE, SPOT
-from swarmsim.rng import Streams
+from swarmsim.world.clock import After, Clock
 from swarmsim.world.node import DOWN, DRAINING, READY, SPARE, Node, NodeType, Pool, Region
 
 if TYPE_CHECKING:
@@ -37,29 +36,26 @@ if TYPE_CHECKING:
 
 HOUR = 3600.0
 
-#: Schedules ``callback(event)`` after ``delay`` s with ``event._value = value`` (the world's clock).
-After = Callable[[float, Callable[[Timeout], None], object], None]
-
-
 class Dispatcher(Protocol):
+    """The scheduler, as failures use it: start what waits in a region that has capacity again."""
+
     def dispatch(self, region: Region) -> None: ...
 
 
 class Reach(Protocol):
+    """The services, as failures use them: recompute availability after a region went dark or came back."""
+
     def reach_all(self) -> None: ...
 
 
-class FailuresHost(Protocol):
+class FailuresHost(Clock, Protocol):
     """What :class:`Failures` needs of the world (``World`` has it): the clock and streams, the
     regions, and the node lifecycle it drives (drain, take down, bring up, evacuate a region)."""
 
     scenario: Scenario
-    env: simpy.Environment
-    streams: Streams
     node_types: list[NodeType]
     regions: list[Region]
     region_names: list[str]
-    events: int  # SimPy events handled, counted by each handler
 
     @property
     def scheduler(self) -> Dispatcher: ...

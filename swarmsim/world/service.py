@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-import simpy
 from simpy.events import Timeout
 
 from swarmsim.metrics.requests import (
@@ -28,10 +27,10 @@ from swarmsim.metrics.requests import (
     RequestRecorder,
     bin_of,
 )
-from swarmsim.rng import Streams
 from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.traces import BadRows
 from swarmsim.workloads.requests import RequestBatch, request_batches
+from swarmsim.world.clock import After, Clock
 from swarmsim.world.sites import (
     DRAINING,
     FAILED,
@@ -49,17 +48,10 @@ from swarmsim.world.sites import (
 if TYPE_CHECKING:
     from swarmsim.world.node import Node, Region
 
-#: Schedules ``callback(event)`` after ``delay`` s with ``event._value = value`` (the world's clock).
-After = Callable[[float, Callable[[Timeout], None], object], None]
-
-
-class ServicesHost(Geography, Protocol):
+class ServicesHost(Geography, Clock, Protocol):
     """What :class:`Services` needs of the world (``World`` has it): the clock and streams, the
     tallies of skipped trace rows, and giving back the GPUs of a replica that stopped or failed."""
 
-    env: simpy.Environment
-    streams: Streams
-    events: int  # SimPy events handled, counted by each handler
     bad_rows: dict[str, BadRows]
 
     def release_gpus(self, node: Node, gpus: int) -> None: ...
