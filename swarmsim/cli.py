@@ -9,17 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
-import time
-from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from swarmsim.errors import ScenarioError
+from swarmsim.report import (
+    ProgressBar,
+    SweepProgress,
+    fmt,
+    json_value,
+    render_intervals,
+    render_summary,
+    render_trace,
+)
 from swarmsim.scenario import Scenario, load_scenario, parse_overrides, scenario_json_schema
-from swarmsim.units import format_duration
 
 EXIT_BAD_INPUT = 2
 
@@ -165,12 +170,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
     scenario = _load(args.scenario, args.seed, args.set)
-    bar = _ProgressBar(sys.stderr)
+    bar = ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)
     bar.close()
     folder = result.save(args.out, plots=not args.no_plots)
     if args.json:
-        print(json.dumps({k: _json(v) for k, v in result.summary.items()}, indent=2))
+        print(json.dumps({k: json_value(v) for k, v in result.summary.items()}, indent=2))
         print(f"results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
@@ -229,85 +234,10 @@ def _trace_inspect(args: argparse.Namespace) -> int:
 
 
 def _trace_fit(args: argparse.Namespace) -> int:
-    from swarmsim.traces.inspect import fit_workload, fit_yaml
+    from swarmsim.traces.fit import fit_workload, fit_yaml
 
     print(fit_yaml(fit_workload(_trace_summary(args), origin=args.origin, name=args.name)), end="")
     return 0
-
-
-def render_trace(s: Any) -> str:
-    """A :class:`~swarmsim.traces.inspect.TraceSummary` as plain text."""
-    from swarmsim.traces.inspect import QUANTILES
-
-    rows = f"{s.rows:,}" + (" (kinds of node)" if s.kind == "nodes" else "")
-    lines = [f"{Path(s.path).name}  ({s.format}, {s.kind})", f"  rows                {rows}"]
-    if s.kind == "nodes":
-        lines += ["", f"  {'GPU model':<24}{'GPUs/node':>10}{'nodes':>10}{'GPUs':>10}"]
-        for (model, gpus), count in sorted(s.nodes.items(), key=lambda kv: (-kv[1] * kv[0][1], kv[0])):
-            lines.append(f"  {model:<24}{gpus:>10}{count:>10,}{count * gpus:>10,}")
-        total_nodes = sum(s.nodes.values())
-        total_gpus = sum(c * g for (_, g), c in s.nodes.items())
-        lines.append(f"  {'total':<24}{'':>10}{total_nodes:>10,}{total_gpus:>10,}")
-    elif s.arrivals:
-        def at(t: float) -> str:
-            when = f" ({(s.clock + timedelta(seconds=t)).isoformat(sep=' ', timespec='seconds')})" if s.clock else ""
-            return f"{format_duration(t)}{when}"
-
-        lines += [
-            f"  arrivals            {s.arrivals:,}",
-            f"  first submit        {at(s.first_s)}",
-            f"  last submit         {at(s.last_s)}",
-            f"  span                {format_duration(s.span_s)}",
-            f"  mean arrival rate   {_per_hour(s.mean_rate_per_s * 3600)}/h ({s.mean_rate_per_s:.4g}/s)",
-            "",
-            "  arrivals by hour of day " + ("(trace clock)" if s.clock else "(hours from the trace's time 0)"),
-            f"  {'hour':>4}{'covered':>10}{'arrivals':>10}{'rate/h':>10}",
-        ]
-        rates = s.hourly_rate_per_h()
-        top = max((r for r in rates if math.isfinite(r)), default=0.0) or 1.0
-        for h in range(24):
-            if s.hour_exposure_s[h] > 0:
-                bar = "#" * round(20 * rates[h] / top)
-                lines.append(f"  {h:>4}{format_duration(s.hour_exposure_s[h]):>10}{s.hour_counts[h]:>10,}"
-                             f"{_per_hour(rates[h]):>10}  {bar}")
-    else:
-        lines.append("  arrivals            none with a submit time")
-    heads = "".join(f"{'p' + format(100 * q, 'g'):>9}" for q in QUANTILES)
-    if s.kind == "jobs":
-        if s.gpus:
-            total = sum(s.gpus.values())
-            lines += ["", f"  GPUs per job ({total:,} GPU jobs)", f"  {'GPUs':>8}{'jobs':>10}{'share':>8}"]
-            shown = sorted(s.gpus.items(), key=lambda kv: -kv[1])[:12]
-            for value, count in sorted(shown):
-                lines.append(f"  {value:>8g}{count:>10,}{count / total:>8.3f}")
-            rest = total - sum(c for _, c in shown)
-            if rest:
-                lines.append(f"  {'other':>8}{rest:>10,}{rest / total:>8.3f}")
-        if s.gpu_models and set(s.gpu_models) != {""}:
-            lines += ["", "  GPU models asked for"]
-            lines += [f"  {model or '(any)':<20}{count:>10,}" for model, count in s.gpu_models.most_common(12)]
-        d = s.durations
-        lines += ["", f"  duration ({d.seen:,} finished, {s.running:,} still running)" + (
-            f", quantiles from a sample of {len(d.values):,}" if d.seen > len(d.values) else "")]
-        if d.seen:
-            q = d.quantiles()
-            lines += [f"  {heads}{'max':>9}", "  " + "".join(f"{format_duration(q[p]):>9}" for p in QUANTILES)
-                      + f"{format_duration(float(d.values.max())) if d.seen == len(d.values) else '-':>9}"]
-    if s.kind == "requests":
-        lines += ["", f"  tokens per request{'':<6}{heads}{'mean':>9}"]
-        for label, r in (("prompt", s.prompt_tokens), ("output", s.output_tokens)):
-            q = r.quantiles()
-            if q:
-                lines.append(f"  {label:<24}" + "".join(f"{q[p]:>9,.0f}" for p in QUANTILES)
-                             + f"{r.values.mean():>9,.0f}")
-    flags = s.warnings()
-    if flags:
-        lines += ["", "  check:"] + [f"  - {flag}" for flag in flags]
-    return "\n".join(lines)
-
-
-def _per_hour(rate: float) -> str:
-    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
 SWEEP_METRICS = ("job_wait_p95_s", "cost_usd", "gpu_utilization", "request_latency_p95_s")
@@ -363,7 +293,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     grid = parse_grid(args.grid)
     out = args.out if args.out is not None else str(default_folder(args.scenario, grid, args.seeds))
-    bar = _SweepProgress(sys.stderr)
+    bar = SweepProgress(sys.stderr)
     try:
         table = sweep(args.scenario, grid, args.seeds, backend=args.backend, jobs=args.jobs, address=args.address,
                       out=out, resume=args.resume, save_runs=args.save_runs, progress=bar)
@@ -446,30 +376,9 @@ def _compare(args: argparse.Namespace) -> int:
         width = max(len(m) for m in args.metric)
         for _, r in cmp.iterrows():
             m = r["metric"]
-            print(f"  {m:<{width}}  diff {_fmt(m, r['mean_diff']):>12}  95 % CI [{_fmt(m, r['ci_low'])}, "
-                  f"{_fmt(m, r['ci_high'])}]  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
+            print(f"  {m:<{width}}  diff {fmt(m, r['mean_diff']):>12}  95 % CI [{fmt(m, r['ci_low'])}, "
+                  f"{fmt(m, r['ci_high'])}]  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
     return 0
-
-
-def render_intervals(summary: Any) -> str:
-    """A :func:`~swarmsim.experiments.stats.summarize` table as text: one line per point, one
-    column per metric, ``mean ± half-width``."""
-    cols = list(summary.columns)
-    params = cols[1: cols.index("metric")]
-    metrics = list(dict.fromkeys(summary["metric"]))
-    cells: list[list[str]] = [["point", *params, *metrics]]
-    for point, group in summary.groupby("point", sort=True):
-        first = group.iloc[0]
-        line = [str(point), *(str(first[p]) for p in params)]
-        for m in metrics:
-            r = group[group["metric"] == m].iloc[0]
-            half = (r["ci_high"] - r["ci_low"]) / 2
-            line.append(f"{_fmt(m, r['mean'])} ± {_fmt(m, half)}")
-        cells.append(line)
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return "\n".join("  " + "  ".join(c.rjust(w) if i >= 1 + len(params) else c.ljust(w)
-                                      for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-                     for row in cells)
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
@@ -479,136 +388,6 @@ def _data_fetch(args: argparse.Namespace) -> int:
         verb = "already cached, checksum ok" if f.status == "cached" else f"downloaded from {f.url}, checksum ok"
         print(f"{f.path}: {verb}")
     return 0
-
-
-def _json(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _fmt(key: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if key.endswith("_s") and key != "wall_time_s":
-        return format_duration(float(value))
-    if key == "wall_time_s":
-        return f"{value:.2f} s"
-    if "usd" in key:
-        return f"${value:,.2f}"
-    if key == "availability":
-        return f"{100 * value:.3f} %"
-    if key in ("gpu_utilization", "slo_attainment", "replica_slot_utilization"):
-        return f"{100 * value:.1f} %"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return f"{value:,}"
-
-
-def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "") -> str:
-    """The headline figures (and the per-region breakdown) as a plain-text table."""
-    from swarmsim.metrics.resilience import NO_FAILURES
-    from swarmsim.metrics.summary import HEADLINE_KEYS
-
-    lines = [f"swarmsim — {title}" if title else "swarmsim"]
-    requests = bool(summary.get("requests_arrived"))
-    jobs = bool(summary.get("jobs_arrived")) or not requests
-    failing = bool(summary.get("node_failures") or summary.get("outages"))
-    resilience = {*NO_FAILURES, "requests_failed"}
-
-    def shown(k: str) -> bool:
-        if k == "gpu_hours_checkpointing":
-            return bool(summary.get(k))
-        if k in resilience:  # only when something failed; the request ones only with requests
-            return failing and (requests or k not in ("availability", "requests_failed"))
-        if k.startswith(("request", "replica")) or k == "slo_attainment":
-            return requests
-        return jobs if k.startswith("job") else True
-
-    show = [k for k in HEADLINE_KEYS if shown(k)]
-    width = max(len(k) for k in show)
-    lines += [f"  {k:<{width}}  {_fmt(k, summary.get(k))}" for k in show]
-    if breakdown is not None and len(breakdown):
-        regions = breakdown[breakdown["by"] == "region"]
-        lines.append("")
-        lines.append(f"  {'region':<16}{'GPU-h prov':>12}{'util':>8}{'cost':>14}{'jobs':>9}{'wait p95':>10}")
-        for _, r in regions.iterrows():
-            lines.append(
-                f"  {r['name']:<16}{r['gpu_hours_provisioned']:>12,.0f}"
-                f"{_fmt('gpu_utilization', r['gpu_utilization']):>8}{_fmt('cost_usd', r['cost_usd']):>14}"
-                f"{int(r['jobs_started']):>9,}{_fmt('job_wait_p95_s', r['job_wait_p95_s']):>10}"
-            )
-        users = breakdown[breakdown["by"] == "origin"]
-        if len(users):
-            lines.append("")
-            lines.append(f"  {'users in':<16}{'requests':>12}{'dropped':>9}{'p50':>9}{'p95':>9}{'p99':>9}{'SLO':>8}")
-            for _, r in users.iterrows():
-                lines.append(
-                    f"  {r['name']:<16}{int(r['requests_arrived']):>12,}{int(r['requests_dropped']):>9,}"
-                    f"{_fmt('x_s', r['request_latency_p50_s']):>9}{_fmt('x_s', r['request_latency_p95_s']):>9}"
-                    f"{_fmt('x_s', r['request_latency_p99_s']):>9}{_fmt('slo_attainment', r['slo_attainment']):>8}"
-                )
-    return "\n".join(lines)
-
-
-class _StatusLine:
-    """One line of progress on stderr, shown only once the work has taken over ``after_s``:
-    rewritten in place on a terminal, a new line every tenth of the way otherwise."""
-
-    def __init__(self, stream: Any, after_s: float = 2.0) -> None:
-        self.stream = stream
-        self.after_s = after_s
-        self.started = time.perf_counter()
-        self.shown = False
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.last_pct = -10
-
-    def _due(self, pct: int, finished: bool = False) -> bool:
-        """Whether to show the line now (enough time passed; on a pipe, every 10 %)."""
-        if time.perf_counter() - self.started < self.after_s:
-            return False
-        if not self.tty and pct - self.last_pct < 10 and not finished:
-            return False
-        self.last_pct = pct
-        return True
-
-    def _write(self, text: str) -> None:
-        self.stream.write(("\r" + text.ljust(60)) if self.tty else text + "\n")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-class _ProgressBar(_StatusLine):
-    """Simulated-time progress of one run."""
-
-    def __call__(self, now_s: float, horizon_s: float) -> None:
-        pct = int(100 * now_s / horizon_s)
-        if not self._due(pct):
-            return
-        elapsed = time.perf_counter() - self.started
-        filled = pct // 4
-        eta = elapsed * (horizon_s - now_s) / max(now_s, 1e-9)
-        self._write(f"[{'#' * filled}{'.' * (25 - filled)}] {pct:3d}%  simulated "
-                    f"{format_duration(now_s)} of {format_duration(horizon_s)}  ~{eta:.0f}s left")
-
-
-class _SweepProgress(_StatusLine):
-    """Runs done, failed and time left of a sweep."""
-
-    first_done: int | None = None
-
-    def __call__(self, done: int, failed: int, total: int) -> None:
-        if self.first_done is None:
-            self.first_done = done  # runs kept from an earlier, resumed sweep
-        if not total or not self._due(int(100 * done / total), finished=done >= total):
-            return
-        ran = done - self.first_done
-        elapsed = time.perf_counter() - self.started
-        left = f"~{format_duration(elapsed * (total - done) / ran)} left" if ran else "starting"
-        self._write(f"runs {done}/{total} done, {failed} failed, {left}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -300,7 +300,8 @@ def test_a_region_whose_users_can_go_elsewhere_is_left_out_only_when_cheaper() -
     """The analytic start leaves out a site only when its users have another allowed region and
     the smaller plan meets the SLOs by the model; residency keeps a jurisdiction's only region."""
     from swarmsim.planning import analytic
-    from swarmsim.planning.search import _consolidate, _size_fleet, make_slo, predicted_meets
+    from swarmsim.planning.fleet import _consolidate, _size_fleet, predicted_meets
+    from swarmsim.planning.slo import make_slo
     from swarmsim.scenario import load_scenario
 
     base = load_scenario("scenarios/plan-global-inference.yaml")

@@ -1,5 +1,5 @@
 """``swarmsim trace inspect``, ``swarmsim trace fit`` and ``swarmsim data fetch``
-(swarmsim/traces/inspect.py, swarmsim/traces/fetch.py, docs/traces.md "Tools").
+(swarmsim/traces/inspect.py, swarmsim/traces/fit.py, swarmsim/traces/fetch.py, docs/traces.md "Tools").
 
 The fit is checked the way the issue states it: the synthetic workload of the fitted parameters
 matches the trace's mean rate (within 3 standard errors, sqrt(N)/T), its token-count medians
@@ -33,15 +33,8 @@ from swarmsim.rng import Streams
 from swarmsim.scenario import DiurnalArrivals, load_scenario
 from swarmsim.traces import TraceError
 from swarmsim.traces.fetch import DATASETS, default_cache, fetch
-from swarmsim.traces.inspect import (
-    Reservoir,
-    fit_daily,
-    fit_duration,
-    fit_workload,
-    fit_yaml,
-    hour_exposure,
-    inspect_trace,
-)
+from swarmsim.traces.fit import fit_daily, fit_duration, fit_workload, fit_yaml
+from swarmsim.traces.inspect import Reservoir, hour_exposure, inspect_trace
 from swarmsim.workloads.arrivals import arrivals, workload_arrivals
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

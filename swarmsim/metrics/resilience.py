@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from swarmsim.metrics.recorder import CAUSES, OUTAGE
+from swarmsim.metrics.window import wasted_gpu_seconds
 from swarmsim.scenario import Scenario
 
 FAILURE_COLUMNS = [
@@ -131,8 +132,6 @@ def resilience_table(scenario: Scenario, failures: pd.DataFrame, availability: p
                      lost: pd.DataFrame, requests_failed: dict[str, int] | None = None) -> pd.DataFrame:
     """Per region: node failures and outages there, ready GPUs lost, mean time to recover, GPU-hours
     of work lost and jobs interrupted there, and, for users there, availability and failed requests."""
-    from swarmsim.metrics.summary import wasted_gpu_seconds
-
     win = _in_window(failures, scenario)
     lo, hi = scenario.warmup, scenario.horizon
     lost_win = lost[(lost["end_s"] > lo) & (lost["start_s"] < hi)]

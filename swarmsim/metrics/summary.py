@@ -13,6 +13,7 @@ import pandas as pd
 
 from swarmsim.metrics.frames import empty_lost_frame
 from swarmsim.metrics.resilience import NO_FAILURES, checkpoint_gpu_seconds
+from swarmsim.metrics.window import lost_gpu_seconds, overlap_s, wasted_gpu_seconds
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 #: The headline keys in the order reports show them.
@@ -27,12 +28,6 @@ HEADLINE_KEYS = (
     "outages", "mean_time_to_recover_s", "failures_unrecovered", "gpu_hours_checkpointing", "sim_events",
     "wall_time_s",
 )
-
-
-def overlap_s(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Length of each interval [start, end) inside [lo, hi], seconds (NaN end = open)."""
-    end = np.where(np.isnan(end), hi, end)
-    return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
 
 
 def _stat(values: np.ndarray, q: float | None = None) -> float:
@@ -87,20 +82,6 @@ NO_REQUESTS: dict[str, float | int] = {
     "request_ttft_p99_s": math.nan, "request_tpot_p99_s": math.nan, "slo_attainment": math.nan,
     "request_residency_violations": 0, "replica_slot_utilization": math.nan,
 }
-
-
-def lost_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
-    """Per interrupted run, GPU-seconds inside the window (held, then lost)."""
-    start, end = lost["start_s"].to_numpy(), lost["end_s"].to_numpy()
-    inside = overlap_s(start, end, scenario.warmup, scenario.horizon)
-    return lost["gpus"].to_numpy() * inside
-
-
-def wasted_gpu_seconds(lost: pd.DataFrame, scenario: Scenario) -> np.ndarray:
-    """Per interrupted run, GPU-seconds inside the window whose work was lost (after the last
-    checkpoint it wrote)."""
-    start, end = lost["kept_until_s"].to_numpy(), lost["end_s"].to_numpy()
-    return lost["gpus"].to_numpy() * overlap_s(start, end, scenario.warmup, scenario.horizon)
 
 
 def idle_cost_usd(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame, lost: pd.DataFrame,

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import pandas as pd
+
+from swarmsim.planning.analytic import Fleet
+from swarmsim.planning.slo import Slo, worst_ratio
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from swarmsim.planning.search import PlanResult
+    from swarmsim.scenario import Scenario
 
 
-def plot_cost_vs_slo(result: PlanResult, ax: Axes | None = None) -> Axes:
+class PlanFrames(Protocol):
+    """What the plan plots read of a plan (:class:`~swarmsim.planning.result.PlanResult` has it):
+    its SLOs, its table of candidates, the recommended row and fleet, and the base scenario."""
+
+    slos: list[Slo]
+    table: pd.DataFrame
+    recommended: dict[str, Any] | None
+    base: Scenario
+
+    @property
+    def fleet(self) -> Fleet | None: ...
+
+
+def plot_cost_vs_slo(result: PlanFrames, ax: Axes | None = None) -> Axes:
     """Each candidate's monthly cost (USD) against its worst SLO ratio (conservative CI end over the
     bound; 1 = on the SLO, below 1 meets), the Pareto front (no other candidate is both cheaper
     and nearer the SLOs) and the recommended plan (a star)."""
     import matplotlib.pyplot as plt
-
-    from swarmsim.planning.search import worst_ratio
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
@@ -50,7 +65,7 @@ def plot_cost_vs_slo(result: PlanResult, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_fleet(result: PlanResult, ax: Axes | None = None) -> Axes:
+def plot_fleet(result: PlanFrames, ax: Axes | None = None) -> Axes:
     """Nodes of the recommended (else closest) plan per region, stacked by node type."""
     import matplotlib.pyplot as plt
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from swarmsim.traces import CHUNK_ROWS, BadRows, NodeRows, TraceFormat, register
-from swarmsim.traces.jobs import Checks, PathLike, read_table
+from swarmsim.traces.table import Checks, PathLike, read_table
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ the node's local time, or random on/off) and a spot model (random lifetime, then
 time a node comes up, each model schedules when it next takes the node down (and, with a
 notice, when it warns first); the first to fire wins and the others are ignored, because
 ``node.life`` has moved on. Going down, coming back and billing are the world's
-(:meth:`World.take_down`, :meth:`World.bring_up`); this module decides *when*, keeps the
+(``take_down``, ``bring_up`` of :class:`FailuresHost`); this module decides *when*, keeps the
 failure log and tracks recovery: a failure that took g ready GPUs away is owed g GPUs, and the
 GPUs of every node that becomes ready in its region (repaired, a spare swapped in, a policy's
 new node) pay the oldest debts first; a failure is recovered when its debt is paid.
@@ -19,22 +19,62 @@ the same nodes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from simpy.events import Timeout
 
 from swarmsim.distributions import Distribution, ExponentialDist
 from swarmsim.metrics.recorder import CHURN, FAILURE, OUTAGE, SPOT
-from swarmsim.world.node import DOWN, DRAINING, READY, SPARE, Node, Region
+from swarmsim.world.clock import After, Clock
+from swarmsim.world.node import DOWN, DRAINING, READY, SPARE, Node, NodeType, Pool, Region
 
 if TYPE_CHECKING:
-    from swarmsim.scenario import ChurnSpec, NodeFailureSpec, SpotSpec
-    from swarmsim.world.world import World
+    from swarmsim.scenario import ChurnSpec, NodeFailureSpec, Scenario, SpotSpec
 
 HOUR = 3600.0
 
+class Dispatcher(Protocol):
+    """The scheduler, as failures use it: start what waits in a region that has capacity again."""
+
+    def dispatch(self, region: Region) -> None: ...
+
+
+class Reach(Protocol):
+    """The services, as failures use them: recompute availability after a region went dark or came back."""
+
+    def reach_all(self) -> None: ...
+
+
+class FailuresHost(Clock, Protocol):
+    """What :class:`Failures` needs of the world (``World`` has it): the clock and streams, the
+    regions, and the node lifecycle it drives (drain, take down, bring up, evacuate a region)."""
+
+    scenario: Scenario
+    node_types: list[NodeType]
+    regions: list[Region]
+    region_names: list[str]
+
+    @property
+    def scheduler(self) -> Dispatcher: ...
+
+    @property
+    def services(self) -> Reach: ...
+
+    def add_node(self, region: Region, ntype: NodeType, delay_s: float | None = None,
+                 action: int = -1, spare: bool = False) -> Node: ...
+
+    def drain(self, node: Node, resize_to: tuple[Pool, int] | None = None, preempt: bool = False) -> None: ...
+
+    def take_down(self, node: Node, cause: int, bill_while_down: bool = False) -> tuple[int, int]: ...
+
+    def bring_up(self, node: Node) -> None: ...
+
+    def evacuate(self, region: Region) -> None: ...
+
+    def reroute_blocked(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -91,8 +131,12 @@ def next_hour(t: float, offset_h: float, hour: float) -> float:
 class Failures:
     """Schedules node downs and returns, region outages and spares; keeps the failure log."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: FailuresHost, after: After, release: Callable[[Node], None]) -> None:
+        """``after`` schedules a callback on the world's clock; ``release`` lets a node go for good
+        (billing stops)."""
         self.world = world
+        self._after = after
+        self._release = release
         sc = world.scenario
         spec = sc.failures
         self.spec = spec
@@ -136,7 +180,7 @@ class Failures:
             rng = w.streams.get(f"outage/{i}")
             at = outage.at if outage.at is not None else float(rng.exponential(outage.every))
             if at < self.horizon:
-                w._after(at, self._on_outage, (region, outage, rng))
+                self._after(at, self._on_outage, (region, outage, rng))
 
     # --- nodes ------------------------------------------------------------------------------
 
@@ -153,9 +197,9 @@ class Failures:
                 continue
             warn = max(at - model.notice, now)
             if model.notice > 0 and warn < at:
-                w._after(warn - now, self._on_notice, (node, node.life, model, at))
+                self._after(warn - now, self._on_notice, (node, node.life, model, at))
             else:
-                w._after(at - now, self._on_down, (node, node.life, model, -1))
+                self._after(at - now, self._on_down, (node, node.life, model, -1))
         if node.state == READY:
             self._repay(node.pool.region, node.gpus)
 
@@ -193,7 +237,7 @@ class Failures:
             region.recoveries.append([row, node.gpus])
             node.notice = True  # so that the drain waits for the down instead of releasing the node
             w.drain(node)
-        w._after(at - w.env.now, self._on_down, (node, life, model, row))
+        self._after(at - w.env.now, self._on_down, (node, life, model, row))
 
     def _on_down(self, event: Timeout) -> None:
         w = self.world
@@ -212,11 +256,11 @@ class Failures:
         self.rows[row][8] += jobs
         self.rows[row][9] += replicas
         if model.release or node.going:
-            w._release(node)
+            self._release(node)
             return
         back = self._back_at(model, node, w.env.now)
         if back < self.horizon:
-            w._after(back - w.env.now, self._on_back, (node, node.life, row))
+            self._after(back - w.env.now, self._on_back, (node, node.life, row))
 
     def _back_at(self, model: DownModel, node: Node, now: float) -> float:
         """When a node that went down now comes back, s."""
@@ -243,7 +287,7 @@ class Failures:
         now = w.env.now
         region = node.pool.region
         if node.going:  # a policy closed its region meanwhile
-            w._release(node)
+            self._release(node)
             return
         if region.outage:
             node.held = True  # back when the outage ends
@@ -252,7 +296,7 @@ class Failures:
             if model.daily is not None and not in_window(now, self.offsets[region.index], *model.daily[:2]):
                 back = self._back_at(model, node, now)
                 if back < self.horizon:
-                    w._after(back - now, self._on_back, (node, node.life, row))
+                    self._after(back - now, self._on_back, (node, node.life, row))
                 return
         if row >= 0:
             self.rows[row][10] = now
@@ -300,7 +344,7 @@ class Failures:
         w.services.reach_all()
         end = now + duration
         if end < self.horizon:
-            w._after(duration, self._on_outage_end, (region, outage, rng, row))
+            self._after(duration, self._on_outage_end, (region, outage, rng, row))
 
     def close_after_outage(self, region: Region) -> None:
         """A policy closed a region while it was dark: it stays inactive when the outage ends,
@@ -324,7 +368,7 @@ class Failures:
                     continue
                 node.held = False
                 if node.going:
-                    w._release(node)
+                    self._release(node)
                 else:
                     self._return(node, -1)
         w.reroute_blocked()
@@ -333,7 +377,7 @@ class Failures:
         if outage.every is not None:
             gap = float(rng.exponential(outage.every))
             if now + gap < self.horizon:
-                w._after(gap, self._on_outage, (region, outage, rng))
+                self._after(gap, self._on_outage, (region, outage, rng))
 
     # --- the log ----------------------------------------------------------------------------
 
@@ -346,4 +390,4 @@ class Failures:
         return len(self.rows) - 1
 
 
-__all__ = ["DownModel", "Failures", "in_window", "next_hour"]
+__all__ = ["DownModel", "Failures", "FailuresHost", "in_window", "next_hour"]

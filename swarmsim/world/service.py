@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from simpy.events import Timeout
 
@@ -28,114 +28,43 @@ from swarmsim.metrics.requests import (
     bin_of,
 )
 from swarmsim.scenario import InferenceWorkloadSpec
-from swarmsim.serving import ServiceProfile, profile_for_replica
 from swarmsim.traces import BadRows
 from swarmsim.workloads.requests import RequestBatch, request_batches
+from swarmsim.world.clock import After, Clock
+from swarmsim.world.sites import (
+    DRAINING,
+    FAILED,
+    LOADING,
+    NODE_FAILED,
+    SERVING,
+    STOPPED,
+    Geography,
+    Replica,
+    Request,
+    Service,
+    Site,
+)
 
 if TYPE_CHECKING:
     from swarmsim.world.node import Node, Region
-    from swarmsim.world.world import World
 
-LOADING, SERVING, DRAINING, STOPPED, FAILED = 0, 1, 2, 3, 4
-#: Drop reason of a request in service on a replica whose node went down (``on_failure: drop``).
-NODE_FAILED = 5
+class ServicesHost(Geography, Clock, Protocol):
+    """What :class:`Services` needs of the world (``World`` has it): the clock and streams, the
+    tallies of skipped trace rows, and giving back the GPUs of a replica that stopped or failed."""
 
-#: A queued request: (id, arrival s, origin index, prompt tokens, output tokens, sampled).
-Request = tuple[int, float, int, int, int, bool]
+    bad_rows: dict[str, BadRows]
 
+    def release_gpus(self, node: Node, gpus: int) -> None: ...
 
-class Replica:
-    """One model replica on one node."""
-
-    __slots__ = ("action", "active", "gpus", "id", "node", "profile", "requests", "since", "site", "state")
-
-    def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
-                 now: float) -> None:
-        self.id = replica_id
-        self.site = site
-        self.node = node
-        self.gpus = gpus
-        self.profile = profile
-        self.active = 0  # requests in service
-        self.state = LOADING
-        self.since = now  # GPUs held since
-        self.action = -1  # the scaling action that asked for it
-        self.requests: dict[int, Request] = {}  # in service, by request id
-
-
-class Site:
-    """One service in one region: its replicas, its queue and its counters."""
-
-    def __init__(self, service: Service, region: Region) -> None:
-        self.service = service
-        self.region = region
-        self.queue: deque[Request] = deque()
-        self.replicas: dict[int, Replica] = {}
-        # Serving replicas by requests in service: by_active[a] = {id: replica}.
-        self.by_active: list[dict[int, Replica]] = [{} for _ in range(service.max_batch + 1)]
-        self.serving = 0
-        self.loading = 0
-        self.wanted = 0  # replicas asked for that wait for GPUs
-        self.in_service = 0
-        self.served = 0  # requests completed here, cumulative
-        self.actions: deque[int] = deque()  # action rows of replicas asked for, oldest first
-
-    def free_replica(self) -> Replica | None:
-        """The serving replica with the fewest requests, if it can take one more."""
-        by_active = self.by_active
-        for a in range(len(by_active) - 1):
-            if by_active[a]:
-                return next(iter(by_active[a].values()))
-        return None
-
-
-class Service:
-    """An inference workload at run time."""
-
-    def __init__(self, index: int, name: str, spec: InferenceWorkloadSpec, world: World) -> None:
-        self.index = index
-        self.name = name
-        self.spec = spec
-        self.max_batch = spec.replica.max_batch
-        self.gpus = spec.replica.gpus
-        sc = world.scenario
-        allowed = set(sc.node_types_for(spec))
-        self.types = [t for t in world.node_types if t.name in allowed and t.max_gpus >= self.gpus]
-        self.profiles = {t.index: profile_for_replica(spec.replica, t.gpu) for t in self.types}
-        self.sites = [Site(self, r) for r in world.regions]
-        self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
-        self.routing = spec.routing or sc.scheduler.routing
-        self.slo = spec.slo
-        self.timeout = spec.timeout if spec.timeout is not None else math.inf
-        self.max_queue = spec.max_queue if spec.max_queue is not None else math.inf
-        # Per origin: jurisdictions allowed (None = any) and regions residency allows, origin
-        # first then by RTT.
-        self.allowed: list[set[str] | None] = [
-            sc.allowed_jurisdictions(spec, o) if o in spec.origin else None for o in world.region_names
-        ]
-        self.candidates: list[list[int]] = []
-        #: User regions of this service and their shares of its requests.
-        self.origins = [(o, spec.origin[n]) for o, n in enumerate(world.region_names) if spec.origin.get(n, 0) > 0]
-        # Availability per user region: whether a serving replica is within residency reach
-        # now, since when, and the s of the window it was (docs/resilience.md).
-        self.reach = [False] * len(world.regions)
-        self.reach_since = [0.0] * len(world.regions)
-        self.reach_up_s = [0.0] * len(world.regions)
-        for o, oname in enumerate(world.region_names):
-            if oname not in spec.origin:
-                self.candidates.append([])
-                continue
-            js = sc.allowed_jurisdictions(spec, oname)
-            regs = [r.index for r in world.regions if js is None or r.jurisdiction in js]
-            regs.sort(key=lambda r, o=o: (r != o, world.rtt[o][r], r))
-            self.candidates.append(regs)
-
+    def unhold(self, node: Node, gpus: int) -> None: ...
 
 class Services:
     """All services of a run: replica placement, request routing, service and recording."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: ServicesHost, after: After) -> None:
+        """``after`` schedules a callback on the world's clock."""
         self.world = world
+        self._after = after
         sc = world.scenario
         names = [n for n, w in sc.workloads.items() if isinstance(w, InferenceWorkloadSpec)]
         self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]
@@ -237,7 +166,7 @@ class Services:
             site.loading += 1
             rng = w.streams.get(f"load/{service.name}/{region.name}")
             delay = float(service.spec.replica.load_time.sample(rng, 1)[0])
-            w._after(delay, self._on_loaded, replica)
+            self._after(delay, self._on_loaded, replica)
         return True
 
     def _on_loaded(self, event: Timeout) -> None:
@@ -396,7 +325,7 @@ class Services:
             keep = (rng.random(len(batch.time)) < p).tolist() if p < 1.0 else [True] * len(batch.time)
             for i in range(len(batch.time)):
                 request = (-1, batch.time[i], batch.origin[i], batch.prompt[i], batch.output[i], keep[i])
-                w._after(request[1] - w.env.now, self._on_request, (service, request))
+                self._after(request[1] - w.env.now, self._on_request, (service, request))
                 yield None
 
     def _on_request(self, event: Timeout) -> None:
@@ -473,7 +402,7 @@ class Services:
         tpot = profile.tpot_s(a + 1)
         service_s = prefill + request[4] * tpot
         w = self.world
-        w._after(service_s, self._on_done, (replica, request, w.env.now, prefill, tpot, a + 1))
+        self._after(service_s, self._on_done, (replica, request, w.env.now, prefill, tpot, a + 1))
 
     def _on_done(self, event: Timeout) -> None:
         w = self.world

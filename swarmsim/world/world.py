@@ -86,7 +86,7 @@ class World:
         ]
         from swarmsim.world.failures import Failures
 
-        self.failures = Failures(self) if scenario.failures else None
+        self.failures = Failures(self, self._after, self._release) if scenario.failures else None
         self._build_fleet()
         self.bad_rows: dict[str, BadRows] = {}  # tallies of skipped trace rows, by workload
         #: Per workload: True when jobs run their traced duration on any GPU (no speed scaling).
@@ -97,7 +97,7 @@ class World:
         self._workloads = [self._workload_feed(i, n) for i, n in enumerate(self.workload_names)]
         from swarmsim.world.service import Services
 
-        self.services = Services(self)
+        self.services = Services(self, self._after)
 
     # --- nodes: provisioning, readiness, draining, resize, release ----------------------------
 

@@ -1,0 +1,127 @@
+"""The SLOs of a plan and the noise rule: a candidate **meets** an SLO only when the upper end of
+the metric's confidence interval across seeds is within it (the lower end for a figure where
+higher is better, such as ``slo_attainment``); how far it is from meeting is its worst ratio."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from swarmsim.errors import ScenarioError
+from swarmsim.scenario import InferenceWorkloadSpec, JobsWorkloadSpec, Scenario
+
+#: Figures where higher is better: an SLO on them is a lower bound.
+HIGHER_IS_BETTER = frozenset({"slo_attainment", "gpu_utilization", "replica_slot_utilization",
+                              "jobs_completed", "requests_completed"})
+
+#: Figures every plan must keep at zero, whatever the SLOs say.
+MUST_BE_ZERO = ("residency_violations", "request_residency_violations")
+
+
+def known_metrics() -> list[str]:
+    """Every headline figure a run reports (docs/metrics.md)."""
+    from swarmsim.metrics.summary import HEADLINE_KEYS, NO_REQUESTS
+
+    skip = {"sim_events", "wall_time_s"}
+    return [k for k in dict.fromkeys([*HEADLINE_KEYS, *NO_REQUESTS]) if k not in skip]
+
+
+@dataclass(frozen=True)
+class Slo:
+    """One objective: ``metric`` (a headline figure) ``sense`` (``<=`` or ``>=``) ``bound``."""
+
+    metric: str
+    bound: float
+    sense: str = "<="
+
+    def meets(self, low: float, high: float, mean: float) -> bool:
+        """Whether the interval ``[low, high]`` (``mean`` when it is NaN) lies within the bound."""
+        value = (high if self.sense == "<=" else low)
+        value = mean if math.isnan(value) else value
+        if math.isnan(value):
+            return False
+        return value <= self.bound if self.sense == "<=" else value >= self.bound
+
+    def ratio(self, value: float) -> float:
+        """How far ``value`` is from the bound: > 1 misses, < 1 meets with room (NaN -> inf)."""
+        if math.isnan(value):
+            return math.inf
+        if self.sense == "<=":
+            return value / self.bound if self.bound > 0 else (math.inf if value > 0 else 0.0)
+        return self.bound / value if value > 0 else math.inf
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.sense}{self.bound:g}"
+
+
+def parse_slo(text: str) -> Slo:
+    """``"request_latency_p99_s=2.0"`` (or ``<=``, ``>=``; a duration may carry a unit, ``30m``).
+
+    ``=`` means "at most" for lower-is-better figures and "at least" for :data:`HIGHER_IS_BETTER`.
+
+    Raises:
+        ScenarioError: on ``--slo``: malformed text, unknown metric or bad value.
+    """
+    example = "expected METRIC=VALUE such as request_latency_p99_s=2.0 or job_wait_p95_s=30m"
+    for op in ("<=", ">=", "="):
+        metric, sep, value = str(text).partition(op)
+        if sep:
+            break
+    if not sep or not metric.strip() or not value.strip():
+        raise ScenarioError(None, [("--slo", f"{example}, got {text!r}")])
+    return make_slo(metric.strip(), value.strip(), {"=": None}.get(op, op))
+
+
+def make_slo(metric: str, value: Any, sense: str | None = None) -> Slo:
+    """An :class:`Slo` from a metric name and a bound (a number, or a duration text for ``*_s``)."""
+    from swarmsim.units import parse_duration
+
+    known = known_metrics()
+    if metric not in known:
+        import difflib
+
+        close = difflib.get_close_matches(metric, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ScenarioError(None, [("--slo", f"unknown metric {metric!r}{hint}; metrics: {', '.join(known)}")])
+    try:
+        bound = parse_duration(value) if metric.endswith("_s") else float(value)
+    except (TypeError, ValueError):
+        what = "a number of seconds or a duration such as 30m" if metric.endswith("_s") else "a number"
+        raise ScenarioError(None, [("--slo", f"{metric}: expected {what}, got {value!r}")]) from None
+    if not math.isfinite(bound) or bound < 0:
+        raise ScenarioError(None, [("--slo", f"{metric}: expected a finite bound >= 0, got {value!r}")])
+    return Slo(metric, bound, sense or (">=" if metric in HIGHER_IS_BETTER else "<="))
+
+
+def check_slos(slo: dict[str, Any] | list[Slo] | list[str], scenario: Scenario) -> list[Slo]:
+    """The SLOs of a plan, each checked against what the scenario can report."""
+    if isinstance(slo, dict):
+        slos = [make_slo(k, v) for k, v in slo.items()]
+    else:
+        slos = [s if isinstance(s, Slo) else parse_slo(s) for s in slo]
+    if not slos:
+        raise ScenarioError(None, [("--slo", "expected at least one SLO such as request_latency_p99_s=2.0")])
+    has_jobs = any(isinstance(w, JobsWorkloadSpec) for w in scenario.workloads.values())
+    has_requests = any(isinstance(w, InferenceWorkloadSpec) for w in scenario.workloads.values())
+    for s in slos:
+        if s.metric.startswith("job") and not has_jobs:
+            raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no jobs workload")])
+        if (s.metric.startswith(("request", "replica")) or s.metric == "slo_attainment") and not has_requests:
+            raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no inference workload")])
+    return slos
+
+
+def worst_ratio(slos: list[Slo], row: dict[str, Any]) -> float:
+    """The largest ``Slo.ratio`` of a row's conservative ends (upper for <=, lower for >=)."""
+    out = 0.0
+    for s in slos:
+        end = row[f"{s.metric}_ci_high"] if s.sense == "<=" else row[f"{s.metric}_ci_low"]
+        end = row[f"{s.metric}_mean"] if math.isnan(end) else end
+        out = max(out, s.ratio(end))
+    return out
+
+
+def _slo_text(s: Slo, row: dict[str, Any]) -> str:
+    high = row[f"{s.metric}_ci_high"] if s.sense == "<=" else row[f"{s.metric}_ci_low"]
+    return f"{s.metric} {'≤' if s.sense == '<=' else '≥'} {s.bound:g}: CI end {high:.4g}"
