@@ -10,19 +10,40 @@ order of the file's sections, so a scenario with several problems reports them a
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from swarmsim import catalog
 from swarmsim.scenario.common import PROVIDERS, did_you_mean, unknown
+from swarmsim.scenario.failures import FailuresSpec
+from swarmsim.scenario.nodes import NodeTypeSpec
+from swarmsim.scenario.policies import LimitsSpec, PolicySpec
+from swarmsim.scenario.regions import NetworkSpec, RegionSpec
 from swarmsim.scenario.services import InferenceWorkloadSpec
-from swarmsim.scenario.workloads import JobsWorkloadSpec
-
-if TYPE_CHECKING:
-    from swarmsim.scenario.model import Scenario
+from swarmsim.scenario.workloads import JobsWorkloadSpec, WorkloadSpec
 
 Problems = list[tuple[str, str]]
+
+
+class Scenario(Protocol):
+    """What the checks read of a validated scenario (``swarmsim.scenario.model.Scenario``
+    satisfies it; the model calls :func:`cross_checks`, so the checks cannot import it)."""
+
+    horizon: float
+    warmup: float
+    regions: dict[str, RegionSpec]
+    network: NetworkSpec
+    node_types: dict[str, NodeTypeSpec]
+    fleet: dict[str, dict[str, int]]
+    workloads: dict[str, WorkloadSpec]
+    policies: list[PolicySpec]
+    limits: LimitsSpec
+    failures: FailuresSpec
+
+    def node_types_for(self, work: JobsWorkloadSpec | InferenceWorkloadSpec) -> list[str]: ...
+
+    def possible_gpus(self, region: str, work: JobsWorkloadSpec, any_state: bool = False) -> float: ...
 
 
 def cross_checks(s: Scenario) -> Problems:
