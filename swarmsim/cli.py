@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmsim.errors import ScenarioError
-from swarmsim.report import (
+from swarmsim.render import (
     ProgressBar,
     SweepProgress,
     fmt,
