@@ -9,6 +9,8 @@ Three small curated CSV files ship inside this package, each row with a source c
 - ``regions.csv``: cloud-region metros with coordinates, data-residency jurisdiction,
   standard-time UTC offset and the Azure region name used for RTTs.
 - ``rtt.csv``: measured round-trip times between every pair of sites, in milliseconds.
+- ``models.csv``: open LLM architectures (layers, attention and KV heads, MLA, experts,
+  parameters) for KV-cache and weight sizing (:mod:`swarmsim.catalog.models`).
 
 The tables are read once (``functools.cache``) with the ``csv`` module. Lookups accept the
 canonical name or any alias.
@@ -22,15 +24,20 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from swarmsim.catalog.models import LlmModel, find_model, llm_models
+
 __all__ = [
     "EARTH_RADIUS_KM",
     "REFERENCE_GPU",
     "GpuType",
+    "LlmModel",
     "RegionSite",
     "find_gpu",
+    "find_model",
     "find_region",
     "gpu_types",
     "great_circle_km",
+    "llm_models",
     "measured_rtt_ms",
     "nearest_site",
     "region_sites",
