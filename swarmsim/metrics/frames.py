@@ -5,13 +5,12 @@ Every column is defined in ``docs/metrics.md``.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from swarmsim.metrics.recorder import CAUSES, COMPLETED, JOB_OUTCOME, STATUS_NAMES, Recorder
+from swarmsim.metrics.recorder import CAUSES, COMPLETED, JOB_OUTCOME, STATUS_NAMES, STREAM, Recorder
 from swarmsim.metrics.requests import DROP_REASONS, R_STATUS, RequestRecorder
 
 ACTION_COLUMNS = [
@@ -43,14 +42,14 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
     workload, arrived = _arrivals(rec, ids)
     start, run_time = out[:, 5], out[:, 6]
     status = out[:, 4].astype(np.int8)
-    arrival = arrived(rec.stream_arrival, np.float64)
+    arrival = arrived("arrival", np.float64)
     return pd.DataFrame({
         "job_id": ids,
         "workload": _names(workload, rec.workload_names),
-        "origin": _names(arrived(rec.stream_origin, np.int32), rec.region_names),
+        "origin": _names(arrived("origin", np.int32), rec.region_names),
         "region": _names(out[:, 1].astype(np.int32), rec.region_names),
         "node_type": _names(out[:, 2].astype(np.int32), rec.node_type_names),
-        "gpus": arrived(rec.stream_gpus, np.int32),
+        "gpus": arrived("gpus", np.int32),
         "nodes": out[:, 3].astype(np.int32),
         "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
         "arrival_s": arrival,
@@ -58,10 +57,10 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
         "finish_s": np.where(status == COMPLETED, start + run_time, np.nan),
         "wait_s": start - arrival,
         "network_delay_s": network_delay,
-        "duration_ref_s": arrived(rec.stream_duration_ref, np.float64),
+        "duration_ref_s": arrived("duration_ref", np.float64),
         "run_time_s": run_time,
-        "priority": arrived(rec.stream_priority, np.float64),
-        "data_bytes": arrived(rec.stream_data, np.float64),
+        "priority": arrived("priority", np.float64),
+        "data_bytes": arrived("data", np.float64),
         "egress_usd": egress_usd,
         "restarts": restarts,
     }, copy=False)
@@ -78,7 +77,7 @@ def _id_order(ids: np.ndarray) -> np.ndarray:
     return np.argsort(ids, kind="stable")
 
 
-def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[list[array], type], np.ndarray]]:
+def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[str, type], np.ndarray]]:
     """The workload of each job (by id) and a function that gathers one arrival field of every
     job from the workloads' streams (the k-th arrival of a workload is its stream's k-th job)."""
     count = int(ids.max()) + 1 if len(ids) else 0
@@ -88,10 +87,13 @@ def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[lis
         by_id = np.zeros(count, dtype=np.int32)
     members = [np.flatnonzero(by_id == w) for w in range(len(rec.workload_names))]
 
-    def arrived(streams: list[array], dtype: type) -> np.ndarray:
+    def arrived(name: str, dtype: type) -> np.ndarray:
+        row = STREAM.index(name)
         field = np.empty(count, dtype=dtype)
         for w, at in enumerate(members):
-            field[at] = np.frombuffer(streams[w], dtype=dtype)[:len(at)]
+            blocks = rec.streams[w]
+            if len(at):
+                field[at] = np.concatenate([b[row] for b in blocks])[:len(at)]
         return field[ids]
 
     return by_id[ids], arrived

@@ -6,7 +6,10 @@ object per row survives, so a run of a million jobs keeps its records in tens of
 
 from __future__ import annotations
 
+import struct
 from array import array
+
+import numpy as np
 
 #: Job status codes in the ``status`` column.
 COMPLETED, UNFINISHED, REJECTED = 0, 1, 2
@@ -14,8 +17,12 @@ STATUS_NAMES = ("completed", "unfinished", "rejected")
 #: Why a job's run was interrupted, or a node went down.
 PREEMPTED, FAILURE, CHURN, SPOT, OUTAGE = 0, 1, 2, 3, 4
 CAUSES = ("preempted", "failure", "churn", "spot", "outage")
-#: Values per row of ``Recorder.job_outcome``.
+#: Rows of each block of ``Recorder.streams`` (origin and GPUs are whole numbers).
+STREAM = ("origin", "arrival", "gpus", "duration_ref", "data", "priority")
+#: Values per row of ``Recorder.job_outcome``, and the row as bytes (``job_outcome.frombytes(OUTCOME_ROW.pack(...))``
+#: costs less than half of ``job_outcome.extend((...))``).
 JOB_OUTCOME = 7
+OUTCOME_ROW = struct.Struct(f"{JOB_OUTCOME}d")
 
 
 class Recorder:
@@ -29,12 +36,7 @@ class Recorder:
         # drawn (the jobs that arrived are a prefix of each workload's stream); with several
         # workloads, the workload of each arrival in id (arrival) order; and one outcome row per
         # job when it ends (or at the horizon), ``JOB_OUTCOME`` values a row.
-        self.stream_origin = [array("i") for _ in workloads]
-        self.stream_arrival = [array("d") for _ in workloads]
-        self.stream_gpus = [array("i") for _ in workloads]
-        self.stream_duration_ref = [array("d") for _ in workloads]
-        self.stream_data = [array("d") for _ in workloads]
-        self.stream_priority = [array("d") for _ in workloads]
+        self.streams: list[list[np.ndarray]] = [[] for _ in workloads]  # per workload, per batch: STREAM rows
         self.job_workload = array("i")
         self.job_outcome = array("d")  # job id, region, node type, nodes, status, start s, run time s
         self.job_extras = array("d")  # outcome row, network delay s, egress USD, restarts (rows with any nonzero)
@@ -74,20 +76,19 @@ class Recorder:
     def job_stream(self, workload: int, origin: list[int], arrival: list[float], gpus: list[int],
                    duration_ref: list[float], data: list[float], priority: list[float]) -> None:
         """Append a batch of a workload's jobs, in arrival order: origin region, arrival s, GPUs,
-        duration s at reference speed, input data bytes, priority."""
-        self.stream_origin[workload].extend(origin)
-        self.stream_arrival[workload].extend(arrival)
-        self.stream_gpus[workload].extend(gpus)
-        self.stream_duration_ref[workload].extend(duration_ref)
-        self.stream_data[workload].extend(data)
-        self.stream_priority[workload].extend(priority)
+        duration s at reference speed, input data bytes, priority (rows in ``STREAM`` order)."""
+        n = len(arrival)
+        block = np.empty((len(STREAM), n))
+        for row, values in enumerate((origin, arrival, gpus, duration_ref, data, priority)):
+            block[row] = np.fromiter(values, dtype=np.float64, count=n)
+        self.streams[workload].append(block)
 
     def job_end(self, job_id: int, region: int, node_type: int, nodes: int, status: int, start: float,
                 run_time: float) -> None:
         """Append a job's outcome (its last run's start and length in s; NaN = never ran). Its
         finish is start + run time when completed; its network delay, egress cost and restarts
         are 0 unless :meth:`job_extra` follows."""
-        self.job_outcome.extend((job_id, region, node_type, nodes, status, start, run_time))
+        self.job_outcome.frombytes(OUTCOME_ROW.pack(job_id, region, node_type, nodes, status, start, run_time))
 
     def job_extra(self, network_delay: float, egress_usd: float, restarts: int) -> None:
         """The network delay (s), egress cost (USD) and restarts of the outcome row just appended."""

@@ -17,7 +17,7 @@ class Job:
     queue tie-break. ``run_s`` is the length of the current run (NaN when not running)."""
 
     __slots__ = (
-        "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
+        "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "epoch", "gpus", "id",
         "network_delay", "ntype", "origin", "priority", "region", "restarts", "run_s", "start",
         "types", "work", "workload",
     )
@@ -40,7 +40,6 @@ class Job:
         self.network_delay = 0.0
         self.egress_usd = 0.0
         self.start = math.nan
-        self.end = math.nan
         self.run_s = math.nan
         self.ntype: NodeType | None = None
         self.allocation: list[tuple[Node, int]] = []

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 import simpy
 from simpy.events import Timeout
 
-from swarmsim.metrics.recorder import COMPLETED, PREEMPTED, REJECTED, UNFINISHED, Recorder
+from swarmsim.metrics.recorder import COMPLETED, OUTCOME_ROW, PREEMPTED, REJECTED, UNFINISHED, Recorder
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.traces import BadRows
@@ -81,6 +81,8 @@ class Jobs:
         self._moved = 0  # move events processed
         self._stale = 0  # finish events of interrupted runs
         self._routes: list[tuple[list[list[int]], list[float]]] = []
+        # Recorder.job_end written out, for the hot path:
+        self._outcome, self._row = recorder.job_outcome.frombytes, OUTCOME_ROW.pack
         # With several workloads, the workload of each arrival, in id order (one workload: all 0).
         self._arrived_in = recorder.job_workload.append if len(self.workload_names) > 1 else None
         self._replicas = False  # the run has services (their waiting replicas keep GPUs first)
@@ -94,7 +96,8 @@ class Jobs:
     def start(self) -> None:
         """Schedule the first arrival of every workload."""
         for feed in self._feeds:
-            next(feed, None)
+            next(feed)
+            feed.send(feed.send)
 
     def events(self) -> int:
         """SimPy events this path has processed so far (arrivals, moves, finishes)."""
@@ -103,8 +106,11 @@ class Jobs:
 
     # --- arrival, routing, queueing -------------------------------------------------------
 
-    def _feed(self, w: int, name: str) -> Iterator[None]:
-        """Schedules one workload's arrivals one event at a time (a generator we step by hand)."""
+    def _feed(self, w: int, name: str) -> Generator[None, object, None]:
+        """One workload's arrivals, as a generator that is its own arrival callback: primed, it is
+        sent its own ``send``; then each ``send(event)`` is the arrival of the job it scheduled
+        last, which gets its id, schedules the workload's next arrival and is routed."""
+        me = yield
         sc = self.scenario
         spec = sc.workloads[name]
         assert isinstance(spec, JobsWorkloadSpec)
@@ -117,8 +123,10 @@ class Jobs:
             bad = self.bad_rows[name] = BadRows(spec.trace.on_bad_rows)
         by_model: dict[str, tuple[int, ...]] = {"": types}
         env = self.env
-        on_arrival = self._on_arrival
         stream = self.recorder.job_stream
+        arrived_in = self._arrived_in
+        route = self.route
+        arrived: Job | None = None  # the job that arrived at the last send, to route
         batch: JobBatch
         for batch in job_batches(name, spec, sc, self.streams, bad):
             times, origin, gpus, duration = batch.time, batch.origin, batch.gpus, batch.duration
@@ -128,8 +136,22 @@ class Jobs:
                 job_types = types if models is None else self._types_for(models[i], spec, types, by_model)
                 arrival = times[i]
                 job = Job(w, origin[i], arrival, gpus[i], duration[i], data[i], priority[i], job_types)
-                Timeout(env, arrival - env.now, job).callbacks.append(on_arrival)
+                Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]
+                if arrived is not None:
+                    route(arrived)
                 yield None
+                job.id = self._next_job_id  # ids follow arrival order across workloads
+                self._next_job_id += 1
+                if arrived_in is not None:
+                    arrived_in(w)
+                if self.tracking:
+                    home = self.regions[job.origin]
+                    home.origin_arrivals += 1
+                    home.origin_gpu_s += job.gpus * job.duration_ref
+                arrived = job
+        if arrived is not None:
+            route(arrived)
+        yield None  # the last arrival's send returns here; nothing sends again
 
     def _types_for(self, model: str, spec: JobsWorkloadSpec, default: tuple[int, ...],
                    cache: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
@@ -154,19 +176,6 @@ class Jobs:
             regs.sort(key=lambda r, o=o: (r.index != o, self.rtt[o][r.index], r.index))
             out.append([r.index for r in regs])
         return out
-
-    def _on_arrival(self, event: Timeout) -> None:
-        job: Job = event._value
-        job.id = self._next_job_id  # ids follow arrival order across workloads
-        self._next_job_id += 1
-        if self._arrived_in is not None:
-            self._arrived_in(job.workload)
-        next(self._feeds[job.workload], None)  # schedule this workload's next arrival
-        if self.tracking:
-            origin = self.regions[job.origin]
-            origin.origin_arrivals += 1
-            origin.origin_gpu_s += job.gpus * job.duration_ref
-        self.route(job)
 
     def route(self, job: Job) -> None:
         """Send a job to a region (moving its input if needed), hold it, or reject it."""
@@ -264,7 +273,14 @@ class Jobs:
     def start_job(self, region: Region, job: Job, plan: Plan) -> None:
         """Take a queued job out of the region's counters, allocate the planned GPUs and
         schedule the job's finish."""
-        self._leave(region, job)
+        if self.tracking:
+            self._leave(region, job)
+        else:  # _leave without the queued shapes
+            region.queued_gpus -= job.gpus
+            region.queued_jobs -= 1
+            region.queued_work -= job.work
+            if not region.queued_jobs:
+                region.backlog_since = math.nan
         self._start(region, job, plan)
 
     def _start(self, region: Region, job: Job, plan: Plan) -> None:
@@ -290,7 +306,6 @@ class Jobs:
         plain = self._plain[job.workload]
         run_time = (job.duration_ref - job.done_ref) / ntype.speed if plain else self.run_time(job, ntype)
         job.run_s = run_time
-        job.end = now + run_time
         region.busy_gpus += job.gpus
         region.running_jobs += 1
         self.running[region.index][job.id] = job
@@ -315,16 +330,31 @@ class Jobs:
         if epoch != job.epoch:
             self._stale += 1
             return  # this run was interrupted
-        self._finish(job)
-
-    def _on_finish(self, event: Timeout) -> None:
-        self._finish(event._value)
-
-    def _finish(self, job: Job) -> None:
         region = self.regions[job.region]
         self._free(region, job)
         self._record(job, COMPLETED)
         self.scheduler.dispatch(region)
+
+    def _on_finish(self, event: Timeout) -> None:
+        """A job that cannot have been interrupted finishes (``_on_finish_run`` with ``_free``
+        and ``_record`` written out: the hot path of a run without policies or failures)."""
+        job: Job = event._value
+        region = self.regions[job.region]
+        allocation = job.allocation
+        for node, k in allocation:
+            node.pool.give(node, k)
+            node.running -= 1
+            if node.state == DRAINING and node.running == 0:
+                self.on_drained(node)
+        region.busy_gpus -= job.gpus
+        region.running_jobs -= 1
+        del self.running[region.index][job.id]
+        self._outcome(self._row(job.id, job.region, job.ntype.index, len(allocation),  # type: ignore[union-attr]
+                                COMPLETED, job.start, job.run_s))
+        if job.network_delay or job.egress_usd:
+            self.recorder.job_extra(job.network_delay, job.egress_usd, job.restarts)
+        if region.queue or self._replicas:
+            self.scheduler.dispatch(region)
 
     def _free(self, region: Region, job: Job) -> None:
         for node, k in job.allocation:
@@ -360,7 +390,7 @@ class Jobs:
         job.epoch += 1
         job.restarts += 1
         self._free(region, job)
-        job.start = job.end = job.run_s = math.nan
+        job.start = job.run_s = math.nan
         job.ntype = None
         job.allocation = []
         self._join(region, job)

@@ -137,7 +137,7 @@ class Scheduler:
         ``scheduler.gpu_priority`` (inference first by default)."""
         if self._replicas_first:
             self.services.place(region)  # type: ignore[union-attr]
-        if region.queue:
+        if region.queue and region.free_gpus:  # no queued job can start without a free GPU
             self._dispatch_jobs(region)
         if self._replicas_after:
             self.services.place(region)  # type: ignore[union-attr]
@@ -148,14 +148,14 @@ class Scheduler:
         start = self.jobs.start_job  # type: ignore[union-attr]
         place = self.place
         if self.blocking:
-            while queue:
+            while queue and region.free_gpus:
                 job = queue[0]  # type: ignore[index]
                 plan = place(region, job)
                 if plan is None:
                     break
                 queue.popleft()  # type: ignore[attr-defined]
                 start(region, job, plan)
-            if queue and self.discipline == "backfill":
+            if queue and region.free_gpus and self.discipline == "backfill":
                 self._backfill(region)
             return
         kept = []
@@ -182,7 +182,7 @@ class Scheduler:
         avail = sum(region.pools[t].free_gpus for t in types)
         shadow, extra = math.inf, 0
         ends = sorted(
-            (job.end, sum(k for _, k in job.allocation))
+            (job.start + job.run_s, sum(k for _, k in job.allocation))
             for job in jobs.running[region.index].values()
             if job.ntype is not None and job.ntype.index in types
         )
