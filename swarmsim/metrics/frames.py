@@ -40,17 +40,19 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
         at = sorted_row[extras[:, 0].astype(np.int64)]
         network_delay[at], egress_usd[at], restarts[at] = extras[:, 1], extras[:, 2], extras[:, 3]
     workload, arrived = _arrivals(rec, ids)
-    start, run_time = out[:, 5], out[:, 6]
+    region, node_type, nodes = (out[:, c].astype(np.int32) for c in (1, 2, 3))
     status = out[:, 4].astype(np.int8)
+    start, run_time = out[:, 5].copy(), out[:, 6].copy()
+    del out
     arrival = arrived("arrival", np.float64)
     return pd.DataFrame({
         "job_id": ids,
         "workload": _names(workload, rec.workload_names),
         "origin": _names(arrived("origin", np.int32), rec.region_names),
-        "region": _names(out[:, 1].astype(np.int32), rec.region_names),
-        "node_type": _names(out[:, 2].astype(np.int32), rec.node_type_names),
+        "region": _names(region, rec.region_names),
+        "node_type": _names(node_type, rec.node_type_names),
         "gpus": arrived("gpus", np.int32),
-        "nodes": out[:, 3].astype(np.int32),
+        "nodes": nodes,
         "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
         "arrival_s": arrival,
         "start_s": start,

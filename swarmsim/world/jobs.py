@@ -126,6 +126,7 @@ class Jobs:
         stream = self.recorder.job_stream
         arrived_in = self._arrived_in
         route = self.route
+        tracking = self.tracking
         arrived: Job | None = None  # the job that arrived at the last send, to route
         batch: JobBatch
         for batch in job_batches(name, spec, sc, self.streams, bad):
@@ -144,7 +145,7 @@ class Jobs:
                 self._next_job_id += 1
                 if arrived_in is not None:
                     arrived_in(w)
-                if self.tracking:
+                if tracking:
                     home = self.regions[job.origin]
                     home.origin_arrivals += 1
                     home.origin_gpu_s += job.gpus * job.duration_ref
@@ -192,10 +193,7 @@ class Jobs:
         if r == job.origin:
             if (plan is not None and not region.queue
                     and not (self._replicas and self.services.waiting(region))):  # type: ignore[union-attr]
-                # The placement routing just found: the job joins and leaves the queue at once,
-                # which leaves the counters as they were but for the rounding of the work sum.
-                region.queued_work = region.queued_work + job.work - job.work
-                self._start(region, job, plan)
+                self.start_job(region, job, plan, queued=False)  # the placement routing just found
             else:
                 self._join(region, job)
                 self.scheduler.enqueue(region, job)
@@ -270,10 +268,14 @@ class Jobs:
 
     # --- start, finish, interruption ------------------------------------------------------
 
-    def start_job(self, region: Region, job: Job, plan: Plan) -> None:
-        """Take a queued job out of the region's counters, allocate the planned GPUs and
-        schedule the job's finish."""
-        if self.tracking:
+    def start_job(self, region: Region, job: Job, plan: Plan, queued: bool = True) -> None:
+        """Allocate the planned GPUs and schedule the job's finish. A ``queued`` job leaves the
+        region's queue counters; one that starts as it arrives never joined them (joining and
+        leaving at once would leave them as they were but for the rounding of the work sum)."""
+        tracking = self.tracking
+        if not queued:
+            region.queued_work = region.queued_work + job.work - job.work
+        elif tracking:
             self._leave(region, job)
         else:  # _leave without the queued shapes
             region.queued_gpus -= job.gpus
@@ -281,13 +283,11 @@ class Jobs:
             region.queued_work -= job.work
             if not region.queued_jobs:
                 region.backlog_since = math.nan
-        self._start(region, job, plan)
-
-    def _start(self, region: Region, job: Job, plan: Plan) -> None:
         ntype, allocation = plan
         pool = region.pools[ntype.index]
-        now = self.env.now
-        if self.tracking:
+        env = self.env
+        now = env.now
+        if tracking:
             for node, k in allocation:
                 pool.take(node, k)
                 node.running += 1
@@ -303,16 +303,18 @@ class Jobs:
         job.ntype = ntype
         job.allocation = allocation
         job.start = now
-        plain = self._plain[job.workload]
-        run_time = (job.duration_ref - job.done_ref) / ntype.speed if plain else self.run_time(job, ntype)
+        if self._plain[job.workload]:
+            run_time = (job.duration_ref - job.done_ref) / ntype.speed
+        else:
+            run_time = self.run_time(job, ntype)
         job.run_s = run_time
         region.busy_gpus += job.gpus
         region.running_jobs += 1
         self.running[region.index][job.id] = job
-        if self.tracking:  # a run may be interrupted: its finish event carries the run's epoch
-            Timeout(self.env, run_time, (job, job.epoch)).callbacks.append(self._on_finish_run)
+        if tracking:  # a run may be interrupted: its finish event carries the run's epoch
+            Timeout(env, run_time, (job, job.epoch)).callbacks.append(self._on_finish_run)
         else:
-            Timeout(self.env, run_time, job).callbacks.append(self._on_finish)
+            Timeout(env, run_time, job).callbacks.append(self._on_finish)
 
     def run_time(self, job: Job, ntype: NodeType) -> float:
         """How long a job's next run lasts on a node type, s: the reference duration it has not

@@ -19,8 +19,8 @@ class JobStarter(Protocol):
     #: Per region index: the jobs running there, by job id, in start order.
     running: list[dict[int, Job]]
 
-    def start_job(self, region: Region, job: Job, plan: Plan) -> None:
-        """Take a queued job out of the region's counters and start it on ``plan`` now."""
+    def start_job(self, region: Region, job: Job, plan: Plan, queued: bool = True) -> None:
+        """Start a job on ``plan`` now (a ``queued`` one leaves the region's queue counters)."""
 
     def run_time(self, job: Job, ntype: NodeType) -> float:
         """How long the job's next run lasts on ``ntype``, s."""

@@ -134,43 +134,40 @@ class Scheduler:
 
     def dispatch(self, region: Region) -> None:
         """Give free GPUs out: to replicas that wait for them and to queued jobs, in the order of
-        ``scheduler.gpu_priority`` (inference first by default)."""
+        ``scheduler.gpu_priority`` (inference first by default). Starts every queued job that the
+        discipline allows and that fits now."""
         if self._replicas_first:
             self.services.place(region)  # type: ignore[union-attr]
-        if region.queue and region.free_gpus:  # no queued job can start without a free GPU
-            self._dispatch_jobs(region)
+        queue = region.queue
+        if queue and region.free_gpus:  # no queued job can start without a free GPU
+            start = self.jobs.start_job  # type: ignore[union-attr]
+            place = self.place
+            if self.blocking:
+                while queue and region.free_gpus:
+                    job = queue[0]  # type: ignore[index]
+                    plan = place(region, job)
+                    if plan is None:
+                        break
+                    queue.popleft()  # type: ignore[attr-defined]
+                    start(region, job, plan)
+                if queue and region.free_gpus and self.discipline == "backfill":
+                    self._backfill(region)
+            else:
+                kept = []
+                pools = region.pools
+                for entry in queue:  # type: ignore[attr-defined]
+                    if not any(p.free_gpus for p in pools):
+                        kept.append(entry)
+                        continue
+                    plan = place(region, entry[2])
+                    if plan is None:
+                        kept.append(entry)
+                    else:
+                        start(region, entry[2], plan)
+                if len(kept) != len(queue):  # type: ignore[arg-type]
+                    region.queue = kept
         if self._replicas_after:
             self.services.place(region)  # type: ignore[union-attr]
-
-    def _dispatch_jobs(self, region: Region) -> None:
-        """Start every queued job that the discipline allows and that fits now."""
-        queue = region.queue
-        start = self.jobs.start_job  # type: ignore[union-attr]
-        place = self.place
-        if self.blocking:
-            while queue and region.free_gpus:
-                job = queue[0]  # type: ignore[index]
-                plan = place(region, job)
-                if plan is None:
-                    break
-                queue.popleft()  # type: ignore[attr-defined]
-                start(region, job, plan)
-            if queue and region.free_gpus and self.discipline == "backfill":
-                self._backfill(region)
-            return
-        kept = []
-        pools = region.pools
-        for entry in queue:  # type: ignore[attr-defined]
-            if not any(p.free_gpus for p in pools):
-                kept.append(entry)
-                continue
-            plan = place(region, entry[2])
-            if plan is None:
-                kept.append(entry)
-            else:
-                start(region, entry[2], plan)
-        if len(kept) != len(queue):  # type: ignore[arg-type]
-            region.queue = kept
 
     def _backfill(self, region: Region) -> None:
         jobs = self.jobs
