@@ -133,10 +133,10 @@ class Jobs:
             times, origin, gpus, duration = batch.time, batch.origin, batch.gpus, batch.duration
             data, priority, models = batch.data, batch.priority, batch.gpu_model
             stream(w, origin, times, gpus, duration, data, priority)
-            for i in range(len(times)):
+            for i, (home, arrival, k, dur, size, prio) in enumerate(zip(origin, times, gpus, duration, data, priority,
+                                                                         strict=True)):
                 job_types = types if models is None else self._types_for(models[i], spec, types, by_model)
-                arrival = times[i]
-                job = Job(w, origin[i], arrival, gpus[i], duration[i], data[i], priority[i], job_types)
+                job = Job(w, home, arrival, k, dur, size, prio, job_types)
                 Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]
                 if arrived is not None:
                     route(arrived)
@@ -146,9 +146,9 @@ class Jobs:
                 if arrived_in is not None:
                     arrived_in(w)
                 if tracking:
-                    home = self.regions[job.origin]
-                    home.origin_arrivals += 1
-                    home.origin_gpu_s += job.gpus * job.duration_ref
+                    region = self.regions[home]
+                    region.origin_arrivals += 1
+                    region.origin_gpu_s += k * dur
                 arrived = job
         if arrived is not None:
             route(arrived)
