@@ -5,10 +5,12 @@ Every column is defined in ``docs/metrics.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from swarmsim.metrics.recorder import CAUSES, STATUS_NAMES, Recorder
+from swarmsim.metrics.recorder import CAUSES, COMPLETED, JOB_OUTCOME, STATUS_NAMES, STREAM, Recorder
 from swarmsim.metrics.requests import DROP_REASONS, R_STATUS, RequestRecorder
 
 ACTION_COLUMNS = [
@@ -24,32 +26,79 @@ def _names(codes: np.ndarray, names: list[str]) -> pd.Categorical:
 
 def jobs_frame(rec: Recorder) -> pd.DataFrame:
     """One row per job, in job-id (arrival) order."""
-    arrival = np.frombuffer(rec.job_arrival, dtype=np.float64)
-    start = np.frombuffer(rec.job_start, dtype=np.float64)
-    finish = np.frombuffer(rec.job_finish, dtype=np.float64)
-    df = pd.DataFrame({
-        "job_id": np.frombuffer(rec.job_id, dtype=np.int64),
-        "workload": _names(np.frombuffer(rec.job_workload, dtype=np.int32), rec.workload_names),
-        "origin": _names(np.frombuffer(rec.job_origin, dtype=np.int32), rec.region_names),
-        "region": _names(np.frombuffer(rec.job_region, dtype=np.int32), rec.region_names),
-        "node_type": _names(np.frombuffer(rec.job_node_type, dtype=np.int32), rec.node_type_names),
-        "gpus": np.frombuffer(rec.job_gpus, dtype=np.int32),
-        "nodes": np.frombuffer(rec.job_nodes, dtype=np.int32),
-        "status": pd.Categorical.from_codes(np.frombuffer(rec.job_status, dtype=np.int8),
-                                            categories=list(STATUS_NAMES)),
+    out = np.frombuffer(rec.job_outcome, dtype=np.float64).reshape(-1, JOB_OUTCOME)
+    n = len(out)
+    ids = out[:, 0].astype(np.int64)
+    order = _id_order(ids)
+    ids = ids[order]
+    out = out[order]
+    network_delay, egress_usd, restarts = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int32)
+    if rec.job_extras:
+        extras = np.frombuffer(rec.job_extras, dtype=np.float64).reshape(-1, 4)
+        sorted_row = np.empty(n, dtype=np.int64)
+        sorted_row[order] = np.arange(n)
+        at = sorted_row[extras[:, 0].astype(np.int64)]
+        network_delay[at], egress_usd[at], restarts[at] = extras[:, 1], extras[:, 2], extras[:, 3]
+    workload, arrived = _arrivals(rec, ids)
+    region, node_type, nodes = (out[:, c].astype(np.int32) for c in (1, 2, 3))
+    status = out[:, 4].astype(np.int8)
+    start, run_time = out[:, 5].copy(), out[:, 6].copy()
+    del out
+    arrival = arrived("arrival", np.float64)
+    return pd.DataFrame({
+        "job_id": ids,
+        "workload": _names(workload, rec.workload_names),
+        "origin": _names(arrived("origin", np.int32), rec.region_names),
+        "region": _names(region, rec.region_names),
+        "node_type": _names(node_type, rec.node_type_names),
+        "gpus": arrived("gpus", np.int32),
+        "nodes": nodes,
+        "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
         "arrival_s": arrival,
         "start_s": start,
-        "finish_s": finish,
+        "finish_s": np.where(status == COMPLETED, start + run_time, np.nan),
         "wait_s": start - arrival,
-        "network_delay_s": np.frombuffer(rec.job_network_delay, dtype=np.float64),
-        "duration_ref_s": np.frombuffer(rec.job_duration_ref, dtype=np.float64),
-        "run_time_s": np.frombuffer(rec.job_run_time, dtype=np.float64),
-        "priority": np.frombuffer(rec.job_priority, dtype=np.float64),
-        "data_bytes": np.frombuffer(rec.job_data, dtype=np.float64),
-        "egress_usd": np.frombuffer(rec.job_egress_usd, dtype=np.float64),
-        "restarts": np.frombuffer(rec.job_restarts, dtype=np.int32),
-    })
-    return df.sort_values("job_id", kind="stable").reset_index(drop=True)
+        "network_delay_s": network_delay,
+        "duration_ref_s": arrived("duration_ref", np.float64),
+        "run_time_s": run_time,
+        "priority": arrived("priority", np.float64),
+        "data_bytes": arrived("data", np.float64),
+        "egress_usd": egress_usd,
+        "restarts": restarts,
+    }, copy=False)
+
+
+def _id_order(ids: np.ndarray) -> np.ndarray:
+    """The row order that sorts ``ids`` (stable); a scatter when they are 0..n-1 in some order."""
+    n = len(ids)
+    if n and ids.min() == 0 and ids.max() == n - 1:
+        order = np.empty(n, dtype=np.int64)
+        order[ids] = np.arange(n)
+        if np.array_equal(ids[order], np.arange(n)):
+            return order
+    return np.argsort(ids, kind="stable")
+
+
+def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[str, type], np.ndarray]]:
+    """The workload of each job (by id) and a function that gathers one arrival field of every
+    job from the workloads' streams (the k-th arrival of a workload is its stream's k-th job)."""
+    count = int(ids.max()) + 1 if len(ids) else 0
+    if len(rec.workload_names) > 1:
+        by_id = np.frombuffer(rec.job_workload, dtype=np.int32)[:count]
+    else:
+        by_id = np.zeros(count, dtype=np.int32)
+    members = [np.flatnonzero(by_id == w) for w in range(len(rec.workload_names))]
+
+    def arrived(name: str, dtype: type) -> np.ndarray:
+        row = STREAM.index(name)
+        field = np.empty(count, dtype=dtype)
+        for w, at in enumerate(members):
+            blocks = rec.streams[w]
+            if len(at):
+                field[at] = np.concatenate([b[row] for b in blocks])[:len(at)]
+        return field[ids]
+
+    return by_id[ids], arrived
 
 
 def timeseries_frame(rec: Recorder) -> pd.DataFrame:

@@ -6,7 +6,10 @@ object per row survives, so a run of a million jobs keeps its records in tens of
 
 from __future__ import annotations
 
+import struct
 from array import array
+
+import numpy as np
 
 #: Job status codes in the ``status`` column.
 COMPLETED, UNFINISHED, REJECTED = 0, 1, 2
@@ -14,6 +17,12 @@ STATUS_NAMES = ("completed", "unfinished", "rejected")
 #: Why a job's run was interrupted, or a node went down.
 PREEMPTED, FAILURE, CHURN, SPOT, OUTAGE = 0, 1, 2, 3, 4
 CAUSES = ("preempted", "failure", "churn", "spot", "outage")
+#: Rows of each block of ``Recorder.streams`` (origin and GPUs are whole numbers).
+STREAM = ("origin", "arrival", "gpus", "duration_ref", "data", "priority")
+#: Values per row of ``Recorder.job_outcome``, and the row as bytes (``job_outcome.frombytes(OUTCOME_ROW.pack(...))``
+#: costs less than half of ``job_outcome.extend((...))``).
+JOB_OUTCOME = 7
+OUTCOME_ROW = struct.Struct(f"{JOB_OUTCOME}d")
 
 
 class Recorder:
@@ -23,25 +32,14 @@ class Recorder:
         self.workload_names = workloads
         self.region_names = regions
         self.node_type_names = node_types
-        # One row per job (int columns 'q', float columns 'd').
-        self.job_id = array("q")
+        # Jobs. The fields a job has from its arrival, in bulk per workload as its batches are
+        # drawn (the jobs that arrived are a prefix of each workload's stream); with several
+        # workloads, the workload of each arrival in id (arrival) order; and one outcome row per
+        # job when it ends (or at the horizon), ``JOB_OUTCOME`` values a row.
+        self.streams: list[list[np.ndarray]] = [[] for _ in workloads]  # per workload, per batch: STREAM rows
         self.job_workload = array("i")
-        self.job_origin = array("i")
-        self.job_region = array("i")
-        self.job_node_type = array("i")
-        self.job_gpus = array("i")
-        self.job_nodes = array("i")
-        self.job_status = array("b")
-        self.job_arrival = array("d")
-        self.job_start = array("d")
-        self.job_finish = array("d")
-        self.job_network_delay = array("d")
-        self.job_duration_ref = array("d")
-        self.job_run_time = array("d")
-        self.job_priority = array("d")
-        self.job_data = array("d")
-        self.job_egress_usd = array("d")
-        self.job_restarts = array("i")
+        self.job_outcome = array("d")  # job id, region, node type, nodes, status, start s, run time s
+        self.job_extras = array("d")  # outcome row, network delay s, egress USD, restarts (rows with any nonzero)
         # One row per interrupted run of a job (preempted or failed): its GPU-seconds are lost.
         self.lost_job = array("q")
         self.lost_region = array("i")
@@ -75,46 +73,30 @@ class Recorder:
         # One row per scaling action.
         self.actions: list[dict[str, object]] = []
 
-    def job(
-        self,
-        job_id: int,
-        workload: int,
-        origin: int,
-        region: int,
-        node_type: int,
-        gpus: int,
-        nodes: int,
-        status: int,
-        arrival: float,
-        start: float,
-        finish: float,
-        network_delay: float,
-        duration_ref: float,
-        run_time: float,
-        priority: float,
-        data: float,
-        egress_usd: float,
-        restarts: int = 0,
-    ) -> None:
-        """Append one job's row (times in s, data in bytes, money in USD; NaN = never)."""
-        self.job_id.append(job_id)
-        self.job_workload.append(workload)
-        self.job_origin.append(origin)
-        self.job_region.append(region)
-        self.job_node_type.append(node_type)
-        self.job_gpus.append(gpus)
-        self.job_nodes.append(nodes)
-        self.job_status.append(status)
-        self.job_arrival.append(arrival)
-        self.job_start.append(start)
-        self.job_finish.append(finish)
-        self.job_network_delay.append(network_delay)
-        self.job_duration_ref.append(duration_ref)
-        self.job_run_time.append(run_time)
-        self.job_priority.append(priority)
-        self.job_data.append(data)
-        self.job_egress_usd.append(egress_usd)
-        self.job_restarts.append(restarts)
+    def job_stream(self, workload: int, origin: list[int], arrival: list[float], gpus: list[int],
+                   duration_ref: list[float], data: list[float], priority: list[float]) -> None:
+        """Append a batch of a workload's jobs, in arrival order: origin region, arrival s, GPUs,
+        duration s at reference speed, input data bytes, priority (rows in ``STREAM`` order)."""
+        n = len(arrival)
+        block = np.empty((len(STREAM), n))
+        for row, values in enumerate((origin, arrival, gpus, duration_ref, data, priority)):
+            block[row] = np.fromiter(values, dtype=np.float64, count=n)
+        self.streams[workload].append(block)
+
+    def job_end(self, job_id: int, region: int, node_type: int, nodes: int, status: int, start: float,
+                run_time: float) -> None:
+        """Append a job's outcome (its last run's start and length in s; NaN = never ran). Its
+        finish is start + run time when completed; its network delay, egress cost and restarts
+        are 0 unless :meth:`job_extra` follows."""
+        self.job_outcome.frombytes(OUTCOME_ROW.pack(job_id, region, node_type, nodes, status, start, run_time))
+
+    def job_extra(self, network_delay: float, egress_usd: float, restarts: int) -> None:
+        """The network delay (s), egress cost (USD) and restarts of the outcome row just appended."""
+        self.job_extras.extend((len(self.job_outcome) // JOB_OUTCOME - 1, network_delay, egress_usd, restarts))
+
+    def job_rows(self) -> int:
+        """Outcome rows recorded so far."""
+        return len(self.job_outcome) // JOB_OUTCOME
 
     def lost(self, job_id: int, region: int, node_type: int, gpus: int, start: float, end: float,
              kept_until: float | None = None, cause: int = PREEMPTED) -> None:

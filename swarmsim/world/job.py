@@ -6,19 +6,25 @@ import math
 
 from swarmsim.world.node import Node, NodeType
 
+#: Where a job runs: its node type and (node, GPUs taken) for each node of its gang.
+Plan = tuple[NodeType, list[tuple[Node, int]]]
+
 
 class Job:
-    """One job. Times in s from the scenario start; ``duration_ref`` in s at speed 1.0."""
+    """One job. Times in s from the scenario start; ``duration_ref`` in s at speed 1.0.
+
+    ``id`` is handed out at arrival (arrival order across workloads, -1 before); it is also the
+    queue tie-break. ``run_s`` is the length of the current run (NaN when not running)."""
 
     __slots__ = (
-        "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "end", "epoch", "gpus", "id",
-        "network_delay", "ntype", "origin", "priority", "region", "restarts", "seq", "start",
+        "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "epoch", "gpus", "id",
+        "network_delay", "ntype", "origin", "priority", "region", "restarts", "run_s", "start",
         "types", "work", "workload",
     )
 
-    def __init__(self, job_id: int, workload: int, origin: int, arrival: float, gpus: int,
-                 duration_ref: float, data: float, priority: float, types: tuple[int, ...]) -> None:
-        self.id = job_id
+    def __init__(self, workload: int, origin: int, arrival: float, gpus: int, duration_ref: float, data: float,
+                 priority: float, types: tuple[int, ...]) -> None:
+        self.id = -1
         self.workload = workload
         self.origin = origin
         self.arrival = arrival
@@ -31,11 +37,10 @@ class Job:
         # that runs to the horizon, so sums of it can be taken apart again).
         self.work = gpus * duration_ref if duration_ref < 1e12 else gpus * 1e12
         self.region = -1
-        self.seq = job_id  # queue tie-break: arrival order
         self.network_delay = 0.0
         self.egress_usd = 0.0
         self.start = math.nan
-        self.end = math.nan
+        self.run_s = math.nan
         self.ntype: NodeType | None = None
         self.allocation: list[tuple[Node, int]] = []
         self.epoch = 0  # bumped when a run is interrupted, so its stale finish event is ignored

@@ -2,7 +2,8 @@
 
 A :class:`Pool` holds the ready nodes of one node type in one region, indexed by free GPU
 count: ``buckets[f]`` is a min-heap of the ids of nodes with exactly ``f`` free GPUs (entries go
-stale when a node's free count changes and are dropped lazily). Placement walks at most
+stale when a node's free count changes and are dropped lazily; ``buckets[0]`` is never filled,
+since no placement looks for a full node). Placement walks at most
 ``max_gpus + 1`` buckets, never all nodes.
 """
 
@@ -109,6 +110,7 @@ class Pool:
             self._largest = node.gpus
         self._enter(node)
         self.free_gpus += node.free
+        self.region.free_gpus += node.free
 
     def remove(self, node: Node) -> None:
         """A node stops taking work (draining or gone): it leaves the index."""
@@ -119,25 +121,41 @@ class Pool:
             self._resize_index()
         self.counts[node.free] -= 1
         self.free_gpus -= node.free
+        self.region.free_gpus -= node.free
 
     def take(self, node: Node, gpus: int) -> None:
         """Allocate ``gpus`` GPUs of ``node``."""
-        self.counts[node.free] -= 1
-        node.free -= gpus
+        counts = self.counts
+        counts[node.free] -= 1
+        f = node.free = node.free - gpus
         self.free_gpus -= gpus
+        self.region.free_gpus -= gpus
         self.busy_gpus += gpus
-        self._enter(node)
+        self.version += 1
+        counts[f] += 1
+        if f:  # nothing ever looks for a node with no free GPU: bucket 0 stays empty
+            bucket = self.buckets[f]
+            heapq.heappush(bucket, node.id)
+            if len(bucket) > 4 * counts[f] + 64:
+                self._compact(f)
 
     def give(self, node: Node, gpus: int) -> None:
         """Release ``gpus`` GPUs of ``node`` (the node may have left the index meanwhile)."""
-        self.version += 1
         self.busy_gpus -= gpus
         if node.id in self.nodes:
-            self.counts[node.free] -= 1
-            node.free += gpus
+            counts = self.counts
+            counts[node.free] -= 1
+            f = node.free = node.free + gpus
             self.free_gpus += gpus
-            self._enter(node)
+            self.region.free_gpus += gpus
+            self.version += 2
+            counts[f] += 1
+            bucket = self.buckets[f]
+            heapq.heappush(bucket, node.id)
+            if len(bucket) > 4 * counts[f] + 64:
+                self._compact(f)
         else:
+            self.version += 1
             node.free += gpus
 
     def emptiest(self) -> list[Node]:
@@ -148,10 +166,11 @@ class Pool:
         self.version += 1
         f = node.free
         self.counts[f] += 1
-        bucket = self.buckets[f]
-        heapq.heappush(bucket, node.id)
-        if len(bucket) > 4 * self.counts[f] + 64:
-            self._compact(f)
+        if f:
+            bucket = self.buckets[f]
+            heapq.heappush(bucket, node.id)
+            if len(bucket) > 4 * self.counts[f] + 64:
+                self._compact(f)
 
     def _compact(self, f: int) -> None:
         nodes = self.nodes
@@ -179,7 +198,14 @@ class Pool:
         counts = self.counts
         for f in range(gpus, len(counts)):
             if counts[f]:
-                return self._head(f)
+                bucket = self.buckets[f]
+                nodes = self.nodes
+                while bucket:  # the head of the bucket, dropping stale entries (as _head)
+                    node = nodes.get(bucket[0])
+                    if node is not None and node.free == f:
+                        return node
+                    heapq.heappop(bucket)
+                return None  # pragma: no cover - counts and buckets agree
         return None
 
     def spread(self, gpus: int) -> Node | None:
@@ -280,6 +306,7 @@ class Region:
         self.price_multiplier = price_multiplier
         self.max_nodes = max_nodes
         self.active = active
+        self.free_gpus = 0  # unallocated GPUs on ready nodes, all types (the sum over the pools)
         self.pools = [Pool(self, t) for t in node_types]
         self.queue: object = None  # set by the scheduler
         self.nodes_alive = 0  # provisioning + ready + draining
@@ -302,8 +329,3 @@ class Region:
         #: Failures waiting for capacity to come back, oldest first: [row of the failure log,
         #: ready GPUs still owed].
         self.recoveries: list[list[int]] = []
-
-    @property
-    def free_gpus(self) -> int:
-        """Unallocated GPUs on ready nodes, all types."""
-        return sum(p.free_gpus for p in self.pools)

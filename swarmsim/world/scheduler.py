@@ -24,59 +24,83 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from typing import TYPE_CHECKING
 
-from swarmsim.world.job import Job
+import simpy
+
+from swarmsim.world.job import Job, Plan
 from swarmsim.world.network import transfer_time_s
-from swarmsim.world.node import Node, NodeType, Region
+from swarmsim.world.node import Node, Region
+from swarmsim.world.ports import JobStarter, ReplicaPlacer
 
-if TYPE_CHECKING:
-    from swarmsim.world.world import World
-
-Plan = tuple[NodeType, list[tuple[Node, int]]]
+__all__ = ["Plan", "Scheduler"]
 
 
 class Scheduler:
-    """Routes arriving jobs, keeps each region's queue and starts jobs when they fit."""
+    """Routes arriving jobs, keeps each region's queue and starts jobs when they fit.
 
-    def __init__(self, world: World, queue: str, placement: str, routing: str) -> None:
-        self.world = world
+    Built from the regions, the RTT matrix (s) and the bandwidth (bit/s) it routes over; the
+    job path it starts jobs with and the services it hands free GPUs to are connected after
+    (:meth:`connect`), since they are built from it."""
+
+    def __init__(self, env: simpy.Environment, regions: list[Region], rtt: list[list[float]],
+                 bandwidth_bps: float, *, queue: str, placement: str, routing: str, gpu_priority: str) -> None:
+        self.env = env
+        self.regions = regions
+        self.rtt = rtt
+        self.bandwidth_bps = bandwidth_bps
         self.discipline = queue
         self.blocking = queue in ("fifo", "backfill")
         self.placement = placement
         self.routing = routing
-        self.inference_first = world.scenario.scheduler.gpu_priority == "inference-first"
-        self.plan: tuple[Job, Plan] | None = None  # the placement routing found for a job
-        for region in world.regions:
+        self.inference_first = gpu_priority == "inference-first"
+        self.jobs: JobStarter | None = None
+        self.services: ReplicaPlacer | None = None
+        self._replicas_first = self._replicas_after = False
+        for region in regions:
             region.queue = deque() if self.blocking else []
+
+    def connect(self, jobs: JobStarter, services: ReplicaPlacer) -> None:
+        """Hand over the job path (to start jobs with) and the services (to give GPUs to)."""
+        self.jobs = jobs
+        self.services = services
+        self._replicas_first = bool(services) and self.inference_first
+        self._replicas_after = bool(services) and not self.inference_first
 
     # --- routing ---------------------------------------------------------------------------
 
-    def route(self, job: Job, candidates: list[int], possible: list[float]) -> int:
-        """The region index a new job goes to, or -1 when no region can ever run it.
+    def route(self, job: Job, candidates: list[int], possible: list[float]) -> tuple[int, Plan | None]:
+        """The region index a new job goes to (-1 when no region can ever run it), and under
+        ``nearest`` routing the placement it would start with there at once (or None).
 
         ``candidates`` are the regions the job's residency allows, origin first then by RTT;
         ``possible`` is the largest allocation each region can ever offer this workload."""
-        regions = self.world.regions
-        fits = [r for r in candidates if possible[r] >= job.gpus and regions[r].active]
-        if not fits:
-            return -1
+        regions = self.regions
+        gpus = job.gpus
         if self.routing == "nearest":
-            for r in fits:
-                plan = self.startable(regions[r], job)
-                if plan is not None:
-                    self.plan = (job, plan)  # the world starts the job with it, if it goes there
-                    return r
-            return fits[0]
+            first = -1
+            blocking = self.blocking
+            for r in candidates:
+                region = regions[r]
+                if possible[r] >= gpus and region.active:
+                    if first < 0:
+                        first = r
+                    if not (blocking and region.queue):
+                        plan = self.place(region, job)
+                        if plan is not None:
+                            return r, plan
+            return first, None
+        fits = [r for r in candidates if possible[r] >= gpus and regions[r].active]
+        if not fits:
+            return -1, None
         if self.routing == "least-loaded":
             def load(r: int) -> float:
                 reg = regions[r]
                 return (reg.busy_gpus + reg.queued_gpus + job.gpus) / max(reg.provisioned_gpus, 1)
 
-            return min(fits, key=load)  # ties: the nearer region (min keeps the first)
+            return min(fits, key=load), None  # ties: the nearer region (min keeps the first)
         # latency-aware: transfer time plus a rough expected wait.
-        rtt = self.world.rtt[job.origin]
-        bandwidth = self.world.bandwidth_bps
+        rtt = self.rtt[job.origin]
+        bandwidth = self.bandwidth_bps
 
         def expected_delay(r: int) -> float:
             reg = regions[r]
@@ -85,7 +109,7 @@ class Scheduler:
                 return move
             return move + (reg.queued_work + job.gpus * job.duration_ref) / max(reg.ready_gpus, 1)
 
-        return min(fits, key=expected_delay)
+        return min(fits, key=expected_delay), None
 
     def can_start_now(self, region: Region, job: Job) -> bool:
         """Whether the job would start at once if it joined this region's queue now."""
@@ -102,63 +126,61 @@ class Scheduler:
     def enqueue(self, region: Region, job: Job) -> None:
         """Add a job to a region's queue (its counters already include it) and dispatch."""
         if self.blocking:
-            region.queue.append(job)  # type: ignore[union-attr]
+            region.queue.append(job)  # type: ignore[attr-defined]
         else:
             key = -job.priority if self.discipline == "priority" else job.duration_ref
-            bisect.insort(region.queue, (key, job.seq, job))  # type: ignore[arg-type]
+            bisect.insort(region.queue, (key, job.id, job))  # type: ignore[arg-type]
         self.dispatch(region)
 
     def dispatch(self, region: Region) -> None:
         """Give free GPUs out: to replicas that wait for them and to queued jobs, in the order of
-        ``scheduler.gpu_priority`` (inference first by default)."""
-        services = self.world.services
-        if services and self.inference_first:
-            services.place(region)
-        self._dispatch_jobs(region)
-        if services and not self.inference_first:
-            services.place(region)
-
-    def _dispatch_jobs(self, region: Region) -> None:
-        """Start every queued job that the discipline allows and that fits now."""
+        ``scheduler.gpu_priority`` (inference first by default). Starts every queued job that the
+        discipline allows and that fits now."""
+        if self._replicas_first:
+            self.services.place(region)  # type: ignore[union-attr]
         queue = region.queue
-        if not queue:
-            return
-        start = self.world.start_job
-        if self.blocking:
-            while queue:
-                job = queue[0]  # type: ignore[index]
-                plan = self.place(region, job)
-                if plan is None:
-                    break
-                queue.popleft()  # type: ignore[union-attr]
-                start(region, job, plan)
-            if queue and self.discipline == "backfill":
-                self._backfill(region)
-            return
-        kept = []
-        pools = region.pools
-        for entry in queue:  # type: ignore[union-attr]
-            if not any(p.free_gpus for p in pools):
-                kept.append(entry)
-                continue
-            plan = self.place(region, entry[2])
-            if plan is None:
-                kept.append(entry)
+        if queue and region.free_gpus:  # no queued job can start without a free GPU
+            start = self.jobs.start_job  # type: ignore[union-attr]
+            place = self.place
+            if self.blocking:
+                while queue and region.free_gpus:
+                    job = queue[0]  # type: ignore[index]
+                    plan = place(region, job)
+                    if plan is None:
+                        break
+                    queue.popleft()  # type: ignore[attr-defined]
+                    start(region, job, plan)
+                if queue and region.free_gpus and self.discipline == "backfill":
+                    self._backfill(region)
             else:
-                start(region, entry[2], plan)
-        if len(kept) != len(queue):  # type: ignore[arg-type]
-            region.queue = kept
+                kept = []
+                pools = region.pools
+                for entry in queue:  # type: ignore[attr-defined]
+                    if not any(p.free_gpus for p in pools):
+                        kept.append(entry)
+                        continue
+                    plan = place(region, entry[2])
+                    if plan is None:
+                        kept.append(entry)
+                    else:
+                        start(region, entry[2], plan)
+                if len(kept) != len(queue):  # type: ignore[arg-type]
+                    region.queue = kept
+        if self._replicas_after:
+            self.services.place(region)  # type: ignore[union-attr]
 
     def _backfill(self, region: Region) -> None:
+        jobs = self.jobs
+        assert jobs is not None
         queue: deque[Job] = region.queue  # type: ignore[assignment]
         head = queue[0]
         types = set(head.types)
-        now = self.world.env.now
+        now = self.env.now
         avail = sum(region.pools[t].free_gpus for t in types)
         shadow, extra = math.inf, 0
         ends = sorted(
-            (job.end, sum(k for _, k in job.allocation))
-            for job in self.world.running[region.index].values()
+            (job.start + job.run_s, sum(k for _, k in job.allocation))
+            for job in jobs.running[region.index].values()
             if job.ntype is not None and job.ntype.index in types
         )
         for end, gpus in ends:
@@ -173,13 +195,13 @@ class Scheduler:
             if plan is None:
                 continue
             ntype = plan[0]
-            ends_at = now + self.world.run_time(job, ntype)
+            ends_at = now + jobs.run_time(job, ntype)
             shares_gpus = ntype.index in types
             if not shares_gpus or ends_at <= shadow or job.gpus <= extra:
                 if shares_gpus and ends_at > shadow:
                     extra -= job.gpus
                 started.append(i)
-                self.world.start_job(region, job, plan)
+                jobs.start_job(region, job, plan)
         for i in reversed(started):
             del queue[i]
 

@@ -1,16 +1,17 @@
 """The SimPy model: build it from a scenario, run it, and hand back the recorder.
 
-Hot-path events (an arrival, a job's input arriving in its region, a node becoming ready, a
-job finishing) are SimPy ``Timeout`` events with one callback each, not a process per job;
-their handlers touch only counters, the free-capacity index and the columnar recorder.
-Scaling policies run in :mod:`swarmsim.world.controller`; the node lifecycle they drive
-(provision, drain, resize, preempt, release) lives here, with its billing.
+``World`` wires the parts of a run and owns the node lifecycle they share: provisioning,
+readiness, draining, resizes, going down and coming back, release, with the billing of each.
+The parts get narrow surfaces (``world/ports.py``), never the world: the scheduler
+(``scheduler.py``: routing, queues, placement), the job path (``jobs.py``: arrivals, start,
+finish, interruption, job records), the services (``service.py``), failures (``failures.py``)
+and the policy loop (``controller.py``). Hot-path events are SimPy ``Timeout`` events with
+one callback each, not a process per job.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,16 +19,14 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from swarmsim.metrics.recorder import COMPLETED, PREEMPTED, REJECTED, UNFINISHED, Recorder
+from swarmsim.metrics.recorder import PREEMPTED, Recorder
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
-from swarmsim.traces import BadRows
-from swarmsim.workloads.jobs import JobBatch, job_batches
-from swarmsim.workloads.replay import mapped_gpu
-from swarmsim.world.job import Job
-from swarmsim.world.network import rtt_matrix, transfer_time_s
+from swarmsim.world.job import Job, Plan
+from swarmsim.world.jobs import Jobs
+from swarmsim.world.network import rtt_matrix
 from swarmsim.world.node import DOWN, DRAINING, GONE, PROVISIONING, READY, SPARE, Node, NodeType, Pool, Region
-from swarmsim.world.scheduler import Plan, Scheduler
+from swarmsim.world.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -58,46 +57,37 @@ class World:
         ]
         self.workload_names = [n for n, w in scenario.workloads.items() if isinstance(w, JobsWorkloadSpec)]
         self.recorder = Recorder(self.workload_names, self.region_names, [t.name for t in self.node_types])
-        self.scheduler = Scheduler(self, scenario.scheduler.queue, scenario.scheduler.placement,
-                                   scenario.scheduler.routing)
+        spec = scenario.scheduler
+        self.scheduler = Scheduler(self.env, self.regions, self.rtt, self.bandwidth_bps, queue=spec.queue,
+                                   placement=spec.placement, routing=spec.routing, gpu_priority=spec.gpu_priority)
         #: Policies may change the fleet, or failures take nodes down: keep the state their views
         #: need and the running jobs of each node.
         self.tracking = scenario.scaling or bool(scenario.failures)
-        self.running: list[dict[int, Job]] = [{} for _ in self.regions]  # by region, job id
-        self.moving: dict[int, Job] = {}  # jobs whose input is in transit
-        self.blocked: list[Job] = []  # jobs that only an inactive region could run (policies may open one)
+        self.jobs = Jobs(env=self.env, scenario=scenario, streams=self.streams, regions=self.regions,
+                         node_types=self.node_types, rtt=self.rtt, recorder=self.recorder, scheduler=self.scheduler,
+                         tracking=self.tracking, on_drained=self._drained)
+        self.running = self.jobs.running  # by region, job id
+        self.moving = self.jobs.moving  # jobs whose input is in transit
+        self.blocked = self.jobs.blocked  # jobs that only an inactive region could run (policies may open one)
+        self.bad_rows = self.jobs.bad_rows  # tallies of skipped trace rows, by workload (services add theirs)
         self.nodes: dict[int, Node] = {}
-        self.events = 0
+        self.events = 0  # SimPy events processed by the other parts (the job path counts its own)
         self.cost_rate = 0.0  # USD per hour billed now, all regions
         self.committed_rate = 0.0  # USD per hour that resizes under way will add when they finish
         self._spent_usd = 0.0  # billed up to _spent_at, USD
         self._spent_at = 0.0
-        self.rejected_by_workload = [0] * len(self.workload_names)
-        self._next_job_id = 0
         self._next_node_id = 0
-        self._routes: list[tuple[list[list[int]], list[float]]] = []
         self.on_node_ready: Callable[[Node], None] | None = None  # set by the controller
         self.on_node_gone: Callable[[Node], None] | None = None
-        #: Per workload: (s of run time between checkpoints or None, s to write one).
-        self.checkpoint = [
-            (spec.checkpoint_every, spec.checkpoint_overhead)
-            for spec in (scenario.workloads[n] for n in self.workload_names)
-            if isinstance(spec, JobsWorkloadSpec)
-        ]
         from swarmsim.world.failures import Failures
 
         self.failures = Failures(self, self._after, self._release) if scenario.failures else None
         self._build_fleet()
-        self.bad_rows: dict[str, BadRows] = {}  # tallies of skipped trace rows, by workload
-        #: Per workload: True when jobs run their traced duration on any GPU (no speed scaling).
-        self.fixed_runtime = [
-            (t := getattr(scenario.workloads[n], "trace", None)) is not None and not t.speed_scaling
-            for n in self.workload_names
-        ]
-        self._workloads = [self._workload_feed(i, n) for i, n in enumerate(self.workload_names)]
         from swarmsim.world.service import Services
 
         self.services = Services(self, self._after)
+        self.scheduler.connect(self.jobs, self.services)
+        self.jobs.connect(self.services)
 
     # --- nodes: provisioning, readiness, draining, resize, release ----------------------------
 
@@ -335,212 +325,6 @@ class World:
         if self.failures is not None:
             self.failures.on_up(node)
 
-    def unhold(self, node: Node, gpus: int) -> None:
-        """Free ``gpus`` GPUs a replica held on a node that went down."""
-        node.pool.give(node, gpus)
-        node.running -= 1
-        node.pool.region.busy_gpus -= gpus
-
-    # --- jobs: arrival, routing, queueing -------------------------------------------------------
-
-    def _workload_feed(self, w: int, name: str) -> Iterator[None]:
-        """Schedules one workload's arrivals one event at a time (a generator we step by hand)."""
-        spec = self.scenario.workloads[name]
-        assert isinstance(spec, JobsWorkloadSpec)
-        allowed = set(self.scenario.node_types_for(spec))
-        types = tuple(t.index for t in self.node_types if t.name in allowed)
-        possible = [self.scenario.possible_gpus(r, spec) for r in self.region_names]
-        candidates = self._candidates(spec)
-        self._routes.append((candidates, possible))
-        bad = None
-        if spec.trace is not None:
-            bad = self.bad_rows[name] = BadRows(spec.trace.on_bad_rows)
-        by_model: dict[str, tuple[int, ...]] = {"": types}
-        batch: JobBatch
-        for batch in job_batches(name, spec, self.scenario, self.streams, bad):
-            models = batch.gpu_model
-            for i in range(len(batch.time)):
-                job_types = types if models is None else self._types_for(models[i], spec, types, by_model)
-                job = Job(-1, w, batch.origin[i], batch.time[i], batch.gpus[i],
-                          batch.duration[i], batch.data[i], batch.priority[i], job_types)
-                self._after(job.arrival - self.env.now, self._on_arrival, job)
-                yield None
-
-    def _types_for(self, model: str, spec: JobsWorkloadSpec, default: tuple[int, ...],
-                   cache: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-        """Node types a replayed job may use: those with the GPU its traced model maps to
-        (``trace.gpu_map``), within the workload's own; all of the workload's when unmapped."""
-        found = cache.get(model)
-        if found is None:
-            gpu = mapped_gpu(model, spec.trace) if spec.trace is not None else None
-            found = tuple(t for t in default if gpu is None or self.node_types[t].gpu == gpu) or default
-            cache[model] = found
-        return found
-
-    def _candidates(self, spec: JobsWorkloadSpec) -> list[list[int]]:
-        """Per origin region: the regions residency allows, origin first, then by RTT."""
-        out = []
-        for o, oname in enumerate(self.region_names):
-            if oname not in spec.origin:
-                out.append([])
-                continue
-            allowed = self.scenario.allowed_jurisdictions(spec, oname)
-            regs = [r for r in self.regions if allowed is None or r.jurisdiction in allowed]
-            regs.sort(key=lambda r, o=o: (r.index != o, self.rtt[o][r.index], r.index))
-            out.append([r.index for r in regs])
-        return out
-
-    def _on_arrival(self, event: Timeout) -> None:
-        self.events += 1
-        job: Job = event._value
-        job.id = job.seq = self._next_job_id  # ids follow arrival order across workloads
-        self._next_job_id += 1
-        next(self._workloads[job.workload], None)  # schedule this workload's next arrival
-        if self.tracking:
-            origin = self.regions[job.origin]
-            origin.origin_arrivals += 1
-            origin.origin_gpu_s += job.gpus * job.duration_ref
-        self.route(job)
-
-    def route(self, job: Job) -> None:
-        """Send a job to a region (moving its input if needed), hold it, or reject it."""
-        candidates, possible = self._routes[job.workload]
-        r = self.scheduler.route(job, candidates[job.origin], possible)
-        if r < 0:
-            if self.tracking and any(possible[c] >= job.gpus for c in candidates[job.origin]):
-                self.blocked.append(job)  # an allowed region could run it once a policy opens it
-            else:
-                self._reject(job)
-            return
-        region = self.regions[r]
-        job.region = r
-        self._join(region, job)
-        if r == job.origin:
-            found, self.scheduler.plan = self.scheduler.plan, None
-            if (found is not None and found[0] is job and not region.queue
-                    and not (self.services and self.services.waiting(region))):
-                self.start_job(region, job, found[1])  # the placement routing just found
-            else:
-                self.scheduler.enqueue(region, job)
-            return
-        delay = transfer_time_s(self.rtt[job.origin][r], job.data, self.bandwidth_bps)
-        job.network_delay += delay
-        job.egress_usd += job.data * self.egress_usd_per_byte
-        self.moving[job.id] = job
-        self._after(delay, self._on_moved, job)
-
-    def _join(self, region: Region, job: Job) -> None:
-        """Count a job as waiting for ``region`` (queued there or moving to it)."""
-        if not region.queued_jobs:
-            region.backlog_since = self.env.now
-        region.queued_gpus += job.gpus
-        region.queued_jobs += 1
-        region.queued_work += job.work
-        if self.tracking:
-            key = (job.gpus, job.types)
-            region.pending[key] = region.pending.get(key, 0) + 1
-
-    def _leave(self, region: Region, job: Job) -> None:
-        region.queued_gpus -= job.gpus
-        region.queued_jobs -= 1
-        region.queued_work -= job.work
-        if not region.queued_jobs:
-            region.backlog_since = math.nan
-        if self.tracking:
-            key = (job.gpus, job.types)
-            left = region.pending[key] - 1
-            if left:
-                region.pending[key] = left
-            else:
-                del region.pending[key]
-
-    def _on_moved(self, event: Timeout) -> None:
-        self.events += 1
-        job: Job = event._value
-        del self.moving[job.id]
-        region = self.regions[job.region]
-        if not region.active:  # closed while the data was moving: route again
-            self._leave(region, job)
-            self.route(job)
-            return
-        self.scheduler.enqueue(region, job)
-
-    def _reject(self, job: Job) -> None:
-        w = job.workload
-        if self.rejected_by_workload[w] == 0:
-            log.warning("workload %s: a job asking for %d GPUs fits no allowed region; "
-                        "rejecting it (further rejections are counted, not logged)",
-                        self.workload_names[w], job.gpus)
-        self.rejected_by_workload[w] += 1
-        self.recorder.job(job.id, w, job.origin, -1, -1, job.gpus, 0, REJECTED, job.arrival,
-                          math.nan, math.nan, 0.0, job.duration_ref, math.nan, job.priority,
-                          job.data, 0.0)
-
-    def reroute_blocked(self) -> None:
-        """Route again the jobs held for lack of an active region (after a region opens)."""
-        blocked, self.blocked = self.blocked, []
-        for job in blocked:
-            self.route(job)
-
-    def evacuate(self, region: Region) -> None:
-        """Route the queued jobs of a region that closed to other regions."""
-        queue = region.queue
-        jobs = list(queue) if self.scheduler.blocking else [e[2] for e in queue]  # type: ignore[union-attr]
-        queue.clear()  # type: ignore[union-attr]
-        for job in jobs:
-            self._leave(region, job)
-            self.route(job)
-
-    # --- jobs: start, finish, interruption --------------------------------------------------------
-
-    def start_job(self, region: Region, job: Job, plan: Plan) -> None:
-        """Allocate the planned GPUs and schedule the job's finish."""
-        ntype, allocation = plan
-        pool = region.pools[ntype.index]
-        tracking = self.tracking
-        for node, k in allocation:
-            pool.take(node, k)
-            node.running += 1
-            if tracking:
-                if node.jobs is None:
-                    node.jobs = {}
-                node.jobs[job.id] = job
-        now = self.env.now
-        job.ntype = ntype
-        job.allocation = allocation
-        job.start = now
-        run_time = self.run_time(job, ntype)
-        job.end = now + run_time
-        region.busy_gpus += job.gpus
-        region.running_jobs += 1
-        self._leave(region, job)
-        if tracking:
-            region.recent_waits.add(now, now - job.arrival)
-            self.regions[job.origin].origin_delays.add(now, now - job.arrival)
-        self.running[region.index][job.id] = job
-        self._after(run_time, self._on_finish, (job, job.epoch))
-
-    def run_time(self, job: Job, ntype: NodeType) -> float:
-        """How long a job's next run lasts on a node type, s: the reference duration it has not
-        checkpointed yet over the GPU's speed (or, for a replay without speed scaling, as is),
-        plus the time to write its checkpoints on the way (none after the last stretch)."""
-        left = job.duration_ref - job.done_ref
-        compute = left if self.fixed_runtime[job.workload] else left / ntype.speed
-        every, overhead = self.checkpoint[job.workload]
-        if every is not None and overhead > 0 and compute > every:
-            compute += (math.ceil(compute / every) - 1) * overhead
-        return compute
-
-    def _on_finish(self, event: Timeout) -> None:
-        self.events += 1
-        job, epoch = event._value
-        if epoch != job.epoch:
-            return  # this run was interrupted
-        region = self.regions[job.region]
-        self._free(region, job)
-        self._record(job, COMPLETED)
-        self.scheduler.dispatch(region)
-
     def release_gpus(self, node: Node, gpus: int) -> None:
         """A replica freed ``gpus`` GPUs of ``node`` (the node may be draining)."""
         node.pool.give(node, gpus)
@@ -551,58 +335,37 @@ class World:
             self._drained(node)
         self.scheduler.dispatch(region)
 
-    def _free(self, region: Region, job: Job) -> None:
-        for node, k in job.allocation:
-            node.pool.give(node, k)
-            node.running -= 1
-            if node.jobs is not None:
-                node.jobs.pop(job.id, None)
-            if node.state == DRAINING and node.running == 0:
-                self._drained(node)
-        region.busy_gpus -= job.gpus
-        region.running_jobs -= 1
-        del self.running[region.index][job.id]
+    def unhold(self, node: Node, gpus: int) -> None:
+        """Free ``gpus`` GPUs a replica held on a node that went down."""
+        node.pool.give(node, gpus)
+        node.running -= 1
+        node.pool.region.busy_gpus -= gpus
+
+    # --- the job path (``jobs.py``), as the other parts call it ----------------------------------
+
+    def start_job(self, region: Region, job: Job, plan: Plan) -> None:
+        """Start a queued job on ``plan`` now (see :meth:`Jobs.start_job`)."""
+        self.jobs.start_job(region, job, plan)
+
+    def run_time(self, job: Job, ntype: NodeType) -> float:
+        """How long a job's next run lasts on a node type, s (see :meth:`Jobs.run_time`)."""
+        return self.jobs.run_time(job, ntype)
 
     def interrupt(self, job: Job, cause: int = PREEMPTED) -> None:
-        """Stop a running job now and queue it again. With ``checkpoint_every`` C (and
-        ``checkpoint_overhead`` o), the k = floor(elapsed / (C + o)) checkpoints it wrote keep
-        k x C s of compute; the rest of the run's GPU-seconds are lost (all of it without
-        checkpoints)."""
-        region = self.regions[job.region]
-        ntype = job.ntype
-        now = self.env.now
-        kept = 0.0
-        every, overhead = self.checkpoint[job.workload]
-        if every is not None and ntype is not None:
-            period = every + overhead
-            k = math.floor((now - job.start) / period)
-            if k > 0:
-                kept = k * period
-                saved = k * every
-                job.done_ref += saved if self.fixed_runtime[job.workload] else saved * ntype.speed
-        self.recorder.lost(job.id, region.index, ntype.index if ntype is not None else -1, job.gpus, job.start,
-                           now, job.start + kept, cause)
-        job.epoch += 1
-        job.restarts += 1
-        self._free(region, job)
-        job.start = job.end = math.nan
-        job.ntype = None
-        job.allocation = []
-        self._join(region, job)
-        if self.scheduler.blocking:
-            region.queue.appendleft(job)  # type: ignore[union-attr]
-        else:
-            self.scheduler.enqueue(region, job)
+        """Stop a running job now and queue it again (see :meth:`Jobs.interrupt`)."""
+        self.jobs.interrupt(job, cause)
 
-    def _record(self, job: Job, status: int) -> None:
-        ntype = job.ntype
-        self.recorder.job(
-            job.id, job.workload, job.origin, job.region, ntype.index if ntype else -1, job.gpus,
-            len(job.allocation), status, job.arrival, job.start,
-            job.end if status == COMPLETED else math.nan, job.network_delay, job.duration_ref,
-            self.run_time(job, ntype) if ntype else math.nan, job.priority, job.data,
-            job.egress_usd, job.restarts,
-        )
+    def route(self, job: Job) -> None:
+        """Send a job to a region, hold it, or reject it (see :meth:`Jobs.route`)."""
+        self.jobs.route(job)
+
+    def reroute_blocked(self) -> None:
+        """Route again the jobs held for lack of an active region (after a region opens)."""
+        self.jobs.reroute_blocked()
+
+    def evacuate(self, region: Region) -> None:
+        """Route the queued jobs of a region that closed to other regions."""
+        self.jobs.evacuate(region)
 
     # --- sampling and running -----------------------------------------------------------------
 
@@ -636,8 +399,7 @@ class World:
         from swarmsim.world.controller import Controller
 
         horizon = self.scenario.horizon
-        for feed in self._workloads:
-            next(feed, None)
+        self.jobs.start()
         self.env.process(self._sample())
         if self.services:
             self.services.start()
@@ -663,12 +425,8 @@ class World:
         elif self.services:
             self.services.sample(now)  # close the last, partial interval of the request counters
         self.services.close()
-        unfinished = [*self.moving.values(), *self.blocked]
-        for region in self.regions:
-            unfinished.extend(region.queue if self.scheduler.blocking else (e[2] for e in region.queue))
-            unfinished.extend(self.running[region.index].values())
-        for job in sorted(unfinished, key=lambda j: j.id):
-            self._record(job, UNFINISHED)
+        self.events += self.jobs.events()
+        self.jobs.close()
         for node in sorted(self.nodes.values(), key=lambda n: n.id):
             if not node.billing:
                 continue
