@@ -147,8 +147,8 @@ def parse_level(text: str) -> Level:
     text = str(text).strip()
     match = _PERCENTILE_RE.fullmatch(text)
     if match:
-        return Level(match.group(1), quantile=_quantile(match.group(2)), workload=_selector(match.group(3))[0],
-                     region=_selector(match.group(3))[1])
+        workload, region = _selector(match.group(3))
+        return Level(match.group(1), quantile=_quantile(match.group(2)), workload=workload, region=region)
     match = _WITHIN_RE.fullmatch(text)
     if match:
         workload, region = _selector(match.group(3))
