@@ -119,8 +119,10 @@ def fmt(key: str, value: Any) -> str:
     shares in %); NaN or None is ``-``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if key.endswith("_s") and key != "wall_time_s":
+    if key.split("[")[0].endswith("_s") and key != "wall_time_s":  # job_wait_p80_s[training] too
         return format_duration(float(value))
+    if "_within_" in key:  # a service level (swarmsim.levels): a share
+        return f"{100 * value:.1f} %"
     if key == "wall_time_s":
         return f"{value:.2f} s"
     if "usd" in key:
@@ -136,8 +138,9 @@ def fmt(key: str, value: Any) -> str:
 
 def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "") -> str:
     """The headline figures (and the per-region breakdown) as a plain-text table."""
+    from swarmsim.levels import is_level
     from swarmsim.metrics.resilience import NO_FAILURES
-    from swarmsim.metrics.summary import HEADLINE_KEYS
+    from swarmsim.metrics.summary import HEADLINE_KEYS, NO_REQUESTS
 
     lines = [f"swarmsim — {title}" if title else "swarmsim"]
     requests = bool(summary.get("requests_arrived"))
@@ -155,6 +158,7 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
         return jobs if k.startswith("job") else True
 
     show = [k for k in HEADLINE_KEYS if shown(k)]
+    show += [k for k in summary if k not in HEADLINE_KEYS and k not in NO_REQUESTS and is_level(k)]  # report
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):

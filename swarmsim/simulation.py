@@ -16,6 +16,7 @@ from swarmsim.metrics.frames import (
     requests_frame,
     timeseries_frame,
 )
+from swarmsim.metrics.levels import level_figures
 from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
 from swarmsim.metrics.summary import breakdown, summarize
@@ -57,6 +58,8 @@ def simulate(
     summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost, replicas,
                         request_figures(rrec) if services else None,
                         resilience_figures(sc, failures, availability))
+    if sc.report is not None and sc.report.figures:  # service levels on request (docs/metrics.md)
+        summary.update(level_figures(sc.report.figures, jobs, sc.warmup, sc.horizon, rrec if services else None))
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())

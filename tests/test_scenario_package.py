@@ -27,7 +27,9 @@ MODULES = sorted(PACKAGE.glob("*.py"))
 #: What the scenario package may import when it loads: the leaves. Trace formats, the policy
 #: registry and serving profiles are imported only inside the function that needs them, so that
 #: importing the scenario stays light and never pulls in the layers that read it.
-LEAVES = {"swarmsim", "swarmsim.catalog", "swarmsim.distributions", "swarmsim.errors", "swarmsim.units"}
+#: ``swarmsim.levels`` (the service-level grammar, for ``report.figures``) imports only units, lazily.
+LEAVES = {"swarmsim", "swarmsim.catalog", "swarmsim.distributions", "swarmsim.errors", "swarmsim.units",
+          "swarmsim.levels"}
 
 #: Every public name ``swarmsim.scenario`` defined as a single module; each stays importable.
 PUBLIC = [

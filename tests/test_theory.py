@@ -69,6 +69,27 @@ def test_erlang_c_reference_values() -> None:
     assert erlang_c(1, 0.7) == pytest.approx(0.7)
 
 
+def test_mmc_validation_header_states_erlang_c() -> None:
+    """The header of scenarios/mmc-validation.yaml quotes Erlang C for its own queue (c = 8, load
+    7.2 Erlang, mu = 1/h): P(wait) and the mean wait C / (c mu - lambda), read from the file."""
+    import re
+    from pathlib import Path
+
+    from swarmsim.scenario import load_scenario
+
+    path = Path(__file__).parent.parent / "scenarios" / "mmc-validation.yaml"
+    header = path.read_text().split("\nname:")[0]
+    sc = load_scenario(path)
+    c = sc.fleet["us-east"]["a100x1"]
+    offered = sc.workloads["mmc"].arrivals.rate * sc.workloads["mmc"].duration.expected()
+    assert (c, offered) == (8, pytest.approx(7.2))
+    pwait = erlang_c(c, offered)
+    stated_p = float(re.search(r"P\(wait\) = ([0-9.]+)", header).group(1))
+    stated_w = float(re.search(r"= ([0-9]+) s;", header).group(1))
+    assert stated_p == pytest.approx(pwait, abs=5e-5)  # 0.7015
+    assert stated_w == pytest.approx(pwait / (c - offered) * H, abs=0.5)  # 3157 s
+
+
 def test_mm_infinity_has_no_wait_and_poisson_occupancy() -> None:
     # 200 one-GPU nodes, offered load 10: P(N >= 200) is negligible (Poisson tail), so no job
     # ever waits, and the mean number busy equals the offered load lambda / mu.

@@ -53,6 +53,17 @@ def quantile_from_hist(counts: np.ndarray, q: float) -> float:
     return float(bin_value(min(index, len(counts) - 1)))
 
 
+def share_within_hist(counts: np.ndarray, seconds: float) -> float:
+    """Share of the durations a histogram counted that are at most ``seconds`` (0..1, NaN when
+    empty): the bins whose middle (:func:`bin_value`) is at most ``seconds``, so that
+    ``share_within_hist(c, t) >= q`` exactly when ``quantile_from_hist(c, q) <= t``."""
+    total = counts.sum()
+    if total == 0:
+        return math.nan
+    middles = np.asarray(bin_value(np.arange(len(counts))))
+    return float(counts[middles <= seconds].sum() / total)
+
+
 class RequestRecorder:
     """Counters, histograms and sampled rows of the requests of one run."""
 

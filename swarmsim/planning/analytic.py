@@ -13,7 +13,11 @@ The model, per region ``r`` of the plan (docs/planning.md gives the sources and 
   ``a = lambda * E[duration] / speed`` (Erlang), wait from Erlang C with the Allen-Cunneen
   factor ``(1 + cs^2) / 2`` (Poisson arrivals, ``cs`` the coefficient of variation of the
   duration), and the exponential tail ``P(W > t) = C * exp(-theta t)``,
-  ``theta = (c mu - lambda) * 2 / (1 + cs^2)``.
+  ``theta = (c mu - lambda) * 2 / (1 + cs^2)``. For exponential service (``cs = 1``) that is the
+  exact Erlang C service level ``P(W <= t) = 1 - C(c, a) exp(-(c mu - lambda) t)``; otherwise
+  the M/G/c approximation whose mean is Allen-Cunneen's ``E[W] = C / (c mu - lambda) (1 + cs^2) / 2``.
+  Service-level figures (:mod:`swarmsim.levels`) the scenario's ``report.figures`` names, such
+  as ``job_wait_within_20s`` or ``job_wait_p80_s[training]``, are predicted from the same tail.
 * **Inference** sites are M/G/c queues with ``c = replicas * max_batch`` batch slots; the
   service time is the replica's :class:`~swarmsim.serving.ServiceProfile` at the mean batch
   ``b`` (a fixed point of ``b = clip(a / replicas, 1, max_batch)``), evaluated hour by hour of
@@ -34,6 +38,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from swarmsim.errors import ScenarioError
+from swarmsim.levels import Level, parse_level
 from swarmsim.scenario import (
     DiurnalArrivals,
     InferenceWorkloadSpec,
@@ -122,6 +127,14 @@ class Queue:
             return math.inf
         c = self.p_wait
         return 0.0 if c <= 1.0 - q else math.log(c / (1.0 - q)) / self.decay_per_s
+
+    def service_level(self, t: float) -> float:
+        """``P(W <= t)``, 0..1: ``1 - C exp(-theta t)`` (exact Erlang C for exponential service)."""
+        if not self.stable:
+            return 0.0
+        if self.rate_per_s == 0:
+            return 1.0
+        return 1.0 - self.p_wait * math.exp(-self.decay_per_s * t)
 
     def wait_sample_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` draws of the wait, s: 0 with probability ``1 - C``, else exponential of rate theta."""
@@ -247,6 +260,7 @@ class Model:
         self.serving = assignment(scenario, self.regions)
         self.rng_seed = 0
         self._tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.levels: list[Level] = [parse_level(t) for t in (scenario.report.figures if scenario.report else [])]
         rng = np.random.default_rng(0)
         for name, work in scenario.workloads.items():
             if isinstance(work, InferenceWorkloadSpec):
@@ -275,8 +289,10 @@ class Model:
         ``regions`` (default all) by ``workloads`` (default all)."""
         pred = Prediction()
         job_tails: list[tuple[float, Queue]] = []  # (weight, queue) over regions
+        job_parts: list[tuple[float, Queue, str, str]] = []  # (weight, queue, workload, origin)
         lat_samples: list[np.ndarray] = []
         lat_weights: list[np.ndarray] = []
+        lat_origins: list[str] = []
         rng = np.random.default_rng(self.rng_seed)
         for region in regions or self.regions:
             counts = fleet.get(region, {})
@@ -291,18 +307,40 @@ class Model:
                     q = self._job_queue(work, counts, float(total.mean()))
                     util = max(util, q.offered / max(q.servers, 1e-9))
                     job_tails.append((float(total.mean()), q))
+                    job_parts += [(float(part.mean()), q, name, origin) for origin, part in parts]
                 else:
-                    u, samples, weights = self._site(name, work, region, counts, total, parts, rng)
+                    u, samples, weights, origins = self._site(name, work, region, counts, total, parts, rng)
                     util = max(util, u)
                     lat_samples += samples
                     lat_weights += weights
+                    lat_origins += origins
             pred.utilization[region] = util
         if job_tails:
             pred.figures.update(_job_figures(job_tails))
         if lat_samples:
             x, w = np.concatenate(lat_samples), np.concatenate(lat_weights)
             pred.figures.update(_latency_figures(x, w))
+        pred.figures.update(self._level_figures(job_parts, lat_samples, lat_weights, lat_origins))
         return pred
+
+    def _level_figures(self, job_parts: list[tuple[float, Queue, str, str]], samples: list[np.ndarray],
+                       weights: list[np.ndarray], origins: list[str]) -> dict[str, float]:
+        """The service levels of ``report.figures`` the model predicts: job waits (any selector)
+        and request latencies (a region selector or none); the others are left out."""
+        out: dict[str, float] = {}
+        for level in self.levels:
+            if level.base == "job_wait":
+                tails = [(w, q) for w, q, name, origin in job_parts
+                         if level.workload in (None, name) and level.region in (None, origin)]
+                if tails:
+                    out[level.key] = _wait_level(tails, level)
+            elif level.base == "request_latency" and samples:
+                keep = [i for i, o in enumerate(origins) if level.region in (None, o)]
+                if keep:
+                    x = np.concatenate([samples[i] for i in keep])
+                    w = np.concatenate([weights[i] for i in keep])
+                    out[level.key] = _sample_level(x, w, level)
+        return out
 
     def _job_queue(self, work: JobsWorkloadSpec, counts: Mapping[str, int], rate: float) -> Queue:
         types = [t for t in self.scenario.node_types_for(work) if t in counts and not self._inference_type(t)]
@@ -320,17 +358,17 @@ class Model:
 
     def _site(self, name: str, work: InferenceWorkloadSpec, region: str, counts: Mapping[str, int],
               total: np.ndarray, parts: list[tuple[str, np.ndarray]],
-              rng: np.random.Generator) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+              rng: np.random.Generator) -> tuple[float, list[np.ndarray], list[np.ndarray], list[str]]:
         replicas = self.replicas(name, counts)
         accepted = [t for t in self.scenario.node_types_for(work) if counts.get(t, 0) > 0]
         if replicas == 0 or not accepted:
             n = LATENCY_SAMPLES
-            return math.inf, [np.full(n, math.inf)], [np.full(n, float(total.sum()) / n)]
+            return math.inf, [np.full(n, math.inf)], [np.full(n, float(total.sum()) / n)], [parts[0][0]]
         main = max(accepted, key=lambda t: counts[t] * self.scenario.node_types[t].gpus)
         profile = profile_for_replica(work.replica, self.scenario.node_types[main].gpu)
         prompt, output = self._tokens[name]
         slots = replicas * work.replica.max_batch
-        util, samples, weights = 0.0, [], []
+        util, samples, weights, origins = 0.0, [], [], []
         for hour in range(24):
             lam = float(total[hour])
             if lam <= 0:
@@ -351,7 +389,8 @@ class Model:
                     continue
                 samples.append(network_s(self.scenario, origin, region) + wait + service)
                 weights.append(np.full(LATENCY_SAMPLES, rate[hour] / LATENCY_SAMPLES))
-        return util, samples, weights
+                origins.append(origin)
+        return util, samples, weights, origins
 
 
 def _job_figures(tails: list[tuple[float, Queue]]) -> dict[str, float]:
@@ -370,6 +409,37 @@ def _job_figures(tails: list[tuple[float, Queue]]) -> dict[str, float]:
             hi = max(q.wait_quantile_s(p) for _, q in tails) + 1.0
             out[key] = float(optimize.brentq(lambda t, p=p: tail(t) - (1.0 - p), 0.0, hi))
     return out
+
+
+def _wait_level(tails: list[tuple[float, Queue]], level: Level) -> float:
+    """A job-wait level over queues weighted by arrival rate: the share within ``level.within_s``
+    (``sum w P(W <= t) / sum w``) or the wait at ``level.quantile``, s."""
+    tails = [(w, q) for w, q in tails if w > 0]
+    total = sum(w for w, _ in tails)
+    if total <= 0:
+        return math.nan
+    if any(not q.stable for _, q in tails):
+        return 0.0 if level.quantile is None else math.inf
+
+    def tail(t: float) -> float:
+        return sum(w * (1.0 - q.service_level(t)) for w, q in tails if w > 0) / total
+
+    if level.quantile is None:
+        return 1.0 - tail(float(level.within_s))  # type: ignore[arg-type]
+    p = level.quantile
+    if tail(0.0) <= 1.0 - p:
+        return 0.0
+    hi = max(q.wait_quantile_s(p) for _, q in tails) + 1.0
+    return float(optimize.brentq(lambda t: tail(t) - (1.0 - p), 0.0, hi))
+
+
+def _sample_level(x: np.ndarray, w: np.ndarray, level: Level) -> float:
+    """A latency level of weighted samples ``x`` (s): the weighted share within, or a quantile."""
+    if level.quantile is None:
+        return float(w[x <= float(level.within_s)].sum() / w.sum())  # type: ignore[arg-type]
+    order = np.argsort(x, kind="stable")
+    xs, cum = x[order], np.cumsum(w[order]) / w.sum()
+    return float(xs[min(int(np.searchsorted(cum, level.quantile)), len(xs) - 1)])
 
 
 def _latency_figures(x: np.ndarray, w: np.ndarray) -> dict[str, float]:

@@ -55,6 +55,7 @@ from swarmsim.planning.slo import (
     Slo,
     check_slos,
     known_metrics,
+    level_metrics,
     make_slo,
     parse_slo,
     worst_ratio,
@@ -159,8 +160,8 @@ def plan(
         if backend == "ray":  # one Ray instance for every candidate's sweep, before the folder exists
             stack.enter_context(ray_session(address, jobs))
         folder = _open_out(out)
-        ev = Evaluator(base, slos, seed_list, out=folder, backend=backend, jobs=jobs, max_runs=max_runs,
-                       confidence=confidence, progress=say, address=address)
+        ev = Evaluator(with_levels(base, slos), slos, seed_list, out=folder, backend=backend, jobs=jobs,
+                       max_runs=max_runs, confidence=confidence, progress=say, address=address)
         binding: str | None = None
         info: dict[str, Any] = {}
         try:
@@ -192,6 +193,17 @@ def plan(
     if folder is not None:
         result.save(folder)
     return result
+
+
+def with_levels(base: Scenario, slos: list[Slo]) -> Scenario:
+    """``base`` asking its runs' summaries for the service-level figures the SLOs name beyond the
+    headline ones (``report.figures``, added to any the scenario asks for); the analytic model
+    predicts the same figures."""
+    wanted = level_metrics(slos)
+    if not wanted:
+        return base
+    have = list(base.report.figures) if base.report is not None else []
+    return load_scenario(base, {"report": {"figures": list(dict.fromkeys([*have, *wanted]))}})
 
 
 def _check_names(option: str, given: list[str] | None, known: dict[str, Any], default: list[str]) -> list[str]:

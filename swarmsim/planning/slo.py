@@ -1,6 +1,11 @@
 """The SLOs of a plan and the noise rule: a candidate **meets** an SLO only when the upper end of
 the metric's confidence interval across seeds is within it (the lower end for a figure where
-higher is better, such as ``slo_attainment``); how far it is from meeting is its worst ratio."""
+higher is better, such as ``slo_attainment``); how far it is from meeting is its worst ratio.
+
+An SLO is a headline figure with a bound (``job_wait_p95_s=30m``), a service-level figure of
+:mod:`swarmsim.levels` with a bound (``job_wait_p80_s=20``, ``job_wait_within_20s>=0.8``), or an
+attainment SLO as planners state it (``job_wait<=20s:80%``, ``request_ttft<=300ms:99%``,
+``job_wait[training]<=1h:95%``), which is the attainment figure ``job_wait_within_20s >= 0.8``."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmsim.errors import ScenarioError
+from swarmsim.levels import EXPECTED, LevelError, is_level, parse_level, parse_target, split_outside_brackets
 from swarmsim.scenario import InferenceWorkloadSpec, JobsWorkloadSpec, Scenario
 
 #: Figures where higher is better: an SLO on them is a lower bound.
@@ -63,11 +69,16 @@ def parse_slo(text: str) -> Slo:
     Raises:
         ScenarioError: on ``--slo``: malformed text, unknown metric or bad value.
     """
-    example = "expected METRIC=VALUE such as request_latency_p99_s=2.0 or job_wait_p95_s=30m"
-    for op in ("<=", ">=", "="):
-        metric, sep, value = str(text).partition(op)
-        if sep:
-            break
+    example = ("expected METRIC=VALUE such as request_latency_p99_s=2.0 or job_wait_p80_s=20s, or a service "
+               "level such as 'job_wait<=20s:80%' or 'request_ttft[region=eu-west]<=300ms:99%'")
+    try:
+        target = parse_target(str(text))
+    except LevelError as err:
+        raise ScenarioError(None, [("--slo", f"{text}: {err}")]) from None
+    if target is not None:
+        return Slo(target[0].key, target[1], ">=")
+    metric, op, value = split_outside_brackets(str(text))
+    sep = op
     if not sep or not metric.strip() or not value.strip():
         raise ScenarioError(None, [("--slo", f"{example}, got {text!r}")])
     return make_slo(metric.strip(), value.strip(), {"=": None}.get(op, op))
@@ -78,16 +89,34 @@ def make_slo(metric: str, value: Any, sense: str | None = None) -> Slo:
     from swarmsim.units import parse_duration
 
     known = known_metrics()
+    if metric not in known and is_level(metric):
+        level = parse_level(metric)
+        metric = level.key
+        known = [*known, metric]
+        sense = sense or (">=" if level.higher_is_better else "<=")
+        if level.higher_is_better:  # a share: 0.8 or 80%
+            from swarmsim.units import parse_fraction
+
+            try:
+                share = parse_fraction(value)
+            except (TypeError, ValueError):
+                raise ScenarioError(None, [("--slo", f"{metric}: expected a share such as 0.8 or 80%, "
+                                                     f"got {value!r}")]) from None
+            if not 0.0 <= share <= 1.0:
+                raise ScenarioError(None, [("--slo", f"{metric}: expected a share between 0 and 1, got {value!r}")])
+            return Slo(metric, share, sense)
     if metric not in known:
         import difflib
 
         close = difflib.get_close_matches(metric, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScenarioError(None, [("--slo", f"unknown metric {metric!r}{hint}; metrics: {', '.join(known)}")])
+        raise ScenarioError(None, [("--slo", f"unknown metric {metric!r}{hint}; metrics: {', '.join(known)}; "
+                                             f"or a service level: {EXPECTED}")])
     try:
-        bound = parse_duration(value) if metric.endswith("_s") else float(value)
+        seconds = metric.split("[")[0].endswith("_s")  # a selector follows the unit: job_wait_p80_s[training]
+        bound = parse_duration(value) if seconds else float(value)
     except (TypeError, ValueError):
-        what = "a number of seconds or a duration such as 30m" if metric.endswith("_s") else "a number"
+        what = "a number of seconds or a duration such as 30m" if seconds else "a number"
         raise ScenarioError(None, [("--slo", f"{metric}: expected {what}, got {value!r}")]) from None
     if not math.isfinite(bound) or bound < 0:
         raise ScenarioError(None, [("--slo", f"{metric}: expected a finite bound >= 0, got {value!r}")])
@@ -105,11 +134,24 @@ def check_slos(slo: dict[str, Any] | list[Slo] | list[str], scenario: Scenario) 
     has_jobs = any(isinstance(w, JobsWorkloadSpec) for w in scenario.workloads.values())
     has_requests = any(isinstance(w, InferenceWorkloadSpec) for w in scenario.workloads.values())
     for s in slos:
+        if is_level(s.metric) and s.metric not in known_metrics():
+            from swarmsim.scenario.report import check_level_names
+
+            why = check_level_names(s.metric, scenario.workloads, list(scenario.regions))
+            if why:
+                raise ScenarioError(scenario.source, [("--slo", why)])
         if s.metric.startswith("job") and not has_jobs:
             raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no jobs workload")])
         if (s.metric.startswith(("request", "replica")) or s.metric == "slo_attainment") and not has_requests:
             raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no inference workload")])
     return slos
+
+
+def level_metrics(slos: list[Slo]) -> list[str]:
+    """The SLO figures that are service levels beyond the headline ones: the runs of a plan
+    must ask for them (``report.figures``)."""
+    known = set(known_metrics())
+    return [s.metric for s in slos if s.metric not in known and is_level(s.metric)]
 
 
 def worst_ratio(slos: list[Slo], row: dict[str, Any]) -> float:

@@ -24,6 +24,7 @@ from swarmsim.scenario.failures import FailuresSpec
 from swarmsim.scenario.nodes import NodeTypeSpec, fleet_from_trace
 from swarmsim.scenario.policies import LimitsSpec, PolicySpec
 from swarmsim.scenario.regions import NetworkSpec, RegionSpec, fill_regions_from_catalog
+from swarmsim.scenario.report import ReportSpec, check_level_names
 from swarmsim.scenario.scheduler import SchedulerSpec
 from swarmsim.scenario.services import InferenceWorkloadSpec
 from swarmsim.scenario.workloads import JobsWorkloadSpec, WorkloadSpec
@@ -47,6 +48,8 @@ class Scenario(Spec):
     policies: list[PolicySpec] = Field(default_factory=list)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     failures: FailuresSpec = Field(default_factory=FailuresSpec)
+    # Figures the summary adds on request; None (the default) is left out of to_yaml and the digest.
+    report: ReportSpec | None = None
 
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
@@ -65,6 +68,10 @@ class Scenario(Spec):
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
         problems = cross_checks(self)
+        for i, text in enumerate(self.report.figures if self.report else []):
+            why = check_level_names(text, self.workloads, list(self.regions))
+            if why:
+                problems.append((f"report.figures.{i}", why))
         if problems:
             raise ScenarioError(None, problems)
         return self
@@ -123,7 +130,10 @@ class Scenario(Spec):
 
     def to_yaml(self) -> str:
         """The resolved scenario as YAML (every default filled in, base units)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        data = self.model_dump(mode="json")
+        if data.get("report") is None:  # scenarios without one resolve as they did before it existed
+            data.pop("report", None)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def scenario_json_schema() -> dict[str, Any]:
@@ -134,6 +144,7 @@ def scenario_json_schema() -> dict[str, Any]:
     loader reports a missing one for other regions."""
     schema = Scenario.model_json_schema(by_alias=True)
     schema["properties"].pop("source", None)
+    schema["properties"].get("report", {}).pop("default", None)
     region = schema.get("$defs", {}).get("RegionSpec", {})
     region["required"] = [
         r for r in region.get("required", []) if r not in ("location", "jurisdiction", "utc_offset")
