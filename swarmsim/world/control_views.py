@@ -1,0 +1,374 @@
+"""The views the control loop hands to policies, built lazily from the world's counters.
+
+A policy's :class:`~swarmsim.policies.views.ClusterView` is the same frozen dataclass as ever;
+what is lazy is each region in it. :class:`LiveRegionView` is a
+:class:`~swarmsim.policies.views.RegionView` (a subclass: ``isinstance`` holds, the fields have
+their names and types, it compares, hashes, iterates, prints, copies and pickles as the named
+tuple it stands for) whose fields are computed when first read, from the world as it stands at
+the tick, and then kept. A policy pays for the fields it reads: a view of 5 regions is a few
+objects, and a field nobody reads (a percentile, the pending shapes, a pool histogram) is never
+computed.
+
+A snapshot still: the world cannot change while a policy decides (SimPy runs nothing else, and
+actions apply after ``decide`` returns), so a field read late in a decision has the value it had
+at the start. Before the world changes (an action applies, or time moves on), the controller
+calls :meth:`ViewBuilder.seal` on the view a policy decided on: a view (or region view, or
+regions mapping) that the policy kept a reference to is filled in then, so a kept view never
+shows later values. Who kept what is read from reference counts (CPython); elsewhere every
+view is sealed.
+
+Pool views are built per pool only when the pool's ``version`` changed; pending shapes only when
+they changed; a region's ``pools`` mapping is reused while none of its pools changed.
+
+Units: times in s, GPU counts in GPUs, money in USD, rates per hour as the field says.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from operator import mul
+from typing import TYPE_CHECKING, Any
+
+from swarmsim.policies.views import (
+    ClusterView,
+    NodeTypeView,
+    PendingView,
+    PoolView,
+    RegionView,
+    ServiceView,
+    SiteView,
+    WorkloadView,
+)
+from swarmsim.scenario import JobsWorkloadSpec
+
+if TYPE_CHECKING:
+    from swarmsim.world.control_port import ControlledWorld
+    from swarmsim.world.node import Pool, Region
+
+#: How far back the views' recent percentiles look, s.
+VIEW_WINDOW_S = 1800.0
+
+#: Views built between two expiries of a region's recent waits when no policy reads them.
+_TRIM_EVERY = 8
+
+_FIELDS = RegionView._fields
+_BLANK = (None,) * len(_FIELDS)
+_getrefcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
+
+
+class _Lazy:
+    """A field computed on first read and stored in the instance (a non-data descriptor: later
+    reads find the value in the instance dict and never come here)."""
+
+    __slots__ = ("fn", "name")
+
+    def __init__(self, name: str, fn: Callable[[LiveRegionView], Any]) -> None:
+        self.name, self.fn = name, fn
+
+    def __get__(self, obj: LiveRegionView | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
+class LiveRegionView(RegionView):
+    """A :class:`RegionView` whose fields are computed on first read (see the module text).
+
+    Read-only like the named tuple: fields cannot be set. ``_src`` holds the builder, the
+    world's region and its index; sealing (:meth:`seal`) computes every field left."""
+
+    def __new__(cls, builder: ViewBuilder, region: Region, row: tuple[Any, ...]) -> LiveRegionView:
+        self = tuple.__new__(cls, _BLANK)
+        d = self.__dict__
+        d["_b"], d["_r"] = builder, region
+        # Scenario constants, known without work (``_EAGER``).
+        d["name"], d["jurisdiction"], d["kind"], d["lat"], d["lon"], d["utc_offset"] = row
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"RegionView is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"RegionView is read-only: cannot delete {name!r}")
+
+    def seal(self) -> None:
+        """Compute every field not read yet, from the world as it stands now."""
+        d = self.__dict__
+        for name in _FIELDS:
+            if name not in d:
+                getattr(self, name)
+
+    def _values(self) -> tuple[Any, ...]:
+        self.seal()
+        d = self.__dict__
+        return tuple(d[name] for name in _FIELDS)
+
+    def __iter__(self) -> Any:
+        return iter(self._values())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._values()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return self._values() == tuple(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return self._values() != tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "RegionView(" + ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self._values(), strict=True)) + ")"
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return (RegionView, self._values())  # copies and pickles are plain RegionViews
+
+    def __copy__(self) -> RegionView:
+        return RegionView(*self._values())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RegionView:
+        import copy
+        return RegionView(*copy.deepcopy(self._values(), memo))
+
+    def count(self, value: Any) -> int:
+        return self._values().count(value)
+
+    def index(self, value: Any, *args: Any) -> int:
+        return self._values().index(value, *args)
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(_FIELDS, self._values(), strict=True))
+
+    def _replace(self, **changes: Any) -> RegionView:
+        return RegionView(*self._values())._replace(**changes)
+
+
+def _field(name: str, fn: Callable[[Region], Any]) -> None:
+    setattr(LiveRegionView, name, _Lazy(name, lambda v: fn(v.__dict__["_r"])))
+
+
+def _builder_field(name: str, fn: Callable[[ViewBuilder, Region], Any]) -> None:
+    setattr(LiveRegionView, name, _Lazy(name, lambda v: fn(v.__dict__["_b"], v.__dict__["_r"])))
+
+
+# Counters of the world's region, read when the field is.
+_field("active", lambda r: r.active)
+_field("price_multiplier", lambda r: r.price_multiplier)
+_field("max_nodes", lambda r: r.max_nodes)
+_field("nodes", lambda r: r.nodes_alive)
+_field("gpus_provisioned", lambda r: r.provisioned_gpus)
+_field("gpus_ready", lambda r: r.ready_gpus)
+_field("gpus_busy", lambda r: r.busy_gpus)
+_field("queued_jobs", lambda r: r.queued_jobs)
+_field("queued_gpus", lambda r: r.queued_gpus)
+_field("queued_work_gpu_s", lambda r: r.queued_work)
+_field("cost_usd_per_hour", lambda r: r.cost_rate)
+_field("origin_arrivals", lambda r: r.origin_arrivals)
+_field("origin_gpu_s", lambda r: r.origin_gpu_s)
+# What the builder derives: pool snapshots, pending shapes, percentiles, blocked jobs.
+_builder_field("pools", lambda b, r: b.pools(r))
+_builder_field("pending", lambda b, r: b.pending(r))
+_builder_field("wait_p95_s", lambda b, r: b.wait_p95(r))
+_builder_field("origin_start_delay_p95_s", lambda b, r: r.origin_delays.p95(b.since))
+_builder_field("origin_jobs_blocked", lambda b, r: b.blocked(r.index))
+# Set at construction (``LiveRegionView.__new__``); a descriptor here all the same, so that the
+# instance's value is found before the named tuple's own (data) descriptor of the field.
+_EAGER = ("name", "jurisdiction", "kind", "lat", "lon", "utc_offset")
+
+
+def _unset(view: LiveRegionView) -> Any:
+    raise AttributeError("a region view's constant field was not set")
+
+
+for _name in _EAGER:
+    setattr(LiveRegionView, _name, _Lazy(_name, _unset))
+assert all(isinstance(LiveRegionView.__dict__.get(n), _Lazy) for n in _FIELDS), "a region field is not lazy"
+
+
+class ViewBuilder:
+    """Builds the views of one run from a world (:class:`ControlledWorld`) and keeps what they
+    reuse: scenario constants, pool snapshots by version, pending tuples, ``pools`` mappings."""
+
+    def __init__(self, world: ControlledWorld, budget_usd_per_hour: float | None) -> None:
+        self.world = world
+        self.budget = budget_usd_per_hour
+        self.since = -math.inf  # start of the percentiles' window for the view being built
+        self._blocked: dict[int, int] | None = None  # per origin region, for the view being built
+        self._builds = 0
+        self._static = _static_views(world)
+        sc = world.scenario
+        #: Per region: its constant fields, its pools' names, per pool the (version, view) last
+        #: built, the ``pools`` mapping last built, and the pending shapes last seen and their view.
+        self._rows = [
+            (name, region.jurisdiction, spec.kind, spec.location.lat, spec.location.lon, spec.utc_offset)
+            for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)
+        ]
+        self._names = [[p.ntype.name for p in region.pools] for region in world.regions]
+        self._pool_cache: list[list[tuple[int, PoolView | None]]] = [
+            [(-1, None)] * len(region.pools) for region in world.regions
+        ]
+        self._pools_map: list[dict[str, PoolView] | None] = [None] * len(world.regions)
+        self._pending: list[tuple[dict[tuple[int, tuple[int, ...]], int], tuple[PendingView, ...]]] = [
+            ({}, ()) for _ in world.regions
+        ]
+        self._gpu_names: dict[tuple[int, ...], tuple[str, ...]] = {}  # node type indices -> GPU models
+
+    # --- the view -----------------------------------------------------------------------------
+
+    def build(self) -> ClusterView:
+        """A view of the world now: regions lazy, the rest eager (cost: a few objects per region;
+        the services' views when the scenario has services)."""
+        w = self.world
+        now = w.env.now
+        self.since = now - VIEW_WINDOW_S
+        self._blocked = None
+        self._builds += 1
+        regions = {row[0]: LiveRegionView(self, region, row)
+                   for region, row in zip(w.regions, self._rows, strict=True)}
+        if self._builds % _TRIM_EVERY == 0:  # expire recent values that no policy read
+            for region in w.regions:
+                region.recent_waits.p95(self.since)
+                region.origin_delays.p95(self.since)
+        static = self._static
+        return ClusterView(  # positional, in field order: time, window, regions, node types,
+            # workloads, RTTs, cost so far, budget, extra, services
+            now, VIEW_WINDOW_S, regions, static["types"], static["workloads"], static["rtt"],
+            w.spent_usd(), self.budget, {}, self._service_views() if w.services.services else {},
+        )
+
+    def seal(self, view: ClusterView, held: int) -> None:
+        """Fill in the regions of ``view`` that someone other than the controller still holds
+        (``held``: the references the caller itself holds to ``view``), before the world
+        changes. Without reference counts (not CPython), every region is filled in."""
+        # Baselines: ``held`` + this call's argument + getrefcount's own; for the mapping, the
+        # view's field + ``regions`` + getrefcount's; for a region, the mapping + ``region`` + its.
+        regions = view.regions
+        if _getrefcount is None or _getrefcount(view) > held + 2 or _getrefcount(regions) > 3:
+            for region in regions.values():
+                region.seal()  # type: ignore[attr-defined]
+            return
+        for region in regions.values():
+            if _getrefcount(region) > 3:
+                region.seal()  # type: ignore[attr-defined]
+
+    # --- the lazy fields ------------------------------------------------------------------------
+
+    def pools(self, region: Region) -> dict[str, PoolView]:
+        """The region's pool snapshots by type name (cost: a version check per pool; a snapshot
+        per changed pool; the previous mapping when none changed)."""
+        i = region.index
+        cache = self._pool_cache[i]
+        changed = False
+        for j, p in enumerate(region.pools):
+            if cache[j][0] != p.version:
+                cache[j] = (p.version, pool_view(p))
+                changed = True
+        pools = self._pools_map[i]
+        if changed or pools is None:
+            pools = self._pools_map[i] = {name: snap for name, (_, snap) in zip(self._names[i], cache, strict=True)}
+        return pools  # type: ignore[return-value]
+
+    def pending(self, region: Region) -> tuple[PendingView, ...]:
+        """The region's queued shapes, and replicas waiting for GPUs as pending demand too, as
+        views sorted by (GPUs, types); the previous tuple while the shapes are unchanged."""
+        shapes = region.pending
+        services = self.world.services.services
+        if services:
+            shapes = dict(shapes)
+            for service in services:
+                waiting = service.sites[region.index].wanted
+                if waiting:
+                    key = (service.gpus, tuple(t.index for t in service.types))
+                    shapes[key] = shapes.get(key, 0) + waiting
+        last, views = self._pending[region.index]
+        if shapes == last:
+            return views
+        gpus_of = self._static["gpus_of"]
+        names = self._gpu_names
+        out = []
+        for (gpus, types), count in sorted(shapes.items()):
+            gpu_types = names.get(types)
+            if gpu_types is None:
+                gpu_types = names[types] = tuple(sorted({gpus_of[t] for t in types}))
+            out.append(PendingView(gpus, gpu_types, count))
+        views = tuple(out)
+        self._pending[region.index] = (dict(shapes), views)
+        return views
+
+    def wait_p95(self, region: Region) -> float:
+        return region.recent_waits.p95(self.since)
+
+    def blocked(self, index: int) -> int:
+        """Jobs from region ``index`` held for lack of an active region (one pass over the held
+        jobs per view, on the first read)."""
+        counts = self._blocked
+        if counts is None:
+            counts = self._blocked = {}
+            for job in self.world.blocked:
+                counts[job.origin] = counts.get(job.origin, 0) + 1
+        return counts.get(index, 0)
+
+    def _service_views(self) -> dict[str, ServiceView]:
+        out = {}
+        for service in self.world.services.services:
+            accepted = service.spec.replica.accepted
+            sites = {
+                site.region.name: SiteView(
+                    site.region.name, site.serving, site.loading, site.wanted, site.in_service,
+                    len(site.queue), site.served,
+                )
+                for site in service.sites
+            }
+            out[service.name] = ServiceView(service.name, service.gpus, tuple(accepted) if accepted else None,
+                                            service.max_batch, sites)
+        return out
+
+
+def _static_views(w: ControlledWorld) -> dict[str, Any]:
+    """What views take from the scenario: node types, workloads' residency, RTTs."""
+    sc = w.scenario
+    types = {
+        t.name: NodeTypeView(t.name, t.gpu, t.gpus, t.max_gpus, t.speed, t.usd_per_gpu_hour,
+                             float(t.provision_time.expected()), t.multi_node)
+        for t in w.node_types
+    }
+    workloads = {}
+    for name, spec in sc.workloads.items():
+        if not isinstance(spec, JobsWorkloadSpec):
+            continue
+        allowed = {}
+        for origin in spec.origin:
+            js = sc.allowed_jurisdictions(spec, origin)
+            allowed[origin] = None if js is None else tuple(sorted(js))
+        workloads[name] = WorkloadView(name, dict(spec.origin), allowed,
+                                       tuple(spec.gpu_types) if spec.gpu_types else None)
+    rtt = {a: {b: float(w.rtt_s[i, j]) for j, b in enumerate(w.region_names)}
+           for i, a in enumerate(w.region_names)}
+    gpus_of = {t.index: t.gpu for t in w.node_types}
+    return {"types": types, "workloads": workloads, "rtt": rtt, "gpus_of": gpus_of}
+
+
+def pool_view(pool: Pool) -> PoolView:
+    """A snapshot of one pool (cost: its histograms and its provisioning/draining nodes)."""
+    sizes = pool.sizes
+    # Ready nodes through the size histogram; provisioning and draining nodes are few.
+    largest = pool.largest()
+    prov_gpus = 0
+    if pool.provisioning:
+        prov_gpus = sum(n.gpus for n in pool.provisioning.values())
+        largest = max(largest, max(n.gpus for n in pool.provisioning.values()))
+    if pool.draining:
+        largest = max(largest, max(n.gpus for n in pool.draining.values()))
+    return PoolView(
+        pool.ntype.name, len(pool.provisioning), len(pool.nodes), len(pool.draining), prov_gpus,
+        sum(map(mul, range(len(sizes)), sizes)), pool.busy_gpus, pool.free_gpus,
+        tuple(pool.counts), largest, tuple(sizes),
+    )
