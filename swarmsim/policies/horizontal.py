@@ -96,6 +96,7 @@ class Threshold:
 
     Params = ThresholdParams
     default_interval_s = 60.0  # facts §5: 1-minute alarm datapoints
+    reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})  # region fields read
 
     def __init__(self, params: ThresholdParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
@@ -164,6 +165,7 @@ class Predictive:
 
     Params = PredictiveParams
     default_interval_s = 300.0  # facts §5: 5-minute pre-launch granularity
+    reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})  # region fields read
 
     def __init__(self, params: PredictiveParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng

@@ -9,6 +9,7 @@ pods that are being deleted (facts §1.2).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,7 @@ from swarmsim.policies.views import ClusterView, NodeTypeView, PoolView, RegionV
 
 __all__ = [
     "EPS",
+    "ManagedMemo",
     "ManagedPool",
     "MetricParams",
     "PoolParams",
@@ -120,9 +122,20 @@ def managed_pools(view: ClusterView, params: PoolParams) -> list[ManagedPool]:
     return [ManagedPool(*m) for m in managed_triples(view, params)]
 
 
-def managed_triples(view: ClusterView, params: PoolParams) -> list[tuple[RegionView, NodeTypeView, PoolView]]:
+#: Per region name: the ``pools`` and ``node_types`` mappings a choice was made from, and the
+#: chosen (node type, pool). See :func:`managed_triples`.
+ManagedMemo = dict[str, tuple[Mapping[str, PoolView], Mapping[str, NodeTypeView], NodeTypeView, PoolView]]
+
+
+def managed_triples(view: ClusterView, params: PoolParams, memo: ManagedMemo | None = None
+                    ) -> list[tuple[RegionView, NodeTypeView, PoolView]]:
     """:func:`managed_pools` as plain (region, node type, pool) triples: cheaper, for the
-    strategies that run every few seconds."""
+    strategies that run every few seconds.
+
+    With ``memo`` (a policy's own dict, kept between calls), a region whose ``pools`` and the
+    view's ``node_types`` are the very mappings of the last call (the controller hands out the
+    same mapping while none of a region's pools changed; views are read-only) reuses the choice
+    made then: it was made from the same figures."""
     types = view.node_types
     if not types:
         return []
@@ -134,6 +147,10 @@ def managed_triples(view: ClusterView, params: PoolParams) -> list[tuple[RegionV
             if node_type is None:
                 continue
         else:
+            seen = memo.get(region.name) if memo is not None else None
+            if seen is not None and seen[0] is pools and seen[1] is types:
+                out.append((region, seen[2], seen[3]))
+                continue
             # max() by billed nodes, the first on ties; written out (it runs every call).
             node_type, most = None, -1
             for t in types.values():
@@ -142,7 +159,11 @@ def managed_triples(view: ClusterView, params: PoolParams) -> list[tuple[RegionV
                 if nodes > most:
                     node_type, most = t, nodes
         pool = pools.get(node_type.name)
-        out.append((region, node_type, pool if pool is not None else empty_pool(node_type)))
+        if pool is None:
+            pool = empty_pool(node_type)
+        if memo is not None and params.node_type is None:
+            memo[region.name] = (pools, types, node_type, pool)
+        out.append((region, node_type, pool))
     return out
 
 

@@ -15,7 +15,7 @@ from pydantic import AliasChoices, Field
 
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
 from swarmsim.policies.common import PoolKey, pending_gpus
-from swarmsim.policies.pools import ManagedPool, MetricParams, ceil_ratio, fmt_value, managed_triples
+from swarmsim.policies.pools import ManagedMemo, ManagedPool, MetricParams, ceil_ratio, fmt_value, managed_triples
 from swarmsim.policies.views import ClusterView, NodeTypeView, PoolView, RegionView
 from swarmsim.units import Duration, Fraction
 
@@ -90,24 +90,46 @@ class TargetTracking:
 
     Params = TargetTrackingParams
     default_interval_s = 15.0  # facts §1.1: sync period 15 s
+    #: Region fields read: which regions, their pools and queued shapes, supply for headroom.
+    reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})
 
     def __init__(self, params: TargetTrackingParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
         self._recommendations: dict[PoolKey, deque[tuple[float, int]]] = {}
         self._windows: dict[PoolKey, _Windows | None] = {}  # None: time went back, scan instead
         self._events: dict[PoolKey, deque[tuple[float, int]]] = {}  # (time, +added / -removed)
+        #: Per pool: the inputs of its last recommendation (pool view, node type, pending shapes
+        #: or None) and the recommendation; see :meth:`decide`.
+        self._inputs: dict[PoolKey, tuple[PoolView, NodeTypeView, object, tuple[int, _Why] | None]] = {}
+        self._managed: ManagedMemo = {}  # the managed type per region (managed_triples)
 
     def decide(self, view: ClusterView) -> list[Action]:
+        """Per managed pool: the HPA recommendation, stabilized, rate-limited and bounded.
+
+        A pool whose inputs are the very objects of its last call (the same pool view, node type
+        and pending shapes: the controller hands out the same snapshot while a pool's counters
+        are unchanged, and views are read-only) reuses its last recommendation, a pure function
+        of them; the windows and rate limits, which depend on the time, are applied as always
+        (:meth:`_stabilize` has its own shortcut for a recommendation equal to the current
+        count)."""
         p = self.params
         now = view.time_s
+        demand = p.metric == "demand"
+        inputs = self._inputs
         actions: list[Action] = []
-        for region, node_type, pool in managed_triples(view, p):
-            rec = self._recommend(region, node_type, pool)
+        for region, node_type, pool in managed_triples(view, p, self._managed):
+            key = (region.name, node_type.name)
+            pending = region.pending if demand else None
+            last = inputs.get(key)
+            if last is not None and last[0] is pool and last[1] is node_type and last[2] is pending:
+                rec = last[3]
+            else:
+                rec = self._recommend(region, node_type, pool)
+                inputs[key] = (pool, node_type, pending, rec)
             if rec is None:
                 continue
             raw, why = rec
             current = pool.nodes_provisioning + pool.nodes_ready  # live nodes
-            key = (region.name, node_type.name)
             stable = self._stabilize(key, now, raw, current)
             limited = self._rate_limit(key, now, stable, current) if stable != current else stable
             desired = max(limited, p.min_nodes)
@@ -196,11 +218,29 @@ class TargetTracking:
         if recs is None:
             recs = self._recommendations[key] = deque([(now, current)])
             self._windows[key] = _Windows(now, current)
-        up_cut, down_cut = now - p.scale_up_stabilization, now - p.scale_down_stabilization
-        up = down = desired
         windows = self._windows[key]
         if windows is not None and now < windows.last_s:
             windows = self._windows[key] = None  # time went back: the deques no longer hold
+        if windows is not None and desired == current:
+            # The result is ``current`` whatever the windows hold (the MIN of the scale-up
+            # window is at most ``desired``, the MAX of the scale-down one at least): only add
+            # the recommendation. Expired entries stay at the fronts until the next call that
+            # reads them expires them, with a later cut: the deques it reads are the same.
+            lows, highs = windows.lows, windows.highs
+            while lows and lows[-1][1] >= desired:
+                lows.pop()
+            lows.append((now, desired))
+            while highs and highs[-1][1] <= desired:
+                highs.pop()
+            highs.append((now, desired))
+            windows.last_s = now
+            recs.append((now, desired))
+            keep_after = now - max(p.scale_up_stabilization, p.scale_down_stabilization)
+            while recs and recs[0][0] <= keep_after:
+                recs.popleft()
+            return current
+        up_cut, down_cut = now - p.scale_up_stabilization, now - p.scale_down_stabilization
+        up = down = desired
         if windows is not None:  # expire from the front, read the front, add at the back
             lows, highs = windows.lows, windows.highs
             while lows and lows[0][0] <= up_cut:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from operator import mul
+from operator import attrgetter, mul
 from typing import TYPE_CHECKING, Any
 
 from swarmsim.policies.views import (
@@ -54,13 +54,16 @@ VIEW_WINDOW_S = 1800.0
 _TRIM_EVERY = 8
 
 _FIELDS = RegionView._fields
+#: Fields :meth:`ViewBuilder.build` fills in at once: (name, getter of the world's region) and
+#: (name, method of the builder taking the region).
+Prefetch = tuple[tuple[tuple[str, Callable[[Any], Any]], ...], tuple[tuple[str, Callable[..., Any]], ...]]
 _BLANK = (None,) * len(_FIELDS)
 _getrefcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
 
 
 class _Lazy:
     """A field computed on first read and stored in the instance (a non-data descriptor: later
-    reads find the value in the instance dict and never come here)."""
+    reads find the value in the instance dict and never come here). ``fn(view)`` computes it."""
 
     __slots__ = ("fn", "name")
 
@@ -72,6 +75,44 @@ class _Lazy:
             return self
         value = obj.__dict__[self.name] = self.fn(obj)
         return value
+
+
+class _Counter(_Lazy):
+    """A field that is an attribute of the world's region (``attr``), read on first use."""
+
+    __slots__ = ("attr",)
+
+    def __init__(self, name: str, attr: str) -> None:
+        super().__init__(name, _unset)
+        self.attr = attr
+
+    def __get__(self, obj: LiveRegionView | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        value = d[self.name] = getattr(d["_r"], self.attr)
+        return value
+
+
+class _Derived(_Lazy):
+    """A field the builder derives: ``method(region)`` of the view's :class:`ViewBuilder`."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, name: str, method: Callable[[ViewBuilder, Region], Any]) -> None:
+        super().__init__(name, _unset)
+        self.method = method
+
+    def __get__(self, obj: LiveRegionView | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        value = d[self.name] = self.method(d["_b"], d["_r"])
+        return value
+
+
+def _unset(view: LiveRegionView) -> Any:
+    raise AttributeError("a region view's constant field was not set")
 
 
 class LiveRegionView(RegionView):
@@ -151,48 +192,6 @@ class LiveRegionView(RegionView):
         return RegionView(*self._values())._replace(**changes)
 
 
-def _field(name: str, fn: Callable[[Region], Any]) -> None:
-    setattr(LiveRegionView, name, _Lazy(name, lambda v: fn(v.__dict__["_r"])))
-
-
-def _builder_field(name: str, fn: Callable[[ViewBuilder, Region], Any]) -> None:
-    setattr(LiveRegionView, name, _Lazy(name, lambda v: fn(v.__dict__["_b"], v.__dict__["_r"])))
-
-
-# Counters of the world's region, read when the field is.
-_field("active", lambda r: r.active)
-_field("price_multiplier", lambda r: r.price_multiplier)
-_field("max_nodes", lambda r: r.max_nodes)
-_field("nodes", lambda r: r.nodes_alive)
-_field("gpus_provisioned", lambda r: r.provisioned_gpus)
-_field("gpus_ready", lambda r: r.ready_gpus)
-_field("gpus_busy", lambda r: r.busy_gpus)
-_field("queued_jobs", lambda r: r.queued_jobs)
-_field("queued_gpus", lambda r: r.queued_gpus)
-_field("queued_work_gpu_s", lambda r: r.queued_work)
-_field("cost_usd_per_hour", lambda r: r.cost_rate)
-_field("origin_arrivals", lambda r: r.origin_arrivals)
-_field("origin_gpu_s", lambda r: r.origin_gpu_s)
-# What the builder derives: pool snapshots, pending shapes, percentiles, blocked jobs.
-_builder_field("pools", lambda b, r: b.pools(r))
-_builder_field("pending", lambda b, r: b.pending(r))
-_builder_field("wait_p95_s", lambda b, r: b.wait_p95(r))
-_builder_field("origin_start_delay_p95_s", lambda b, r: r.origin_delays.p95(b.since))
-_builder_field("origin_jobs_blocked", lambda b, r: b.blocked(r.index))
-# Set at construction (``LiveRegionView.__new__``); a descriptor here all the same, so that the
-# instance's value is found before the named tuple's own (data) descriptor of the field.
-_EAGER = ("name", "jurisdiction", "kind", "lat", "lon", "utc_offset")
-
-
-def _unset(view: LiveRegionView) -> Any:
-    raise AttributeError("a region view's constant field was not set")
-
-
-for _name in _EAGER:
-    setattr(LiveRegionView, _name, _Lazy(_name, _unset))
-assert all(isinstance(LiveRegionView.__dict__.get(n), _Lazy) for n in _FIELDS), "a region field is not lazy"
-
-
 class ViewBuilder:
     """Builds the views of one run from a world (:class:`ControlledWorld`) and keeps what they
     reuse: scenario constants, pool snapshots by version, pending tuples, ``pools`` mappings."""
@@ -223,16 +222,37 @@ class ViewBuilder:
 
     # --- the view -----------------------------------------------------------------------------
 
-    def build(self) -> ClusterView:
-        """A view of the world now: regions lazy, the rest eager (cost: a few objects per region;
+    def plan(self, reads: frozenset[str] | None) -> Prefetch:
+        """What :meth:`build` fills in at once for policies that declared ``reads`` (the region
+        fields they read): the world's counters among them, then the derived fields. Fields
+        outside it stay lazy, so a declaration that misses one costs time, never a value."""
+        if not reads:
+            return ((), ())
+        counters = tuple((name, attrgetter(d.attr)) for name in _FIELDS
+                         if name in reads and isinstance(d := LiveRegionView.__dict__[name], _Counter))
+        derived = tuple((name, d.method) for name in _FIELDS
+                        if name in reads and isinstance(d := LiveRegionView.__dict__[name], _Derived))
+        return counters, derived
+
+    def build(self, prefetch: Prefetch = ((), ())) -> ClusterView:
+        """A view of the world now: regions lazy but for the fields of ``prefetch``
+        (:meth:`plan`), the rest eager (cost: a few objects per region, the fields prefetched;
         the services' views when the scenario has services)."""
         w = self.world
         now = w.env.now
         self.since = now - VIEW_WINDOW_S
         self._blocked = None
         self._builds += 1
-        regions = {row[0]: LiveRegionView(self, region, row)
-                   for region, row in zip(w.regions, self._rows, strict=True)}
+        counters, derived = prefetch
+        regions = {}
+        for region, row in zip(w.regions, self._rows, strict=True):
+            view = regions[row[0]] = LiveRegionView(self, region, row)
+            if counters or derived:
+                d = view.__dict__
+                for name, get in counters:
+                    d[name] = get(region)
+                for name, method in derived:
+                    d[name] = method(self, region)
         if self._builds % _TRIM_EVERY == 0:  # expire recent values that no policy read
             for region in w.regions:
                 region.recent_waits.p95(self.since)
@@ -304,17 +324,22 @@ class ViewBuilder:
         return views
 
     def wait_p95(self, region: Region) -> float:
+        """P95 wait of the jobs that started in the region over the view's window, s."""
         return region.recent_waits.p95(self.since)
 
-    def blocked(self, index: int) -> int:
-        """Jobs from region ``index`` held for lack of an active region (one pass over the held
-        jobs per view, on the first read)."""
+    def delay_p95(self, region: Region) -> float:
+        """P95 start delay (network + wait) of the jobs of users in the region, s."""
+        return region.origin_delays.p95(self.since)
+
+    def blocked(self, region: Region) -> int:
+        """Jobs from the region held for lack of an active region (one pass over the held jobs
+        per view, on the first read)."""
         counts = self._blocked
         if counts is None:
             counts = self._blocked = {}
             for job in self.world.blocked:
                 counts[job.origin] = counts.get(job.origin, 0) + 1
-        return counts.get(index, 0)
+        return counts.get(region.index, 0)
 
     def _service_views(self) -> dict[str, ServiceView]:
         out = {}
@@ -330,6 +355,26 @@ class ViewBuilder:
             out[service.name] = ServiceView(service.name, service.gpus, tuple(accepted) if accepted else None,
                                             service.max_batch, sites)
         return out
+
+
+# Counters of the world's region, read when the field is.
+for _name, _attr in (("active", "active"), ("price_multiplier", "price_multiplier"), ("max_nodes", "max_nodes"),
+                     ("nodes", "nodes_alive"), ("gpus_provisioned", "provisioned_gpus"),
+                     ("gpus_ready", "ready_gpus"), ("gpus_busy", "busy_gpus"), ("queued_jobs", "queued_jobs"),
+                     ("queued_gpus", "queued_gpus"), ("queued_work_gpu_s", "queued_work"),
+                     ("cost_usd_per_hour", "cost_rate"), ("origin_arrivals", "origin_arrivals"),
+                     ("origin_gpu_s", "origin_gpu_s")):
+    setattr(LiveRegionView, _name, _Counter(_name, _attr))
+# What the builder derives: pool snapshots, pending shapes, percentiles, blocked jobs.
+for _name, _method in (("pools", "pools"), ("pending", "pending"), ("wait_p95_s", "wait_p95"),
+                       ("origin_start_delay_p95_s", "delay_p95"), ("origin_jobs_blocked", "blocked")):
+    setattr(LiveRegionView, _name, _Derived(_name, getattr(ViewBuilder, _method)))
+# Set at construction (``LiveRegionView.__new__``); a descriptor here all the same, so that the
+# instance's value is found before the named tuple's own (data) descriptor of the field.
+_EAGER = ("name", "jurisdiction", "kind", "lat", "lon", "utc_offset")
+for _name in _EAGER:
+    setattr(LiveRegionView, _name, _Lazy(_name, _unset))
+assert all(isinstance(LiveRegionView.__dict__.get(n), _Lazy) for n in _FIELDS), "a region field is not lazy"
 
 
 def _static_views(w: ControlledWorld) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from swarmsim.policies.actions import (
     RemoveReplicas,
     ResizeNodes,
 )
+from swarmsim.policies.protocol import declared_reads
 from swarmsim.policies.views import ClusterView
-from swarmsim.world.control_views import VIEW_WINDOW_S, ViewBuilder
+from swarmsim.world.control_views import VIEW_WINDOW_S, Prefetch, ViewBuilder
 
 if TYPE_CHECKING:
     from swarmsim.world.control_port import ControlledWorld
@@ -89,11 +90,14 @@ class Controller:
         world = self.world
         env = world.env
         seal = self.views.seal
+        # The region fields the group's policies declare they read, filled in with each view.
+        declared = [declared_reads(type(policy)) for _, policy in group]
+        prefetch = self.views.plan(frozenset().union(*(r for r in declared if r is not None)))
         while True:
             yield env.timeout(interval)
             world.events += ticks
             for label, policy in group:
-                view = self.view()
+                view = self.view(prefetch)
                 actions = policy.decide(view)
                 seal(view, 2)  # before the world changes: fill in what the policy kept (held: view, cache)
                 del view
@@ -102,8 +106,9 @@ class Controller:
 
     # --- views ------------------------------------------------------------------------------
 
-    def view(self) -> ClusterView:
-        """A read-only snapshot, its regions lazy (:mod:`~swarmsim.world.control_views`).
+    def view(self, prefetch: Prefetch = ((), ())) -> ClusterView:
+        """A read-only snapshot, its regions lazy (:mod:`~swarmsim.world.control_views`) but for
+        the fields of ``prefetch``.
 
         Policies deciding at the same instant share one snapshot unless an action was applied
         in between."""
@@ -111,7 +116,7 @@ class Controller:
         key = (w.env.now, len(w.recorder.actions))
         if self._view is not None and self._view[0] == key:
             return self._view[1]
-        view = self.views.build()
+        view = self.views.build(prefetch)
         self._view = (key, view)
         return view
 
