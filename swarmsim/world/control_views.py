@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import attrgetter, mul
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,9 @@ _FIELDS = RegionView._fields
 #: (name, method of the builder taking the region).
 Prefetch = tuple[tuple[tuple[str, Callable[[Any], Any]], ...], tuple[tuple[str, Callable[..., Any]], ...]]
 _BLANK = (None,) * len(_FIELDS)
+_new_tuple = tuple.__new__
+#: Region fields that are scenario constants, set when a region view is made.
+_EAGER = ("name", "jurisdiction", "kind", "lat", "lon", "utc_offset")
 _getrefcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
 
 
@@ -121,12 +124,13 @@ class LiveRegionView(RegionView):
     Read-only like the named tuple: fields cannot be set. ``_src`` holds the builder, the
     world's region and its index; sealing (:meth:`seal`) computes every field left."""
 
-    def __new__(cls, builder: ViewBuilder, region: Region, row: tuple[Any, ...]) -> LiveRegionView:
-        self = tuple.__new__(cls, _BLANK)
+    def __new__(cls, builder: ViewBuilder, region: Region, row: Mapping[str, Any]) -> LiveRegionView:
+        """A region view of ``region``, nothing computed yet: ``row`` holds its scenario
+        constants (the fields of ``_EAGER``, known without work)."""
+        self = _new_tuple(cls, _BLANK)
         d = self.__dict__
+        d.update(row)
         d["_b"], d["_r"] = builder, region
-        # Scenario constants, known without work (``_EAGER``).
-        d["name"], d["jurisdiction"], d["kind"], d["lat"], d["lon"], d["utc_offset"] = row
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -207,8 +211,13 @@ class ViewBuilder:
         #: Per region: its constant fields, its pools' names, per pool the (version, view) last
         #: built, the ``pools`` mapping last built, and the pending shapes last seen and their view.
         self._rows = [
-            (name, region.jurisdiction, spec.kind, spec.location.lat, spec.location.lon, spec.utc_offset)
+            dict(zip(_EAGER, (name, region.jurisdiction, spec.kind, spec.location.lat, spec.location.lon,
+                              spec.utc_offset), strict=True))
             for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)
+        ]
+        self._constants = [  # per region: (its name, the instance dict of a new view of it)
+            (row["name"], {**row, "_b": self, "_r": region}) for region, row in zip(world.regions, self._rows,
+                                                                                     strict=True)
         ]
         self._names = [[p.ntype.name for p in region.pools] for region in world.regions]
         self._pool_cache: list[list[tuple[int, PoolView | None]]] = [
@@ -245,14 +254,16 @@ class ViewBuilder:
         self._builds += 1
         counters, derived = prefetch
         regions = {}
-        for region, row in zip(w.regions, self._rows, strict=True):
-            view = regions[row[0]] = LiveRegionView(self, region, row)
+        for name, constants in self._constants:  # LiveRegionView(self, region, row), written out
+            view = regions[name] = _new_tuple(LiveRegionView, _BLANK)
+            d = view.__dict__
+            d.update(constants)
             if counters or derived:
-                d = view.__dict__
-                for name, get in counters:
-                    d[name] = get(region)
-                for name, method in derived:
-                    d[name] = method(self, region)
+                region = constants["_r"]
+                for field, get in counters:
+                    d[field] = get(region)
+                for field, method in derived:
+                    d[field] = method(self, region)
         if self._builds % _TRIM_EVERY == 0:  # expire recent values that no policy read
             for region in w.regions:
                 region.recent_waits.p95(self.since)
@@ -371,7 +382,6 @@ for _name, _method in (("pools", "pools"), ("pending", "pending"), ("wait_p95_s"
     setattr(LiveRegionView, _name, _Derived(_name, getattr(ViewBuilder, _method)))
 # Set at construction (``LiveRegionView.__new__``); a descriptor here all the same, so that the
 # instance's value is found before the named tuple's own (data) descriptor of the field.
-_EAGER = ("name", "jurisdiction", "kind", "lat", "lon", "utc_offset")
 for _name in _EAGER:
     setattr(LiveRegionView, _name, _Lazy(_name, _unset))
 assert all(isinstance(LiveRegionView.__dict__.get(n), _Lazy) for n in _FIELDS), "a region field is not lazy"
@@ -412,8 +422,8 @@ def pool_view(pool: Pool) -> PoolView:
         largest = max(largest, max(n.gpus for n in pool.provisioning.values()))
     if pool.draining:
         largest = max(largest, max(n.gpus for n in pool.draining.values()))
-    return PoolView(
+    return _new_tuple(PoolView, (  # PoolView(...) without its Python-level __new__: the same tuple
         pool.ntype.name, len(pool.provisioning), len(pool.nodes), len(pool.draining), prov_gpus,
         sum(map(mul, range(len(sizes)), sizes)), pool.busy_gpus, pool.free_gpus,
         tuple(pool.counts), largest, tuple(sizes),
-    )
+    ))
