@@ -4,10 +4,12 @@ target tracking's reuse of unchanged inputs decides as a fresh computation does.
 
 from __future__ import annotations
 
+import ast
 import copy
 import itertools
 import pickle
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +23,7 @@ from swarmsim.policies.protocol import check_policy, declared_reads, example_vie
 from swarmsim.policies.views import ClusterView, RegionView
 from swarmsim.scenario import load_scenario
 from swarmsim.world import control_views
+from swarmsim.world.control_port import ControlledWorld, ServicesPort
 from swarmsim.world.control_views import LiveRegionView
 from swarmsim.world.world import build_world, run_world
 
@@ -156,3 +159,17 @@ def test_target_tracking_reuse_decides_as_a_fresh_computation() -> None:
         view = ClusterView(15.0 * i, *[getattr(view, f) for f in ("window_s", "regions", "node_types", "workloads",
                                                                    "rtt_s", "cost_usd", "budget_usd_per_hour")])
         assert reusing.decide(view) == fresh.decide(copy.deepcopy(view)), f"call {i}"
+
+
+def test_the_controller_knows_the_world_only_through_its_protocol() -> None:
+    world_dir = Path(__file__).resolve().parents[1] / "swarmsim" / "world"
+    for path in [world_dir / "controller.py", *sorted(world_dir.glob("control_*.py"))]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        assert not any(n.startswith("swarmsim.world.world") for n in names), f"{path.name} imports the World"
+    world = build_world(load_scenario(world_dict(kind="static")))
+    assert isinstance(world, ControlledWorld) and isinstance(world.services, ServicesPort)

@@ -12,7 +12,7 @@ Units: times in s since the scenario start, rates in USD per hour, money in USD.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from swarmsim.world.node import Node, NodeType, Pool, Region
 
 
+@runtime_checkable
 class ServicesPort(Protocol):
     """The inference services, as far as actions on replicas need them."""
 
@@ -43,8 +44,10 @@ class FailuresPort(Protocol):
     def close_after_outage(self, region: Region) -> None: ...
 
 
+@runtime_checkable
 class ControlledWorld(Protocol):
-    """Everything :class:`~swarmsim.world.controller.Controller` touches."""
+    """Everything :class:`~swarmsim.world.controller.Controller` touches (``isinstance`` checks
+    that an object has every name; tests/test_lazy_views.py checks it of ``World``)."""
 
     env: simpy.Environment
     scenario: Scenario
