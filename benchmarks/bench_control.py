@@ -25,6 +25,7 @@ checked to reproduce the policy run's jobs exactly, and three ratios are printed
 
     python benchmarks/bench_control.py                 # 1,000,000 jobs, 2 rounds
     python benchmarks/bench_control.py --jobs 250000 --pairs 3
+    python benchmarks/bench_control.py --jobs 250000 --breakdown   # per-tick cost of each part
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any, NamedTuple
 import simpy
 
 from swarmsim.metrics.frames import jobs_frame
+from swarmsim.policies.protocol import declared_reads
 from swarmsim.scenario import load_scenario
 from swarmsim.world.controller import Controller
 from swarmsim.world.world import World, build_world, run_world
@@ -137,6 +139,56 @@ def record(jobs: int) -> list[Step]:
     return steps
 
 
+def breakdown(jobs: int) -> None:
+    """Run with the policies once more, timing each part of every tick with ``perf_counter``:
+    getting the view (with the fields the policies declare in ``reads``; the others cost where
+    they are read), each policy's ``decide`` (including the undeclared view fields it reads),
+    sealing kept views and applying actions.
+    The timers add about 1 us per part and tick; compare parts, not the total, with the runs."""
+    parts: dict[str, float] = {"view": 0.0, "seal": 0.0, "apply": 0.0}
+    ticks = [0]
+    clock = time.perf_counter
+
+    def loop(self: Controller, interval: float, members: list[int]) -> Iterator[simpy.Event]:
+        group = [(label, policy) for label, policy, _ in (self.policies[i] for i in members)]
+        env = self.world.env
+        declared = [declared_reads(type(policy)) for _, policy in group]  # as Controller._loop
+        prefetch = self.views.plan(frozenset().union(*(r for r in declared if r is not None)))
+        for label, _ in group:
+            parts.setdefault(label, 0.0)
+        while True:
+            yield env.timeout(interval)
+            ticks[0] += 1
+            self.world.events += len(group)
+            for label, policy in group:
+                t0 = clock()
+                view = self.view(prefetch)
+                t1 = clock()
+                actions = policy.decide(view)
+                t2 = clock()
+                self.views.seal(view, 2)
+                del view
+                t3 = clock()
+                for action in actions:
+                    self.apply(label, action)
+                t4 = clock()
+                parts["view"] += t1 - t0
+                parts[label] += t2 - t1
+                parts["seal"] += t3 - t2
+                parts["apply"] += t4 - t3
+
+    original = Controller._loop
+    Controller._loop = loop  # type: ignore[method-assign]
+    try:
+        run = timed(jobs, POLICIES)
+    finally:
+        Controller._loop = original  # type: ignore[method-assign]
+    n = max(ticks[0], 1)
+    print(f"breakdown at {jobs:,} jobs: World.run {run.wall_s:.2f} s, {ticks[0]:,} ticks of 15 s (per tick, "
+          "all three policies): " + ", ".join(f"{k} {v / n * 1e6:.1f} us" for k, v in parts.items())
+          + f"; loop total {sum(parts.values()) / n * 1e6:.1f} us")
+
+
 def ratios(kind: str, t: dict[str, float]) -> str:
     """The ratios of one measure (wall or CPU) between the runs."""
     return (f"{kind} policies/static {t['policies'] / t['static']:.2f}, policies/replay "
@@ -148,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--pairs", type=int, default=2, help="rounds of (static, replay, least, policies)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only time the parts of each tick of the policy run (view, each decide, seal, apply)")
     args = parser.parse_args(argv)
+    if args.breakdown:
+        breakdown(args.jobs)
+        return 0
     steps = record(args.jobs)
     runs: dict[str, list[Timed]] = {"static": [], "replay": [], "least": [], "policies": []}
     same = True

@@ -40,8 +40,10 @@ Sample = tuple[float, float]  # (time_s, value)
 def regions_in(view: ClusterView, names: list[str] | None) -> list[RegionView]:
     """The active regions among ``names``, in that order (unknown and inactive names are
     skipped), or every active region of the view, in its order, when ``names`` is None."""
-    names = view.active_regions() if names is None else names
-    return [view.regions[n] for n in names if n in view.regions and view.regions[n].active]
+    regions = view.regions
+    if names is None:
+        return [r for r in regions.values() if r.active]
+    return [regions[n] for n in names if n in regions and regions[n].active]
 
 
 def empty_pool(node_type: NodeTypeView) -> PoolView:

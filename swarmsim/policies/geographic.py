@@ -114,6 +114,10 @@ class ExpandOnLatency:
 
     Params = ExpandOnLatencyParams
     default_interval_s = 300.0
+    #: Region fields read: the origins' delays and blocked jobs; residency, supply, utilization
+    #: and queue of the candidates and of the regions it opened.
+    reads = frozenset({"active", "origin_start_delay_p95_s", "origin_jobs_blocked", "jurisdiction", "max_nodes",
+                       "nodes", "gpus_busy", "gpus_ready", "queued_jobs"})
 
     def __init__(self, params: ExpandOnLatencyParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng

@@ -20,6 +20,7 @@ are the world's job. A user's class is named in a scenario as ``kind: custom, cl
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import sys
 from typing import Any, Protocol, runtime_checkable
@@ -48,6 +49,36 @@ from swarmsim.policies.views import (
 )
 
 ACTION_TYPES = (AddNodes, RemoveNodes, ResizeNodes, OpenRegion, CloseRegion, AddReplicas, RemoveReplicas)
+
+#: What a policy may list in its optional ``reads``: the fields of a region's view it reads.
+#: ``RegionView.supply_left`` reads ``max_nodes`` and ``nodes``; ``utilization`` reads
+#: ``gpus_busy`` and ``gpus_ready``. ``name`` is always there.
+SIGNALS = frozenset(RegionView._fields)
+
+
+def declared_reads(cls: type) -> frozenset[str] | None:
+    """The region fields a policy class declares it reads (``reads``), or None when it declares
+    nothing (it may read anything). Raises ``ValueError`` for a name that is not a field."""
+    reads = getattr(cls, "reads", None)
+    if reads is None:
+        return None
+    unknown = sorted(set(reads) - SIGNALS)
+    if unknown or isinstance(reads, str):
+        raise ValueError(f"{cls.__name__}.reads names {unknown or reads!r}, not fields of RegionView "
+                         f"({', '.join(RegionView._fields)})")
+    return frozenset(reads) | {"name"}
+
+
+def _strict(view: ClusterView, allowed: frozenset[str], owner: str) -> ClusterView:
+    """``view`` with region views that fail on a read of a field outside ``allowed``."""
+    def get(self: RegionView, name: str) -> object:
+        if name in SIGNALS and name not in allowed:
+            raise AssertionError(f"{owner}.decide reads RegionView.{name}, not in {owner}.reads")
+        return tuple.__getattribute__(self, name)
+
+    strict = type("RegionView", (RegionView,), {"__slots__": (), "__getattribute__": get})
+    regions = {name: strict(*r) for name, r in view.regions.items()}
+    return dataclasses.replace(view, regions=regions)
 
 
 @runtime_checkable
@@ -131,6 +162,8 @@ def check_policy(cls: type, params: dict[str, Any] | None = None) -> None:
     ``default_interval_s``; a constructor that only stores (same result when built twice); a
     ``decide`` that returns a list of actions on every example view, leaves the view unchanged,
     and is reproducible for the same random seed; and a module that does not import SimPy.
+    A class that declares ``reads`` must read no other field of a region's view (each view is
+    checked once more with regions that fail on any other field).
     """
     assert isinstance(getattr(cls, "Params", None), type) and issubclass(cls.Params, BaseModel), \
         f"{cls.__name__}.Params must be a pydantic model"
@@ -162,6 +195,15 @@ def check_policy(cls: type, params: dict[str, Any] | None = None) -> None:
                 out.append(actions)
             outputs.append(out)
         assert outputs[0] == outputs[1], f"{cls.__name__}.decide is not reproducible for one seed"
+    try:
+        reads = declared_reads(cls)
+    except ValueError as err:
+        raise AssertionError(str(err)) from None
+    if reads is not None:
+        plain, checked = cls(p, rng=np.random.default_rng(0)), cls(p, rng=np.random.default_rng(0))
+        for view in example_views():
+            assert plain.decide(view) == checked.decide(_strict(view, reads, cls.__name__)), \
+                f"{cls.__name__}.decide differs on a view restricted to its reads"
 
 
 def _check_action(action: Any, view: ClusterView) -> None:

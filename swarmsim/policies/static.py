@@ -20,6 +20,7 @@ class Static:
 
     Params = StaticParams
     default_interval_s = 3600.0
+    reads: frozenset[str] = frozenset()  # region fields read (docs/policies.md, "What a policy reads")
 
     def __init__(self, params: StaticParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng

@@ -137,6 +137,7 @@ class UpgradeOnDemand:
 
     Params = UpgradeOnDemandParams
     default_interval_s = 60.0
+    reads = frozenset({"active", "pools", "pending"})  # region fields read
 
     def __init__(self, params: UpgradeOnDemandParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from operator import mul
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -30,30 +29,21 @@ from swarmsim.policies.actions import (
     RemoveReplicas,
     ResizeNodes,
 )
-from swarmsim.policies.views import (
-    ClusterView,
-    NodeTypeView,
-    PendingView,
-    PoolView,
-    RegionView,
-    ServiceView,
-    SiteView,
-    WorkloadView,
-)
-from swarmsim.scenario import JobsWorkloadSpec
+from swarmsim.policies.protocol import declared_reads
+from swarmsim.policies.views import ClusterView
+from swarmsim.world.control_views import VIEW_WINDOW_S, Prefetch, ViewBuilder
 
 if TYPE_CHECKING:
+    from swarmsim.world.control_port import ControlledWorld
     from swarmsim.world.node import Node, NodeType, Pool, Region
-    from swarmsim.world.world import World
 
-#: How far back the views' recent percentiles look, s.
-VIEW_WINDOW_S = 1800.0
+__all__ = ["VIEW_WINDOW_S", "Controller"]
 
 
 class Controller:
     """Owns the policies of one run and the bookkeeping of their actions."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: ControlledWorld) -> None:
         self.world = world
         sc = world.scenario
         self.policies: list[tuple[str, Any, float]] = []
@@ -67,26 +57,12 @@ class Controller:
             self.policies.append((label, policy, spec.interval_s()))
         self.waiting: dict[int, int] = {}  # action row -> nodes still to become ready or gone
         self._view: tuple[tuple[float, int], ClusterView] | None = None
-        #: Per region: the pending shapes last seen and their view, reused while they are equal.
-        self._pending: list[tuple[dict[tuple[int, tuple[int, ...]], int], tuple[PendingView, ...]]] = [
-            ({}, ()) for _ in world.regions
-        ]
-        self._gpu_names: dict[tuple[int, ...], tuple[str, ...]] = {}  # node type indices -> GPU models
         self.budget = sc.limits.budget_usd_per_hour
         self.pool_limits = {
             (world.region_names.index(r), t): b
             for r, pools in sc.limits.pools.items() for t, b in pools.items()
         }
-        self._static = self._static_views()
-        #: Per region: what its view takes from the scenario (never changes during a run), the
-        #: names of its pools, and per pool the (version, view) last built, reused while the
-        #: pool's version is unchanged.
-        self._region_static: list[tuple[Region, str, str, float, float, float, list[str],
-                                        list[tuple[int, PoolView | None]]]] = [
-            (region, name, spec.kind, spec.location.lat, spec.location.lon, spec.utc_offset,
-             [p.ntype.name for p in region.pools], [(-1, None)] * len(region.pools))
-            for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)
-        ]
+        self.views = ViewBuilder(world, self.budget)
         world.on_node_ready = self._effective
         world.on_node_gone = self._effective
         world.services.on_replica_ready = self._count_down
@@ -113,130 +89,36 @@ class Controller:
         ticks = len(group)
         world = self.world
         env = world.env
+        seal = self.views.seal
+        # The region fields the group's policies declare they read, filled in with each view.
+        declared = [declared_reads(type(policy)) for _, policy in group]
+        prefetch = self.views.plan(frozenset().union(*(r for r in declared if r is not None)))
         while True:
             yield env.timeout(interval)
             world.events += ticks
             for label, policy in group:
-                for action in policy.decide(self.view()):
+                view = self.view(prefetch)
+                actions = policy.decide(view)
+                seal(view, 2)  # before the world changes: fill in what the policy kept (held: view, cache)
+                del view
+                for action in actions:
                     self.apply(label, action)
 
     # --- views ------------------------------------------------------------------------------
 
-    def _static_views(self) -> dict[str, Any]:
-        w = self.world
-        sc = w.scenario
-        types = {
-            t.name: NodeTypeView(t.name, t.gpu, t.gpus, t.max_gpus, t.speed, t.usd_per_gpu_hour,
-                                 float(t.provision_time.expected()), t.multi_node)
-            for t in w.node_types
-        }
-        workloads = {}
-        for name, spec in sc.workloads.items():
-            if not isinstance(spec, JobsWorkloadSpec):
-                continue
-            allowed = {}
-            for origin in spec.origin:
-                js = sc.allowed_jurisdictions(spec, origin)
-                allowed[origin] = None if js is None else tuple(sorted(js))
-            workloads[name] = WorkloadView(name, dict(spec.origin), allowed,
-                                           tuple(spec.gpu_types) if spec.gpu_types else None)
-        rtt = {a: {b: float(w.rtt_s[i, j]) for j, b in enumerate(w.region_names)}
-               for i, a in enumerate(w.region_names)}
-        gpus_of = {t.index: t.gpu for t in w.node_types}
-        return {"types": types, "workloads": workloads, "rtt": rtt, "gpus_of": gpus_of}
-
-    def view(self) -> ClusterView:
-        """A read-only snapshot (cost: regions x node types, plus pending shapes).
+    def view(self, prefetch: Prefetch = ((), ())) -> ClusterView:
+        """A read-only snapshot, its regions lazy (:mod:`~swarmsim.world.control_views`) but for
+        the fields of ``prefetch``.
 
         Policies deciding at the same instant share one snapshot unless an action was applied
-        in between; an unchanged pool reuses its previous snapshot, an unchanged set of pending
-        shapes its previous tuple."""
+        in between."""
         w = self.world
-        now = w.env.now
-        key = (now, len(w.recorder.actions))
+        key = (w.env.now, len(w.recorder.actions))
         if self._view is not None and self._view[0] == key:
             return self._view[1]
-        view = self._build_view()
+        view = self.views.build(prefetch)
         self._view = (key, view)
         return view
-
-    def _pending_view(self, index: int, shapes: dict[tuple[int, tuple[int, ...]], int]
-                      ) -> tuple[PendingView, ...]:
-        """The pending shapes of region ``index`` as views, sorted by (GPUs, types); the
-        previous tuple while the shapes are unchanged (cost: one dict comparison)."""
-        last, views = self._pending[index]
-        if shapes == last:
-            return views
-        gpus_of = self._static["gpus_of"]
-        names = self._gpu_names
-        out = []
-        for (gpus, types), count in sorted(shapes.items()):
-            gpu_types = names.get(types)
-            if gpu_types is None:
-                gpu_types = names[types] = tuple(sorted({gpus_of[t] for t in types}))
-            out.append(PendingView(gpus, gpu_types, count))
-        views = tuple(out)
-        self._pending[index] = (dict(shapes), views)
-        return views
-
-    def _build_view(self) -> ClusterView:
-        """Build the snapshot (cost: per region, its changed pools, two percentiles and its
-        pending shapes when they changed; no node is visited)."""
-        w = self.world
-        now = w.env.now
-        since = now - VIEW_WINDOW_S
-        blocked: dict[int, int] = {}
-        for job in w.blocked:
-            blocked[job.origin] = blocked.get(job.origin, 0) + 1
-        services = w.services.services
-        regions = {}
-        for region, name, kind, lat, lon, utc_offset, names, cache in self._region_static:
-            pools = {}
-            for j, p in enumerate(region.pools):
-                version, snapshot = cache[j]
-                if version != p.version:
-                    version, snapshot = cache[j] = (p.version, pool_view(p))
-                pools[names[j]] = snapshot
-            shapes = region.pending
-            if services:
-                shapes = dict(shapes)
-                for service in services:  # replicas waiting for GPUs are pending demand too
-                    waiting = service.sites[region.index].wanted
-                    if waiting:
-                        key = (service.gpus, tuple(t.index for t in service.types))
-                        shapes[key] = shapes.get(key, 0) + waiting
-            # Positional, in RegionView's field order (several times cheaper than keywords).
-            regions[name] = RegionView(
-                name, region.jurisdiction, kind, region.active, lat, lon, utc_offset,
-                region.price_multiplier, region.max_nodes, region.nodes_alive, pools,
-                region.provisioned_gpus, region.ready_gpus, region.busy_gpus,
-                region.queued_jobs, region.queued_gpus, region.queued_work,
-                self._pending_view(region.index, shapes), region.cost_rate,
-                region.origin_arrivals, region.origin_gpu_s,
-                region.recent_waits.p95(since), region.origin_delays.p95(since),
-                blocked.get(region.index, 0) if blocked else 0,
-            )
-        static = self._static
-        return ClusterView(  # positional, in field order: time, window, regions, node types,
-            # workloads, RTTs, cost so far, budget, extra, services
-            now, VIEW_WINDOW_S, regions, static["types"], static["workloads"], static["rtt"],
-            w.spent_usd(), self.budget, {}, self._service_views() if services else {},
-        )
-
-    def _service_views(self) -> dict[str, ServiceView]:
-        out = {}
-        for service in self.world.services.services:
-            accepted = service.spec.replica.accepted
-            sites = {
-                site.region.name: SiteView(
-                    site.region.name, site.serving, site.loading, site.wanted, site.in_service,
-                    len(site.queue), site.served,
-                )
-                for site in service.sites
-            }
-            out[service.name] = ServiceView(service.name, service.gpus, tuple(accepted) if accepted else None,
-                                            service.max_batch, sites)
-        return out
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -479,20 +361,3 @@ class Controller:
         if node.action >= 0:
             self._count_down(node.action)
 
-
-def pool_view(pool: Pool) -> PoolView:
-    """A snapshot of one pool (cost: its histograms and its provisioning/draining nodes)."""
-    sizes = pool.sizes
-    # Ready nodes through the size histogram; provisioning and draining nodes are few.
-    largest = pool.largest()
-    prov_gpus = 0
-    if pool.provisioning:
-        prov_gpus = sum(n.gpus for n in pool.provisioning.values())
-        largest = max(largest, max(n.gpus for n in pool.provisioning.values()))
-    if pool.draining:
-        largest = max(largest, max(n.gpus for n in pool.draining.values()))
-    return PoolView(
-        pool.ntype.name, len(pool.provisioning), len(pool.nodes), len(pool.draining), prov_gpus,
-        sum(map(mul, range(len(sizes)), sizes)), pool.busy_gpus, pool.free_gpus,
-        tuple(pool.counts), largest, tuple(sizes),
-    )
