@@ -9,12 +9,18 @@ request recorder has a fixed size (docs/architecture.md). Costs per item, from
 docs/performance.md (2-vCPU AMD EPYC, 24 GB) and, for nodes and sample rows, from runs of the
 quickstart measured for this module (same machine):
 
-- base: 80 MB after importing ``swarmsim.simulation`` (performance.md, "where the memory goes");
+- base: 80 MB after importing ``swarmsim.simulation`` (performance.md, "where the memory goes"),
+  and 2 s of imports and writing the folder (two-regions, 1.7 k jobs: 2.9 s end to end with
+  ``--no-plots``, measured for this module);
 - a job: 480 bytes of peak RSS (472 to 482 per extra job between 250k and 1M jobs) and 23 us
   (1M jobs in 21.1 to 25.1 s end to end); with scaling policies the control loop makes a job
   2.4x dearer (2.39x at 1M jobs, "the control loop");
-- a request: 17 us (8.47 M requests in 148 s); the recorder about 50 MB whatever the count
-  (122 MB peak in all); with ``sample_requests: null`` each request is also a row, ~120 bytes;
+- a request: 30 us. The benchmark's 17 us (8.47 M requests in 148 s) is a simple service on an
+  idle core; the shipped inference scenarios took 26 to 38 us a request on the shared host
+  (inference-edge-europe 29 s for ~1.1 M, inference-global-diurnal 61 s for ~1.7 M,
+  resilience-region-outage 20 s for ~0.5 M). The recorder is about 50 MB whatever the count
+  (122 MB peak in all; 125 to 128 MB for those three); with ``sample_requests: null`` each
+  request is also a row, ~120 bytes;
 - a node: 500 bytes and 9 us (quickstart with 100,000 and 1,000,000 a100x8 nodes: +49 MB and
   +0.55 s, +466 MB and +8.6 s);
 - a time-series row: 180 bytes and 3 us (quickstart at sample_every 10s for 30 days,
@@ -52,8 +58,9 @@ REQUEST_RECORDER_BYTES = 50e6
 REQUEST_ROW_BYTES = 120.0
 #: Seconds of wall time per job, request, node and time-series row; the factor for a job under
 #: scaling policies.
+BASE_S = 2.0
 JOB_S = 23e-6
-REQUEST_S = 17e-6
+REQUEST_S = 30e-6
 NODE_S = 9e-6
 ROW_S = 3e-6
 POLICY_FACTOR = 2.4
@@ -83,7 +90,7 @@ class Estimate:
     requests: float = 0.0
     rows: float = 0.0
     memory_bytes: float = BASE_BYTES
-    time_s: float = 0.0
+    time_s: float = BASE_S
     unknown: list[str] = field(default_factory=list)
     parts: dict[str, tuple[float, str]] = field(default_factory=dict)
 
@@ -108,11 +115,10 @@ def count(n: float) -> str:
 
 
 def size(b: float) -> str:
-    """``600 MB``, ``1.5 GB``, ``3e+12 GB``."""
-    if b >= 1e13:
-        return f"{b / 1e9:.2g} GB"
-    if b >= 1e9:
-        return f"{b / 1e9:.3g} GB"
+    """``600 MB``, ``1.5 GB``, ``1.4 TB``, ``3e+05 PB``."""
+    for scale, unit in ((1e15, "PB"), (1e12, "TB"), (1e9, "GB")):
+        if b >= scale:
+            return f"{b / scale:.3g} {unit}" if b < 1000 * scale or unit != "PB" else f"{b / scale:.2g} {unit}"
     return f"{b / 1e6:.0f} MB"
 
 
@@ -153,7 +159,7 @@ def estimate(sc: Scenario) -> Estimate:
         est.parts["request recorder"] = (REQUEST_RECORDER_BYTES, "workloads")
     est.memory_bytes = BASE_BYTES + sum(b for b, _ in est.parts.values())
     job_s = JOB_S * (POLICY_FACTOR if sc.policies else 1.0)
-    est.time_s = est.jobs * job_s + est.requests * REQUEST_S + est.nodes * NODE_S + est.rows * ROW_S
+    est.time_s = BASE_S + est.jobs * job_s + est.requests * REQUEST_S + est.nodes * NODE_S + est.rows * ROW_S
     return est
 
 

@@ -189,7 +189,7 @@ def _expand_vars(node: Any, path: str) -> Any:
 def _data_folder(path: str, rest: str) -> str:
     """``${SWARMSIM_DATA}`` while the variable is not set: the first folder of the lookup order
     (:mod:`swarmsim.datadirs`) that holds ``rest``, or a ScenarioError saying where it looked."""
-    from swarmsim import datadirs
+    import swarmsim.datadirs as datadirs
 
     folder = datadirs.find(rest)
     if folder is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from swarmsim import datadirs
+import swarmsim.datadirs as datadirs
 from swarmsim.errors import ScenarioError
 
 log = logging.getLogger(__name__)
