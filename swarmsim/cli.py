@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
     scenario = _load(args.scenario, args.seed, args.set)
+    _warn_if_long(scenario, _estimate(scenario))
     bar = ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)
     bar.close()
@@ -189,12 +190,29 @@ def _validate(args: argparse.Namespace) -> int:
     for path in args.scenarios:
         try:
             sc = load_scenario(path)
-            print(f"{path}: ok ({sc.name}: {len(sc.regions)} regions, {len(sc.workloads)} workloads)")
+            est = _estimate(sc)
+            print(f"{path}: ok ({sc.name}: {len(sc.regions)} regions, {len(sc.workloads)} workloads; "
+                  f"{est.describe()})")
+            _warn_if_long(sc, est, path)
         except ScenarioError as err:
             problems.append(err)
     for err in problems:
         print(err.format(), file=sys.stderr)
     return EXIT_BAD_INPUT if problems else 0
+
+
+def _estimate(sc: Scenario) -> Any:
+    from swarmsim.estimate import check
+
+    return check(sc)
+
+
+def _warn_if_long(sc: Scenario, est: Any, path: str | None = None) -> None:
+    from swarmsim.estimate import WARN_S, seconds
+
+    if est.time_s > WARN_S:
+        print(f"warning: {path or sc.source or sc.name}: this run may take ~{seconds(est.time_s)} "
+              f"({est.describe()}); a shorter horizon or lower rates run faster", file=sys.stderr)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -213,8 +231,10 @@ def _csv_columns(text: str | None) -> dict[str, str] | None:
 
 
 def _trace_summary(args: argparse.Namespace) -> Any:
+    from swarmsim.traces.fetch import check_trace_path
     from swarmsim.traces.inspect import inspect_trace
 
+    check_trace_path(args.file)
     return inspect_trace(args.file, args.trace_format, on_bad_rows=args.on_bad_rows,
                          columns=_csv_columns(args.columns), time_unit=args.time_unit)
 

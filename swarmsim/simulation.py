@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from swarmsim.estimate import check as check_estimate
 from swarmsim.metrics.frames import (
     actions_frame,
     billing_frame,
@@ -40,9 +41,11 @@ def simulate(
         progress: optional callback ``(simulated_s, horizon_s)`` called 100 times per run.
 
     Raises:
-        ScenarioError: the scenario is invalid (the message names the file and field).
+        ScenarioError: the scenario is invalid (the message names the file and field), or its
+            estimated memory exceeds the budget (:func:`swarmsim.estimate.check`).
     """
     sc = load_scenario(scenario, overrides)
+    check_estimate(sc)  # refuses a run that cannot fit in memory, before it starts
     world = build_world(sc)
     recorder, wall_s = run_world(world, progress)
     jobs = jobs_frame(recorder)

@@ -158,7 +158,7 @@ CASES = [
     Case("set-without-equals", "--set", ("expected path=value", "'seed'"),
          args=("--set", "seed"), names_file=False),
     Case("set-list-index-out-of-range", "workloads.training.gpus.values.9",
-         ("no list item 9", "the list has 4"),
+         ("values has 4 entries", "index 9 is out of range"),
          args=("--set", "workloads.training.gpus.values.9=3")),
 ]
 

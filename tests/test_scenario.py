@@ -139,8 +139,8 @@ def test_parse_overrides() -> None:
 
 
 @pytest.mark.parametrize(("path", "value", "where", "phrase"), [
-    ("workloads.training.gpus.values.7", "1", "workloads.training.gpus.values.7", "no list item 7"),
-    ("workloads.training.gpus.values.x", "1", "workloads.training.gpus.values.x", "no list item x"),
+    ("workloads.training.gpus.values.7", "1", "workloads.training.gpus.values.7", "has 4 entries; index 7 is out"),
+    ("workloads.training.gpus.values.x", "1", "workloads.training.gpus.values.x", "'x' is not an index"),
     ("seed.deeper", "1", "seed.deeper", "cannot set 'deeper'"),
     ("a..b", "1", "--set", "dotted path"),
 ])

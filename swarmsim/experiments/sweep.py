@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from swarmsim.errors import ScenarioError
+from swarmsim.estimate import check as check_estimate
 from swarmsim.experiments.backends import BACKENDS
 from swarmsim.scenario import Scenario, load_scenario
 from swarmsim.version import __version__
@@ -89,6 +90,7 @@ def plan(
         params = dict(zip(names, values, strict=True))
         try:
             resolved = load_scenario(base, params) if params else base
+            check_estimate(resolved)
         except ScenarioError as err:
             shown = ", ".join(f"{k}={_text(v)}" for k, v in params.items())
             problems = [(p, f"{m} (grid point {point}: {shown})") for p, m in err.problems]

@@ -52,6 +52,7 @@ def cross_checks(s: Scenario) -> Problems:
     problems: Problems = []
     if s.warmup >= s.horizon:
         problems.append(("warmup", "must be shorter than horizon"))
+    check_bounds(s, problems)
     check_regions(s, problems)
     check_network(s, problems)
     check_fleet(s, problems)
@@ -60,6 +61,42 @@ def cross_checks(s: Scenario) -> Problems:
     check_limits(s, problems)
     check_workloads(s, problems)
     return problems
+
+
+#: Physical upper bounds (docs/scenarios.md, "Upper bounds"), generous on purpose: a value above
+#: one is a typo or a unit slip, never a cloud. Seconds in 100 years of 365.25 days.
+MAX_HORIZON_S = 100 * 365.25 * 86400.0
+#: Nodes of one type in one region, and a region's max_nodes: ten million 8-GPU servers would be
+#: 80 million GPUs, over ten times every data-center GPU shipped through 2024.
+MAX_NODES = 10_000_000
+#: GPUs in one node: the largest single system announced (NVIDIA's NVL576 rack) has 576.
+MAX_GPUS_PER_NODE = 1024
+
+
+def check_bounds(s: Scenario, problems: Problems) -> None:
+    """Counts and durations within the physical bounds above (the reason is in the message)."""
+    if s.horizon > MAX_HORIZON_S:
+        problems.append(("horizon", f"{s.horizon:g} s is more than 100 years ({MAX_HORIZON_S:.0f} s): no "
+                         "fleet, price or demand lasts that long; a typo or a wrong unit?"))
+    for name, t in s.node_types.items():
+        for field in ("gpus", "max_gpus"):
+            value = getattr(t, field)
+            if value is not None and value > MAX_GPUS_PER_NODE and (field == "gpus" or value != t.gpus):
+                problems.append((f"node_types.{name}.{field}", f"{value} GPUs in one node is more than "
+                                 f"{MAX_GPUS_PER_NODE} (the largest single system, NVIDIA's NVL576, has 576); "
+                                 "use more nodes"))
+    for name, spec in s.regions.items():
+        if spec.max_nodes is not None and spec.max_nodes > MAX_NODES:
+            problems.append((f"regions.{name}.max_nodes", _too_many(spec.max_nodes)))
+    for region, counts in s.fleet.items():
+        for node_type, count in counts.items():
+            if isinstance(count, int) and count > MAX_NODES:
+                problems.append((f"fleet.{region}.{node_type}", _too_many(count)))
+
+
+def _too_many(count: int) -> str:
+    return (f"{count:,} nodes is more than {MAX_NODES:,} (of 8 GPUs, over ten times every data-center "
+            "GPU ever shipped); a typo?")
 
 
 def check_regions(s: Scenario, problems: Problems) -> None:

@@ -8,6 +8,7 @@ import copy
 import os
 import re
 import typing
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,23 @@ from pydantic import ValidationError
 from swarmsim.errors import ScenarioError
 from swarmsim.scenario.explain import explain, show
 from swarmsim.scenario.model import Scenario
+from swarmsim.scenario.overrides import reset_changed_policies, set_path, written_params
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: What the user wrote for each policy of a loaded scenario (``id(scenario)`` -> one dict of
+#: parameters per policy), so that overrides on a loaded :class:`Scenario` (a sweep's grid, the
+#: planner) can tell written parameters from defaults (:mod:`swarmsim.scenario.overrides`).
+#: An entry leaves with its scenario; a scenario without one (unpickled, or built directly)
+#: falls back to "the parameters that differ from the defaults".
+_WRITTEN: dict[int, list[dict[str, Any]] | None] = {}
+
+
+def _remember(scenario: Scenario, written: list[dict[str, Any]] | None) -> Scenario:
+    key = id(scenario)
+    _WRITTEN[key] = written
+    weakref.finalize(scenario, _WRITTEN.pop, key, None)
+    return scenario
 
 
 def load_scenario(
@@ -56,7 +72,11 @@ def load_scenario(
     try:
         raw = _expand_vars(raw, "")
         for path, value in (overrides or {}).items():
-            _set_path(raw, str(path), _parse_override_value(copy.deepcopy(value)))
+            set_path(raw, str(path), _parse_override_value(copy.deepcopy(value)))
+        if isinstance(source, Scenario):
+            written = reset_changed_policies(raw, source, _WRITTEN.get(id(source)), overrides or {})
+        else:
+            written = written_params(raw)
     except ScenarioError as err:
         raise ScenarioError(file, err.problems) from None
     named_by_file = False
@@ -65,7 +85,7 @@ def load_scenario(
         raw.setdefault("name", Path(file).stem)
         raw["source"] = str(Path(file).resolve())
     try:
-        return Scenario.model_validate(raw)
+        return _remember(Scenario.model_validate(raw), written)
     except ScenarioError as err:
         raise ScenarioError(file, err.problems) from None
     except ValidationError as err:
@@ -154,6 +174,8 @@ def _expand_vars(node: Any, path: str) -> Any:
     if isinstance(node, str) and "${" in node:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name == "SWARMSIM_DATA" and not os.environ.get(name):
+                return _data_folder(path, node[match.end():])
             if name not in os.environ:
                 raise ScenarioError(
                     None, [(path, f"environment variable {name} is not set (used as ${{{name}}})")]
@@ -164,38 +186,12 @@ def _expand_vars(node: Any, path: str) -> Any:
     return node
 
 
-def _set_path(raw: Any, path: str, value: Any) -> None:
-    parts = path.split(".")
-    if not all(part.strip() for part in parts):
-        raise ScenarioError(
-            None, [("--set", "expected a dotted path such as workloads.training.arrivals.rate, "
-                             f"got {path!r}")]
-        )
-    parts = [part.strip() for part in parts]
-    node = raw
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = ".".join(parts[: i + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(
-                    None, [(where, f"no list item {part} (the list has {len(node)}: 0 to {len(node) - 1})")]
-                )
-            if last:
-                node[int(part)] = value
-            else:
-                node = node[int(part)]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-        else:
-            parent = ".".join(parts[:i])
-            raise ScenarioError(
-                None, [(where, f"cannot set {part!r} inside {parent} = {node!r} "
-                               "(a plain value, not a mapping)")]
-            )
+def _data_folder(path: str, rest: str) -> str:
+    """``${SWARMSIM_DATA}`` while the variable is not set: the first folder of the lookup order
+    (:mod:`swarmsim.datadirs`) that holds ``rest``, or a ScenarioError saying where it looked."""
+    import swarmsim.datadirs as datadirs
 
+    folder = datadirs.find(rest)
+    if folder is None:
+        raise ScenarioError(None, [(path, datadirs.not_found(rest))])
+    return str(folder)

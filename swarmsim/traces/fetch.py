@@ -7,7 +7,8 @@ place only when its checksum matches, so the cache never holds a partial or wron
 already in the cache with the right checksum is not downloaded again.
 
 The cache is ``<cache>/<dataset>/<file>``; the default cache is ``$SWARMSIM_DATA`` when set,
-else ``~/.cache/swarmsim/traces``. A mirror (``base_url``) has the same layout:
+else ``~/.cache/swarmsim/traces`` (the last folder of the data lookup order,
+:mod:`swarmsim.datadirs`). A mirror (``base_url``) has the same layout:
 ``<base_url>/<dataset>/<file>``, so a cache folder served over HTTP is a mirror.
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import swarmsim.datadirs as datadirs
 from swarmsim.errors import ScenarioError
 
 log = logging.getLogger(__name__)
@@ -148,8 +150,35 @@ class Fetched:
 
 def default_cache() -> Path:
     """``$SWARMSIM_DATA`` when set, else ``~/.cache/swarmsim/traces``."""
-    env = os.environ.get("SWARMSIM_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "swarmsim" / "traces"
+    env = os.environ.get(datadirs.VARIABLE)
+    return Path(env).expanduser() if env else datadirs.fetch_cache()
+
+
+def check_trace_path(path: str | os.PathLike[str]) -> None:
+    """A :class:`ScenarioError` for a trace file that does not exist and whose first folder names
+    a known dataset: most often ``${SWARMSIM_DATA}/azure-llm-2023/...`` typed while the variable
+    is not set, which the shell turns into ``/azure-llm-2023/...``. The message says so, and
+    where the file is in the data lookup order (:mod:`swarmsim.datadirs`) or how to get it.
+    Any other path is left to the reader."""
+    text = os.fspath(path)
+    parts = [p for p in Path(text).parts if p not in ("/", ".")]
+    if Path(text).exists() or len(parts) < 2 or parts[0] not in DATASETS:
+        return
+    rel = "/".join(parts)
+    env = os.environ.get(datadirs.VARIABLE)
+    if env:
+        why = (f"no such file; its first folder names the dataset {parts[0]}: "
+               f"did you mean ${datadirs.VARIABLE}/{rel} ({Path(env).expanduser() / rel})?")
+    else:
+        shell = (f"no such file: SWARMSIM_DATA is not set, so ${{SWARMSIM_DATA}}/{rel} became {text}"
+                 if text.startswith("/") else f"no such file; its first folder names the dataset {parts[0]}")
+        folder = datadirs.find(rel)
+        if folder is not None:
+            how = {str(f): h for h, f in datadirs.candidates()}[str(folder)]
+            why = f"{shell}; the file is at {folder / rel} ({how}): export SWARMSIM_DATA={folder}"
+        else:
+            why = f"{shell}; {datadirs.looked(rel)}"
+    raise ScenarioError(text, [("", why)])
 
 
 def dataset(name: str) -> Dataset:
