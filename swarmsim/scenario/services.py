@@ -34,6 +34,9 @@ class ReplicaSpec(Spec):
         default_factory=lambda: LognormalDist(**DEFAULT_LOAD_TIME),
         description="s from placement to serving (model load)",
     )
+    profile_uncertainty: bool = Field(
+        False, description="draw the serving profile from its fit's bootstrap samples, one draw per run and seed"
+    )
 
     @field_validator("gpu")
     @classmethod
