@@ -152,7 +152,21 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--a", type=int, help="baseline point (default 0)")
     cmp.add_argument("--b", type=int, help="point compared with the baseline (default: every other point)")
     cmp.set_defaults(func=_compare)
+
+    srv = sub.add_parser("serving", help="LLM serving profiles (docs/serving.md)")
+    srv_sub = srv.add_subparsers(dest="serving_command", required=True)
+    srv_fit = srv_sub.add_parser("fit", help="fit a serving profile to a vLLM or SGLang benchmark result "
+                                 "and print its error table")
+    srv_fit.add_argument("file", help="vLLM benchmark_serving.py --save-result JSON or SGLang bench_serving JSONL")
+    srv_fit.set_defaults(func=_serving_fit)
     return p
+
+
+def _serving_fit(args: argparse.Namespace) -> int:
+    from swarmsim.serving_bench import fit_benchmark, render_fit
+
+    print(render_fit(fit_benchmark(args.file)))
+    return 0
 
 
 def _load(path: str | None, seed: int | None, sets: list[str]) -> Scenario:

@@ -5,7 +5,8 @@ serves several requests at once (continuous batching). A request with ``P`` prom
 ``O`` output tokens, admitted when the replica then holds ``b`` requests (itself included),
 takes::
 
-    prefill_s = prefill_fixed_s + P * prefill_s_per_token          (compute-bound)
+    prefill_s = prefill_fixed_s + P * prefill_s_per_token
+                + P^2 * prefill_s_per_token_sq                           (compute-bound)
     tpot_s(b) = decode_s_per_token * (1 + batch_slowdown * (b - 1))  (memory-bound)
     service_s = prefill_s + O * tpot_s(b)
     ttft_s    = prefill_s + tpot_s(b)                                 (from admission)
@@ -14,7 +15,10 @@ The four constants form a :class:`ServiceProfile`. Built-in profiles (``llama2-7
 ``bloom-176b``) come from ``catalog/serving.csv``, which :func:`fit_profiles` fits on the
 Splitwise ``perf_model.csv`` (A100-80GB and H100-80GB, tensor parallelism 2/4/8 and 8).
 :meth:`ServiceProfile.from_catalog` derives other GPU types and TP degrees from them; other
-models need explicit constants. ``docs/serving.md`` gives the fits, their errors and limits.
+models of the model catalog get a roofline profile (:mod:`swarmsim.roofline`, efficiency factors
+fitted on the same data). Every built-in profile carries its fit's uncertainty: bootstrap
+samples over the measurement rows (``catalog/serving_bootstrap.csv``, ``catalog/roofline.csv``),
+drawn with ``sample=`` / ``rng=``. ``docs/serving.md`` gives the fits, their errors and limits.
 
 No SimPy and no pandas here: the scalar methods are plain float arithmetic for the hot path,
 and the same methods accept numpy arrays.
@@ -34,7 +38,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from swarmsim.catalog import GpuType, find_gpu
+from swarmsim import roofline
+from swarmsim.catalog import GpuType, find_gpu, find_model
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -47,8 +52,11 @@ __all__ = [
     "TP_EFFICIENCY_PREFILL",
     "ReplicaShape",
     "ServiceProfile",
+    "bootstrap_samples",
+    "draw_sample",
     "fit_profiles",
     "profile_for_replica",
+    "roofline_profile",
     "write_profiles",
 ]
 
@@ -144,6 +152,8 @@ class ServiceProfile:
         batch_slowdown: relative growth of the per-token time per additional request in the
             batch, dimensionless: ``tpot_s(b) = decode_s_per_token * (1 + batch_slowdown * (b - 1))``.
         basis: where the constants come from (for people; ignored in comparisons).
+        prefill_s_per_token_sq: prefill time per squared prompt token (causal attention),
+            s/token^2; 0 in the Splitwise fits (linear prefill), > 0 in roofline profiles.
     """
 
     prefill_fixed_s: float
@@ -151,9 +161,10 @@ class ServiceProfile:
     decode_s_per_token: float
     batch_slowdown: float
     basis: str = field(default="", compare=False)
+    prefill_s_per_token_sq: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in _CONSTANTS:
+        for name in (*_CONSTANTS, "prefill_s_per_token_sq"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"ServiceProfile.{name}: expected a finite number >= 0, got {value!r}")
@@ -164,7 +175,8 @@ class ServiceProfile:
 
     def prefill_s(self, prompt_tokens: T) -> T:
         """Prefill time of a prompt of ``prompt_tokens`` tokens, s."""
-        return self.prefill_fixed_s + prompt_tokens * self.prefill_s_per_token
+        return self.prefill_fixed_s + prompt_tokens * (self.prefill_s_per_token
+                                                       + prompt_tokens * self.prefill_s_per_token_sq)
 
     def tpot_s(self, batch: T) -> T:
         """Time per output token when the replica holds ``batch`` >= 1 requests, s/token."""
@@ -175,7 +187,7 @@ class ServiceProfile:
         tokens at the per-token time of the batch size ``batch`` at admission."""
         return (
             self.prefill_fixed_s
-            + prompt_tokens * self.prefill_s_per_token
+            + prompt_tokens * (self.prefill_s_per_token + prompt_tokens * self.prefill_s_per_token_sq)
             + output_tokens * self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
         )
 
@@ -183,18 +195,23 @@ class ServiceProfile:
         """Time to first token from admission, s: prefill plus one token at batch ``batch``."""
         return (
             self.prefill_fixed_s
-            + prompt_tokens * self.prefill_s_per_token
+            + prompt_tokens * (self.prefill_s_per_token + prompt_tokens * self.prefill_s_per_token_sq)
             + self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
         )
 
     # --- built-in profiles -----------------------------------------------------------------------
 
     @classmethod
-    def from_catalog(cls, model: str, gpu: str, gpus: int, check_memory: bool = True) -> ServiceProfile:
+    def from_catalog(cls, model: str, gpu: str, gpus: int, check_memory: bool = True,
+                     sample: int = 0) -> ServiceProfile:
         """The built-in profile of ``model`` on ``gpus`` GPUs of the catalog type ``gpu``.
 
-        ``model`` is one of :data:`BUILTIN_MODELS`; ``gpu`` is a catalog GPU name or alias
-        (``"A100-80GB"``, ``"H100-SXM"``, ``"L4"``); ``gpus`` is the tensor-parallel degree.
+        ``model`` is one of :data:`BUILTIN_MODELS`, or any model of the model catalog
+        (``catalog/models.csv``), which gets a roofline profile (:func:`roofline_profile`);
+        ``gpu`` is a catalog GPU name or alias (``"A100-80GB"``, ``"H100-SXM"``, ``"L4"``);
+        ``gpus`` is the tensor-parallel degree. ``sample`` 0 is the point fit; ``sample`` k >= 1
+        takes the k-th bootstrap sample of the fit instead (:func:`bootstrap_samples` of them),
+        scaled the same way.
 
         The profile comes from the profiled hardware nearest to ``gpu`` (smallest
         ``|ln FP16-TFLOPS ratio| + |ln decode_speed ratio|``) at its profiled TP nearest to
@@ -208,15 +225,18 @@ class ServiceProfile:
                 :data:`MEMORY_UTILIZATION` of the replica's memory; the message lists the
                 profiled models and shapes.
         """
-        table = _builtin_table()
+        table = _builtin_table() if sample == 0 else _bootstrap_table(sample)
         key = model.strip().lower()
         if key in DERIVED_MODELS:
-            return cls._derived(key, gpu, gpus)
+            return cls._derived(key, gpu, gpus, table)
         shapes = {shape: prof for shape, prof in table.items() if shape[0] == key}
+        if not shapes and find_model(key) is not None:
+            return roofline_profile(key, gpu, gpus, check_memory=check_memory, sample=sample)
         if not shapes:
             raise ValueError(
                 f"serving profile: unknown model {model!r}; built-in models are "
                 f"{', '.join(sorted({s[0] for s in table}))} ({_describe(table)}); "
+                "or any model of swarmsim/catalog/models.csv (roofline profile); "
                 "for another model construct ServiceProfile(...) with its own constants"
             )
         if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
@@ -257,7 +277,8 @@ class ServiceProfile:
         )
 
     @classmethod
-    def _derived(cls, model: str, gpu: str, gpus: int) -> ServiceProfile:
+    def _derived(cls, model: str, gpu: str, gpus: int,
+                 table: dict[tuple[str, str, int], ServiceProfile]) -> ServiceProfile:
         base_model, ratio = DERIVED_MODELS[model]
         target = find_gpu(gpu)
         if target is None:
@@ -272,7 +293,6 @@ class ServiceProfile:
         # The base model's measured times over their physical floors (FLOPs over peak compute
         # for prefill, weight bytes over memory bandwidth for decode) on its smallest profiled
         # A100 shape, applied to the floors of the smaller model on the target GPUs.
-        table = _builtin_table()
         shape = min((s for s in table if s[0] == base_model and s[1] == "a100-80gb"), key=lambda s: s[2])
         base, ref, tp = table[shape], _hardware_gpu(shape[1]), shape[2]
         weights_base = MODEL_WEIGHTS_GB[base_model] * 1e9
@@ -293,7 +313,7 @@ class ServiceProfile:
         )
 
     @classmethod
-    def for_replica(cls, replica: ReplicaShape, gpu: str) -> ServiceProfile:
+    def for_replica(cls, replica: ReplicaShape, gpu: str, sample: int = 0) -> ServiceProfile:
         """The profile of a scenario replica on the catalog GPU ``gpu``.
 
         The built-in profile of ``replica.model`` on ``replica.gpus`` x ``gpu``
@@ -308,7 +328,7 @@ class ServiceProfile:
         if len(given) == len(_CONSTANTS):
             return cls(**given, basis=f"{replica.model}: explicit constants")
         try:
-            base = cls.from_catalog(replica.model, gpu, replica.gpus)
+            base = cls.from_catalog(replica.model, gpu, replica.gpus, sample=sample)
         except ValueError as err:
             raise ValueError(f"{err}; or set all of {', '.join(_CONSTANTS)} on the replica") from None
         if not given:
@@ -358,10 +378,81 @@ def _builtin_table() -> dict[tuple[str, str, int], ServiceProfile]:
     return table
 
 
-def profile_for_replica(replica: ReplicaShape, gpu: str) -> ServiceProfile:
+def profile_for_replica(replica: ReplicaShape, gpu: str, sample: int = 0) -> ServiceProfile:
     """The service profile of a scenario replica on the catalog GPU ``gpu``
-    (:meth:`ServiceProfile.for_replica`)."""
-    return ServiceProfile.for_replica(replica, gpu)
+    (:meth:`ServiceProfile.for_replica`); ``sample`` k >= 1 takes the k-th bootstrap sample of the
+    fit instead of the point fit (:func:`draw_sample`)."""
+    return ServiceProfile.for_replica(replica, gpu, sample=sample)
+
+
+def draw_sample(replica: object, rng: np.random.Generator) -> int:
+    """The bootstrap sample a run uses for ``replica``: 0 (the point fit) unless the replica sets
+    ``profile_uncertainty``, else one uniform draw among 1..:func:`bootstrap_samples` from ``rng``
+    (give it a fresh generator of one named stream per service, so that every GPU type of the
+    service gets the same sample, one model error per run, and a seed reproduces it)."""
+    if not getattr(replica, "profile_uncertainty", False):
+        return 0
+    return int(rng.integers(1, bootstrap_samples() + 1))
+
+
+def roofline_profile(model: str, gpu: str, gpus: int, dtype: str = "fp16", check_memory: bool = True,
+                     sample: int = 0) -> ServiceProfile:
+    """Roofline profile of catalog ``model`` on ``gpus`` x ``gpu`` (:mod:`swarmsim.roofline`), with
+    the efficiency factors of the profiled GPU nearest to ``gpu`` (``sample`` as in
+    :meth:`ServiceProfile.from_catalog`). ``dtype`` sets the bytes of weights and KV cache.
+
+    Raises:
+        ValueError: unknown model or GPU, ``gpus`` < 1, or weights over
+            :data:`MEMORY_UTILIZATION` of the replica's memory (when ``check_memory``).
+    """
+    spec, target = find_model(model), find_gpu(gpu)
+    if spec is None:
+        raise ValueError(f"serving profile: unknown model {model!r}; see swarmsim/catalog/models.csv")
+    if target is None:
+        raise ValueError(f"serving profile: unknown GPU {gpu!r}; see swarmsim/catalog/gpus.csv")
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise ValueError(f"serving profile: gpus: expected a whole number >= 1, got {gpus!r}")
+    need_gb = spec.weight_bytes(dtype) / 1e9
+    have_gb = MEMORY_UTILIZATION * gpus * target.memory_gb
+    if check_memory and have_gb < need_gb:
+        raise ValueError(
+            f"serving profile: {spec.name} needs {need_gb:.4g} GB of {dtype} weights but {gpus} x "
+            f"{target.name} give {have_gb:g} GB at {MEMORY_UTILIZATION:g} utilization"
+        )
+    eff = roofline.efficiency_for(target, sample)
+    constants = roofline.roofline_constants(spec, target, gpus, eff, dtype)
+    return ServiceProfile(**constants, basis=(
+        f"{spec.name} on {gpus} x {target.name} ({dtype}): roofline with the {eff.hardware} efficiency "
+        f"factors fitted on Splitwise{f' (bootstrap sample {sample})' if sample else ''}"))
+
+
+@cache
+def bootstrap_samples() -> int:
+    """Bootstrap samples stored per fitted profile (``catalog/serving_bootstrap.csv``)."""
+    return max(int(row["sample"]) for row in _bootstrap_rows())
+
+
+@cache
+def _bootstrap_rows() -> list[dict[str, str]]:
+    text = resources.files("swarmsim.catalog").joinpath("serving_bootstrap.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+@cache
+def _bootstrap_table(sample: int) -> dict[tuple[str, str, int], ServiceProfile]:
+    """The built-in table with every fitted profile replaced by its bootstrap sample
+    ``sample`` (1-based, cycling)."""
+    k = (sample - 1) % bootstrap_samples() + 1
+    table: dict[tuple[str, str, int], ServiceProfile] = {}
+    for row in _bootstrap_rows():
+        if int(row["sample"]) != k:
+            continue
+        tp = int(row["tensor_parallel"])
+        table[(row["model"], row["hardware"], tp)] = ServiceProfile(
+            **{c: float(row[c]) for c in _CONSTANTS},
+            basis=f"{row['model']} on {row['hardware']} TP{tp} (Splitwise fit, bootstrap sample {k})",
+        )
+    return table
 
 
 # --- fitting (offline: regenerates catalog/serving.csv) ----------------------------------------

@@ -409,7 +409,7 @@ def test_replica_constants_replace_the_built_in_ones_as_given():
 
 def test_a_replica_with_all_constants_needs_no_built_in_model():
     own = replica(
-        "mistral-7b",
+        "my-finetune-3b",
         1,
         prefill_fixed_s=0.01,
         prefill_s_per_token=2e-5,
@@ -417,8 +417,8 @@ def test_a_replica_with_all_constants_needs_no_built_in_model():
         batch_slowdown=0.005,
     )
     assert ServiceProfile.for_replica(own, "L4") == ServiceProfile(0.01, 2e-5, 0.012, 0.005)
-    with pytest.raises(ValueError, match=r"unknown model 'mistral-7b'.*or set all of prefill_fixed_s"):
-        ServiceProfile.for_replica(replica("mistral-7b", 1, decode_s_per_token=0.012), "L4")
+    with pytest.raises(ValueError, match=r"unknown model 'my-finetune-3b'.*or set all of prefill_fixed_s"):
+        ServiceProfile.for_replica(replica("my-finetune-3b", 1, decode_s_per_token=0.012), "L4")
 
 
 def test_derived_small_models_follow_memory_bandwidth_physics() -> None:

@@ -34,6 +34,10 @@ class ReplicaSpec(Spec):
         default_factory=lambda: LognormalDist(**DEFAULT_LOAD_TIME),
         description="s from placement to serving (model load)",
     )
+    profile_uncertainty: bool = Field(  # left out of the resolved scenario when off: old run folders stay the same
+        False, exclude_if=lambda on: not on,
+        description="draw the serving profile from its fit's bootstrap samples, one draw per run and seed",
+    )
 
     @field_validator("gpu")
     @classmethod

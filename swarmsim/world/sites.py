@@ -10,9 +10,10 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
-from swarmsim.serving import ServiceProfile, profile_for_replica
+from swarmsim.serving import ServiceProfile, draw_sample, profile_for_replica
 
 if TYPE_CHECKING:
+    from swarmsim.rng import Streams
     from swarmsim.scenario import InferenceWorkloadSpec, Scenario
     from swarmsim.world.node import Node, NodeType, Region
 
@@ -26,6 +27,7 @@ class Geography(Protocol):
     regions: list[Region]
     region_names: list[str]
     rtt: list[list[float]]
+    streams: Streams
 
 
 LOADING, SERVING, DRAINING, STOPPED, FAILED = 0, 1, 2, 3, 4
@@ -93,7 +95,9 @@ class Service:
         sc = world.scenario
         allowed = set(sc.node_types_for(spec))
         self.types = [t for t in world.node_types if t.name in allowed and t.max_gpus >= self.gpus]
-        self.profiles = {t.index: profile_for_replica(spec.replica, t.gpu) for t in self.types}
+        # profile_uncertainty: one bootstrap sample per run, the same for every GPU type (docs/serving.md).
+        sample = draw_sample(spec.replica, world.streams.fresh(f"serving-profile/{name}"))
+        self.profiles = {t.index: profile_for_replica(spec.replica, t.gpu, sample) for t in self.types}
         self.sites = [Site(self, r) for r in world.regions]
         self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
         self.routing = spec.routing or sc.scheduler.routing
