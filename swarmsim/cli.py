@@ -181,14 +181,14 @@ def _run(args: argparse.Namespace) -> int:
     result = simulate(scenario, progress=bar)
     bar.close()
     folder = result.save(args.out, plots=not args.no_plots, report=not args.no_report)
-    report = "" if args.no_report else f"\nreport:  {Path(folder) / 'report.html'}  (open it in a browser)"
+    report = "" if args.no_report else f"report:  {Path(folder) / 'report.html'}  (open it in a browser)\n"
     if args.json:
         print(json.dumps({k: json_value(v) for k, v in result.summary.items()}, indent=2))
-        print(f"results: {folder}{report}", file=sys.stderr)
+        print(f"{report}results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
         print(render_summary(result.summary, result.breakdown, title=title))
-        print(f"\nresults: {folder}{report}")
+        print(f"\n{report}results: {folder}")
     return 0
 
 
@@ -205,7 +205,7 @@ def _report_line(folder: str, skip: bool) -> str:
         return ""
     from swarmsim.report import write_report
 
-    return f"\nreport:  {write_report(folder)}  (open it in a browser)"
+    return f"report:  {write_report(folder)}  (open it in a browser)\n"
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -336,7 +336,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if failed:
         first = table[table["status"] == "failed"].iloc[0]
         print(f"\nfailed: {failed} runs, e.g. point {first['point']} seed {first['seed']}: {first['error']}")
-    print(f"\nresults: {Path(out) / 'results.csv'}{_report_line(out, args.no_report)}")
+    print(f"\n{_report_line(out, args.no_report)}results: {Path(out) / 'results.csv'}")
     return 0
 
 
@@ -378,7 +378,7 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"swarmsim plan — {scenario.name}: vary {args.vary}, {', '.join(str(s) for s in slos)}, "
           f"{args.seeds} seeds, {int(args.confidence * 100)} % intervals")
     print(result.render())
-    print(f"\nresults: {out}{_report_line(out, args.no_report)}")
+    print(f"\n{_report_line(out, args.no_report)}results: {out}")
     return 0
 
 

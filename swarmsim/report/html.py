@@ -43,8 +43,9 @@ th{background:#f0f3f6;text-align:left} td.n{text-align:right;font-variant-numeri
 
 ERROR_HOOK = """
 window.__reportErrors = [];
-function __reportError(text){window.__reportErrors.push(String(text));
-  var el=document.getElementById('report-errors'); if(el){el.textContent=window.__reportErrors.join('\\n');}}
+function __reportError(text){window.__reportErrors.push(String(text)); __reportError.flush();}
+__reportError.flush = function(){var el=document.getElementById('report-errors');
+  if(el){el.textContent=window.__reportErrors.join('\\n');}};
 window.addEventListener('error', function(e){__reportError('error: '+e.message);});
 window.addEventListener('unhandledrejection', function(e){__reportError('rejection: '+e.reason);});
 """
@@ -157,7 +158,7 @@ def page(title: str, subtitle: str, sections: list[Section]) -> str:
         f"<header><h1>{esc(title)}</h1><p>{subtitle}</p></header><nav>{nav}</nav><main>"
         + "\n".join(body)
         + "<pre id=\"report-errors\"></pre></main>\n"
-        f"<script>{draw}\n{figures}\ndocument.body.setAttribute('data-rendered','yes');</script>"
+        f"<script>{draw}\n{figures}\n__reportError.flush();document.body.setAttribute('data-rendered','yes');</script>"
         "</body></html>\n"
     )
 
