@@ -9,7 +9,6 @@ network (docs/report.md).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,12 @@ REPORT_FILE = "report.html"
 
 def write_html(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (a temporary sibling renamed into place)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # open() keeps the umask's file mode
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

@@ -37,7 +37,7 @@ section h2{font-size:18px;margin:6px 0} .lead{color:#555;margin:4px 0 10px;font-
 .card .m{font-size:12px;color:#444;margin-top:3px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0} td,th{border:1px solid #ddd;padding:3px 7px}
 th{background:#f0f3f6;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
-.fig{width:100%;min-height:380px} .note{font-size:12px;color:#666}
+.fig{width:100%} .note{font-size:12px;color:#666}
 .bad{color:#a40000} .good{color:#006b2e} pre#report-errors{color:#a40000}
 """
 

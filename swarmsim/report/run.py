@@ -71,13 +71,14 @@ def headline_section(result: RunFrames) -> Section:
                  f"{fmt('cost_usd', s.get('cost_usd'))} over {window_h:g} h "
                  f"({fmt('idle_cost_usd', s.get('idle_cost_usd'))} of it idle)")
     if s.get("node_failures") or s.get("outages"):
-        found.append(f"{s.get('node_failures', 0):,} nodes failed and {s.get('outages', 0):,} regions went down")
+        found.append(f"node failures: {s.get('node_failures', 0):,}, region outages: {s.get('outages', 0):,}")
     sec = Section("headline", "What the run found",
                   esc("; ".join(found)) + ". Figures cover the measurement window "
                   f"({fmt('x_s', sc.warmup)} warm-up excluded, horizon {fmt('x_s', sc.horizon)}).")
     cards = []
     for k in shown_keys(s):
         label, unit, meaning = MEANINGS[k]
+        unit = "duration" if unit == "time" else unit
         cards.append(f'<div class="card" title="{esc(k)}"><div class="v">{esc(card_value(k, s.get(k)))}</div>'
                      f"<div>{esc(label)} <span class=\"note\">({esc(unit)})</span></div>"
                      f'<div class="m">{esc(meaning)}</div><div class="k">{esc(k)}</div></div>')
@@ -122,15 +123,17 @@ def capacity_section(result: RunFrames) -> Section:
 def cost_section(result: RunFrames) -> Section:
     warm = result.scenario.warmup
     sec = Section("cost", "Cost over time, by region and pricing",
-                  "The billing rate (USD per hour) of each region's provisioned GPUs, stacked; then the "
+                  "The billing rate (USD per hour) of each region's provisioned GPUs and their total; then the "
                   "window's cost by GPU type and the prices paid.")
     ts, size = downsample(result.timeseries, "region", ["cost_usd_per_hour"])
     traces = []
     for region in _regions(result):
         g = ts[ts["region"] == region]
         traces.append({"type": "scatter", "x": (g["time_s"] / H).to_numpy(), "y": g["cost_usd_per_hour"].to_numpy(),
-                       "name": region, "stackgroup": "cost", "line": {"shape": "hv", "width": 0.5},
-                       "hovertemplate": "%{y:$,.2f}/h"})
+                       "name": region, "line": {"shape": "hv"}, "hovertemplate": "%{y:$,.2f}/h"})
+    total = ts.groupby("time_s", sort=True)["cost_usd_per_hour"].sum()
+    traces.append({"type": "scatter", "x": total.index.to_numpy() / H, "y": total.to_numpy(), "name": "all regions",
+                   "line": {"shape": "hv", "color": "#000", "dash": "dot"}, "hovertemplate": "%{y:$,.2f}/h"})
     sec.add(_bucket_note(size, _step(result.timeseries)),
             Figure(traces, _time_layout("Billing rate by region", "USD per hour", warm), height=340))
     bd = result.breakdown

