@@ -56,7 +56,8 @@ def map_section(result: RunFrames) -> Section:
     flows = (("requests, user region → serving region", _traffic(result), "#9467bd", 0.25),
              ("jobs moved, origin → region", _moved_jobs(result), "#ff7f0e", -0.25))
     for label, counts, color, bend in flows:
-        if not len(counts):
+        counts = counts[[a != b for a, b in counts.index]] if len(counts) else counts
+        if not len(counts):  # requests served where their users are draw no line
             continue
         top = float(counts.max())
         mids: list[list[float]] = []
