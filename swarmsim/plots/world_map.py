@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
@@ -143,8 +144,9 @@ def plot_world_map(result: RunFrames, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(-60, 76, 15))
     ax.grid(True, color="0.88", linewidth=0.6)
     ax.set_axisbelow(True)
-    for xy in land_polygons():
-        ax.fill(xy[:, 0], xy[:, 1], facecolor="0.93", edgecolor="0.7", linewidth=0.4, zorder=1)
+    # One collection for all the land (ax.patches keeps only the traffic arrows).
+    ax.add_collection(PolyCollection(list(land_polygons()), facecolors="0.93", edgecolors="0.7", linewidths=0.4,
+                                     zorder=1))
 
     largest = max(gpus.values(), default=0.0)
     area = {n: 60.0 + 900.0 * gpus.get(n, 0.0) / largest if largest > 0 else 60.0 for n in sc.regions}
