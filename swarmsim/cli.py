@@ -65,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: results/<name>/seed-<seed>-<hash>)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--no-report", action="store_true", help="skip report.html (the interactive report)")
     run.set_defaults(func=_run)
+
+    rep = sub.add_parser("report", help="write report.html, the interactive report of a run, sweep or plan folder")
+    rep.add_argument("folder", help="a run folder, a sweep folder or a plan folder")
+    rep.set_defaults(func=_report)
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+")
@@ -116,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--resume", action="store_true",
                     help="continue the sweep in --out: run only the missing or failed runs")
     sw.add_argument("--save-runs", action="store_true", help="also keep every run's full folder (CSVs)")
+    sw.add_argument("--no-report", action="store_true", help="skip report.html (the interactive report)")
     sw.set_defaults(func=_sweep)
 
     pl = sub.add_parser("plan", help="the cheapest fleet per region and node type that meets the SLOs "
@@ -143,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="change a scenario field")
     pl.add_argument("--out", metavar="FOLDER",
                     help="plan folder (default: results/<name>/plan-<hash>); re-running resumes it")
+    pl.add_argument("--no-report", action="store_true", help="skip the plan's report.html (the interactive report)")
     pl.set_defaults(func=_plan)
 
     cmp = sub.add_parser("compare", help="paired comparisons between the points of a finished sweep")
@@ -188,15 +195,32 @@ def _run(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)
     bar.close()
-    folder = result.save(args.out, plots=not args.no_plots)
+    folder = result.save(args.out, plots=not args.no_plots, report=not args.no_report)
+    report = "" if args.no_report else f"report:  {Path(folder) / 'report.html'}  (open it in a browser)\n"
     if args.json:
         print(json.dumps({k: json_value(v) for k, v in result.summary.items()}, indent=2))
-        print(f"results: {folder}", file=sys.stderr)
+        print(f"{report}results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
         print(render_summary(result.summary, result.breakdown, title=title))
-        print(f"\nresults: {folder}")
+        print(f"\n{report}results: {folder}")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from swarmsim.report import write_report
+
+    print(f"report: {write_report(args.folder)}")
+    return 0
+
+
+def _report_line(folder: str, skip: bool) -> str:
+    """Write the report of a finished sweep or plan folder; the line that tells where it is."""
+    if skip:
+        return ""
+    from swarmsim.report import write_report
+
+    return f"report:  {write_report(folder)}  (open it in a browser)\n"
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -346,7 +370,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if failed:
         first = table[table["status"] == "failed"].iloc[0]
         print(f"\nfailed: {failed} runs, e.g. point {first['point']} seed {first['seed']}: {first['error']}")
-    print(f"\nresults: {Path(out) / 'results.csv'}")
+    print(f"\n{_report_line(out, args.no_report)}results: {Path(out) / 'results.csv'}")
     return 0
 
 
@@ -388,7 +412,7 @@ def _plan(args: argparse.Namespace) -> int:
     print(f"swarmsim plan — {scenario.name}: vary {args.vary}, {', '.join(str(s) for s in slos)}, "
           f"{args.seeds} seeds, {int(args.confidence * 100)} % intervals")
     print(result.render())
-    print(f"\nresults: {out}")
+    print(f"\n{_report_line(out, args.no_report)}results: {out}")
     return 0
 
 

@@ -5,6 +5,7 @@ Functions from data to ``str``; the CLI prints them."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -184,67 +185,85 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     return "\n".join(lines)
 
 
-class StatusLine:
-    """One line of progress on stderr, shown only once the work has taken over ``after_s``:
-    rewritten in place on a terminal, a new line every tenth of the way otherwise."""
+def progress_wanted(stream: Any) -> bool:
+    """Whether to draw progress bars on ``stream``: ``SWARMSIM_PROGRESS=1`` forces them on (a
+    notebook, a log file), ``=0`` off; otherwise only on a terminal, and never under ``CI``."""
+    asked = os.environ.get("SWARMSIM_PROGRESS", "").strip().lower()
+    if asked in ("0", "off", "no", "false"):
+        return False
+    if asked in ("1", "on", "yes", "true"):
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("CI")
 
-    def __init__(self, stream: Any, after_s: float = 2.0) -> None:
+
+class StatusLine:
+    """The one place that draws progress: a ``tqdm`` bar on ``stream`` with the time left,
+    started once the work has taken over ``after_s`` seconds, and only when
+    :func:`progress_wanted` (or ``force``) says so; quiet otherwise (a pipe, CI, a notebook)."""
+
+    unit = "it"
+
+    def __init__(self, stream: Any, after_s: float = 2.0, force: bool | None = None) -> None:
         self.stream = stream
         self.after_s = after_s
         self.started = time.perf_counter()
-        self.shown = False
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.last_pct = -10
+        self.on = progress_wanted(stream) if force is None else force
+        self.bar: Any = None
 
-    def _due(self, pct: int, finished: bool = False) -> bool:
-        """Whether to show the line now (enough time passed; on a pipe, every 10 %)."""
-        if time.perf_counter() - self.started < self.after_s:
-            return False
-        if not self.tty and pct - self.last_pct < 10 and not finished:
-            return False
-        self.last_pct = pct
-        return True
+    def _advance(self, n: float, total: float, **postfix: Any) -> None:
+        """Move the bar to ``n`` of ``total`` (creating it once it is due)."""
+        if not self.on:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.started < self.after_s:
+                return
+            from tqdm import tqdm
 
-    def _write(self, text: str) -> None:
-        self.stream.write(("\r" + text.ljust(60)) if self.tty else text + "\n")
-        self.stream.flush()
-        self.shown = True
+            # smoothing=0: the rate (and the time left) is the average since the bar appeared,
+            # from the work done since then (initial is not counted in the rate).
+            self.bar = tqdm(total=total, initial=n, unit=self.unit, file=self.stream, smoothing=0,
+                            dynamic_ncols=True, leave=True, bar_format=self.bar_format)
+        else:
+            self.bar.update(n - self.bar.n)
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+
+    bar_format = "{l_bar}{bar}| {n:.3g}/{total:.3g} {unit} [{elapsed}<{remaining} left]"
 
     def close(self) -> None:
-        if self.shown and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class ProgressBar(StatusLine):
-    """Simulated-time progress of one run."""
+    """Simulated-time progress of one run (simulated hours, with the wall-clock time left)."""
+
+    unit = "simulated h"
 
     def __call__(self, now_s: float, horizon_s: float) -> None:
-        pct = int(100 * now_s / horizon_s)
-        if not self._due(pct):
-            return
-        elapsed = time.perf_counter() - self.started
-        filled = pct // 4
-        eta = elapsed * (horizon_s - now_s) / max(now_s, 1e-9)
-        self._write(f"[{'#' * filled}{'.' * (25 - filled)}] {pct:3d}%  simulated "
-                    f"{format_duration(now_s)} of {format_duration(horizon_s)}  ~{eta:.0f}s left")
+        self._advance(now_s / 3600.0, horizon_s / 3600.0)
 
 
 class SweepProgress(StatusLine):
-    """Runs done, failed and time left of a sweep."""
+    """Runs done (failed ones counted), of a sweep, with the time left."""
 
-    first_done: int | None = None
+    unit = "runs"
+    bar_format = "{l_bar}{bar}| {n:.0f}/{total:.0f} {unit}{postfix} [{elapsed}<{remaining} left]"
 
     def __call__(self, done: int, failed: int, total: int) -> None:
-        if self.first_done is None:
-            self.first_done = done  # runs kept from an earlier, resumed sweep
-        if not total or not self._due(int(100 * done / total), finished=done >= total):
-            return
-        ran = done - self.first_done
-        elapsed = time.perf_counter() - self.started
-        left = f"~{format_duration(elapsed * (total - done) / ran)} left" if ran else "starting"
-        self._write(f"runs {done}/{total} done, {failed} failed, {left}")
+        if total:
+            self._advance(done, total, failed=failed)
 
 
-__all__ = ["ProgressBar", "StatusLine", "SweepProgress", "fmt", "json_value", "render_intervals", "render_summary",
-           "render_trace"]
+__all__ = [
+    "ProgressBar",
+    "StatusLine",
+    "SweepProgress",
+    "fmt",
+    "json_value",
+    "progress_wanted",
+    "render_intervals",
+    "render_summary",
+    "render_trace",
+]

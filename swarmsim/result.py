@@ -70,14 +70,25 @@ class Result:
         """``results/<scenario name>/seed-<seed>-<first 8 hex of the scenario hash>``."""
         return Path(root) / self.scenario.name / f"seed-{self.scenario.seed}-{self.scenario.digest()[:8]}"
 
-    def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True) -> Path:
+    @property
+    def plot(self) -> Any:
+        """Inline figures for notebooks: ``res.plot.capacity()``, ``res.plot.cost()``,
+        ``res.plot.waits()``, ``res.plot.latency()``, ``res.plot.slo()``, ``res.plot.failures()``,
+        ``res.plot.map()``; each returns a matplotlib ``Axes`` (:class:`swarmsim.plots.accessor.RunPlots`)."""
+        from swarmsim.plots.accessor import RunPlots
+
+        return RunPlots(self)
+
+    def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True,
+             report: bool | None = None) -> Path:
         """Write the run folder atomically and return its path.
 
         Files: ``summary.json`` (headline figures + provenance; byte-identical for the same
         scenario and seed), ``run.json`` (wall time, host, Python), ``scenario.yaml`` (resolved),
         ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
-        ``requests.csv``, ``failures.csv``, ``availability.csv``, ``resilience.csv`` and PNG
-        plots. Everything is written into a temporary sibling folder
+        ``requests.csv``, ``failures.csv``, ``availability.csv``, ``resilience.csv``, PNG
+        plots and ``report.html`` (the interactive report, docs/report.md; ``report`` defaults to
+        ``plots``). Everything is written into a temporary sibling folder
         that is renamed into place only when complete. An existing *run folder* (one holding a
         ``summary.json``) is replaced; anything else at that path is left alone and refused.
 
@@ -112,6 +123,10 @@ class Result:
                 from swarmsim.plots import save_plots
 
                 save_plots(self, tmp)
+            if plots if report is None else report:
+                from swarmsim.report import run_report
+
+                run_report(self, tmp)
             if target.exists():
                 trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
                 target.rename(trash / "old")

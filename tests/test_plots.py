@@ -151,8 +151,12 @@ def test_world_map_draws_regions_and_arrows_for_requests_and_moved_jobs(served):
         return 2 if abs(lon[pair[1]] - lon[pair[0]]) > 180 else 1
 
     assert len(ax.patches) == sum(map(pieces, cross)) + sum(map(pieces, moved))
-    # One scatter for the core regions with GPUs, one for the region without.
-    assert len(ax.collections) == 2
+    # One scatter for the core regions with GPUs, one for the region without; the land (coastlines) is one
+    # PolyCollection under them.
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 2
+    assert [type(c) for c in ax.collections].count(PolyCollection) == 1
     assert sorted(t.get_text().split("\n")[0] for t in ax.texts) == sorted(names)
     assert ax.get_xlim() == (-180, 180) and ax.get_ylim() == (-60, 75)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]

