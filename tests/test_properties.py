@@ -78,7 +78,7 @@ def check_invariants(res: swarmsim.Result) -> None:
     # for; multi-node only when larger than a node.
     started = jobs[jobs["start_s"].notna()]
     types = started["node_type"].astype(str)
-    largest = types.map({n: t.max_gpus for n, t in sc.node_types.items()})  # nodes may be resized
+    largest = types.map({n: t.max_gpus for n, t in sc.node_types.items()}).astype("int64")  # nodes may be resized
     multi = types.map({n: t.multi_node for n, t in sc.node_types.items()}).astype(bool)
     assert (started["nodes"] >= 1).all()
     assert (started["nodes"] * largest >= started["gpus"]).all()
