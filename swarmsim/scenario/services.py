@@ -34,6 +34,16 @@ class ReplicaSpec(Spec):
         default_factory=lambda: LognormalDist(**DEFAULT_LOAD_TIME),
         description="s from placement to serving (model load)",
     )
+    batching: Literal["admission", "iteration"] = Field(
+        "admission", description="admission: a request is timed once, at admission (the original model); "
+        "iteration: iteration-exact continuous batching with KV memory (docs/serving.md)")
+    prefill: Literal["stall", "chunked"] = Field(
+        "chunked", description="iteration batching: a prefill stalls the batch, or shares iterations in chunks")
+    chunk_tokens: int = Field(512, ge=1, description="prefill tokens per iteration (prefill: chunked)")
+    kv_cache: bool | None = Field(
+        None, description="bound admission by KV-cache memory; default: when the model is in the model catalog")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory the engine uses")
+    prefix_caching: bool = Field(False, description="reuse the cached KV of a shared prompt prefix")
 
     @field_validator("gpu")
     @classmethod
@@ -46,6 +56,26 @@ class ReplicaSpec(Spec):
     @classmethod
     def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
         return catalog_gpus(value)
+
+    @model_validator(mode="after")
+    def _memory(self) -> ReplicaSpec:
+        if self.batching != "iteration" or self.kv_cache is False:
+            return self
+        from swarmsim.catalog.models import find_model
+
+        if find_model(self.model) is None:
+            if self.kv_cache:
+                raise ValueError(f"kv_cache: model {self.model!r} is not in the model catalog "
+                                 "(catalog/models.csv), so its KV bytes per token are unknown")
+            return self
+        from swarmsim.kvcache import kv_capacity_tokens
+
+        for gpu in self.accepted or []:
+            try:
+                kv_capacity_tokens(self.model, gpu, self.gpus, self.gpu_memory_utilization)
+            except ValueError as exc:
+                raise ValueError(f"gpus: {exc}") from None
+        return self
 
     @property
     def accepted(self) -> list[str] | None:

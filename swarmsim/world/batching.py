@@ -70,7 +70,8 @@ class Source(Protocol):
 class Job:
     """One request on a replica."""
 
-    __slots__ = ("fin", "first", "gen", "kv", "left", "output", "payload", "preempted", "prompt", "seq", "start")
+    __slots__ = ("batch", "fin", "first", "gen", "kv", "left", "output", "payload", "preempted", "prompt", "seq",
+                 "start")
 
     def __init__(self, payload: object, prompt: int, output: int, start: float) -> None:
         self.payload = payload
@@ -84,6 +85,7 @@ class Job:
         self.fin = -1  # token-clock value at which it finishes (-1: not decoding)
         self.first = math.nan  # s, first output token
         self.preempted = 0
+        self.batch = 0  # requests on the replica when it was first admitted, itself included
 
 
 class Batcher:
@@ -162,6 +164,7 @@ class Batcher:
                 if self.used + tokens + 1 + len(running) > cap:
                     break
                 job = Job(source.take(), head[0], head[1], now)  # type: ignore[union-attr]
+                job.batch = self.admitted + 1
             self.seq += 1
             job.seq = self.seq
             job.left = tokens
