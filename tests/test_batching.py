@@ -17,9 +17,10 @@ from swarmsim.world.batching import Batcher, iteration_s
 
 
 def reference(profile: ServiceProfile, cap: float, max_batch: int, chunk: int | None,
-              reqs: list[tuple[float, int, int]]) -> tuple[dict, dict, float, int]:
+              reqs: list[tuple[float, int, int]]) -> tuple[dict, dict, float, int, int]:
     """Run the iterations one by one. ``reqs`` = (arrival s, prompt, output) in arrival order.
-    Returns (first token s by request, finish s by request, longest iteration s, preemptions)."""
+    Returns (first token s by request, finish s by request, longest iteration s, preemptions,
+    iterations)."""
     t = 0.0
     i = 0
     waiting: deque[int] = deque()
@@ -31,6 +32,7 @@ def reference(profile: ServiceProfile, cap: float, max_batch: int, chunk: int | 
     longest = 0.0
     preempted = 0
     seq = 0
+    iterations = 0
     while len(finish) < len(reqs):
         while i < len(reqs) and reqs[i][0] <= t:
             waiting.append(i)
@@ -85,6 +87,7 @@ def reference(profile: ServiceProfile, cap: float, max_batch: int, chunk: int | 
             dt = iteration_s(profile, len(running), None, False)
             decoders = list(running)
         t += dt
+        iterations += 1
         longest = max(longest, dt)
         for r in decoders:  # one token each
             r["gen"] += 1
@@ -103,7 +106,7 @@ def reference(profile: ServiceProfile, cap: float, max_batch: int, chunk: int | 
             else:
                 r["kv"] = r["prompt"] + r["gen"]
                 running.append(r)
-    return first, finish, longest, preempted
+    return first, finish, longest, preempted, iterations
 
 
 class _Queue:
@@ -176,7 +179,7 @@ def test_every_request_agrees_with_the_token_loop_within_one_iteration(case: dic
     if not reqs:
         return
     args = (case["profile"], cap, case["max_batch"], case["chunk"], reqs)
-    ref_first, ref_finish, longest, ref_pre = reference(*args)
+    ref_first, ref_finish, longest, ref_pre, _ = reference(*args)
     first, finish, _, pre = event_level(*args)
     assert set(finish) == set(ref_finish) == set(range(len(reqs)))
     tol = longest * (1 + 1e-9) + 1e-9
@@ -210,7 +213,7 @@ def test_memory_preempts_and_every_request_still_finishes() -> None:
     p = _profile(0.02, 1e-4, 0.05, 0.01)
     reqs = [(0.0, 100, 200)] * 10
     _, finish, _, pre = event_level(p, 1_000, 16, None, reqs)
-    _, ref_finish, _, ref_pre = reference(p, 1_000, 16, None, reqs)
+    _, ref_finish, _, ref_pre, _ = reference(p, 1_000, 16, None, reqs)
     assert pre == ref_pre > 0
     assert len(finish) == 10
     assert max(finish.values()) == pytest.approx(max(ref_finish.values()))

@@ -132,13 +132,15 @@ class IterationServing:
             return
         prompt = site.queue[0][3]
         best: Replica | None = None
-        for replica in site.replicas.values():
-            engine = replica.engine
-            if replica.state != SERVING or engine is None or not engine.room(prompt):
-                continue
-            if best is None or engine.admitted < best.engine.admitted:  # type: ignore[union-attr]
-                best = replica
-        if best is None:
+        by_active = site.by_active  # serving replicas by requests held, fewest first
+        for a in range(len(by_active) - 1):
+            for replica in by_active[a].values():
+                if replica.engine.room(prompt):  # type: ignore[union-attr]
+                    best = replica
+                    break
+            if best is not None:
+                break
+        else:
             return
         engine = best.engine
         now = self.host.now()
