@@ -122,3 +122,18 @@ def test_node_failures_retry_the_requests_of_an_iteration_replica() -> None:
     s = swarmsim.simulate(path, {"workloads.chat.replica.batching": "iteration"}).summary
     assert s["requests_arrived"] == s["requests_completed"] + s["requests_dropped"] + s["requests_unfinished"]
     assert s["requests_completed"] > 0.95 * s["requests_arrived"]
+
+
+def test_prefix_caching_skips_the_shared_prefix_and_reports_its_hit_rate() -> None:
+    """Prompts of 2,000 tokens whose first 1,500 are a shared system prompt: a warm replica
+    prefills 500 and holds 500 + output of KV per request, so the hit rate is 1,500 / 2,000 less
+    the four replicas' first requests, and the batch is no longer bounded by memory."""
+    over = {"horizon": "40m", "warmup": 0, "workloads.chat.prompt_tokens": 2000,
+            "workloads.chat.output_tokens": 200, "workloads.chat.shared_prefix_tokens": 1500}
+    off = swarmsim.simulate(LONG, over).summary
+    on = swarmsim.simulate(LONG, {**over, "workloads.chat.replica.prefix_caching": True}).summary
+    assert "prefix_cache_hit_rate" not in off
+    admitted = on["requests_completed"] + on["requests_unfinished"]
+    assert on["prefix_cache_hit_rate"] == pytest.approx(0.75 * (1 - 4 / admitted), rel=0.02)
+    assert on["replica_batch_mean"] > 2 * off["replica_batch_mean"]
+    assert on["requests_completed"] > 2 * off["requests_completed"]

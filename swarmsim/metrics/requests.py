@@ -87,6 +87,9 @@ class RequestRecorder:
         self.serving_s = 0.0  # replica-s serving
         self.kv_area = 0.0  # KV tokens held x s, replicas with a KV bound
         self.kv_capacity_s = 0.0  # KV capacity tokens x s, the same replicas
+        self.prefix_hit_tokens = 0  # prompt tokens served from a replica's prefix cache
+        self.prompt_tokens = 0  # prompt tokens admitted (services with prefix caching)
+        self.prefix_caching = False  # some service caches its shared prefix: report the hit rate
         # Sampled rows.
         self.row_id = array("q")
         self.row_service = array("i")
@@ -190,6 +193,8 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
         figures["kv_cache_utilization"] = rec.kv_area / rec.kv_capacity_s if rec.kv_capacity_s else math.nan
         figures["requests_preempted"] = rec.preempted
         figures["requests_never_fit"] = rec.never_fit
+    if rec.prefix_caching:
+        figures["prefix_cache_hit_rate"] = rec.prefix_hit_tokens / rec.prompt_tokens if rec.prompt_tokens else math.nan
     return figures
 
 

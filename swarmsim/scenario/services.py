@@ -43,7 +43,8 @@ class ReplicaSpec(Spec):
     kv_cache: bool | None = Field(
         None, description="bound admission by KV-cache memory; default: when the model is in the model catalog")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory the engine uses")
-    prefix_caching: bool = Field(False, description="reuse the cached KV of a shared prompt prefix")
+    prefix_caching: bool = Field(
+        False, description="reuse the cached KV of the service's shared prompt prefix (shared_prefix_tokens)")
 
     @field_validator("gpu")
     @classmethod
@@ -121,6 +122,9 @@ class InferenceWorkloadSpec(Spec):
     )
     min_regions: int | None = Field(
         None, ge=1, description="replicas spread over at least this many regions (redundancy)"
+    )
+    shared_prefix_tokens: int = Field(
+        0, ge=0, description="tokens every prompt starts with (a system prompt), reused with replica.prefix_caching"
     )
 
     @property

@@ -65,12 +65,27 @@ class _SiteSource:
                 queue.popleft()
                 self.host.host.drop(self.site, request, 3)
                 continue
-            return request[3], request[4]
+            return request[3] - self._cached(request[3]), request[4]
         return None
+
+    def _cached(self, prompt: int) -> int:
+        """Prompt tokens the replica has cached: the service's shared prefix, once the replica
+        has prefilled it (its first request pays for it)."""
+        prefix = self.site.service.prefix_tokens
+        if not prefix or not self.replica.warm:  # type: ignore[union-attr]
+            return 0
+        return min(prefix, prompt)
 
     def take(self) -> object:
         request = self.site.queue.popleft()
-        self.host.begin(self.site, self.replica, request)  # type: ignore[arg-type]
+        replica: Replica = self.replica  # type: ignore[assignment]
+        host = self.host.host
+        if self.site.service.prefix_tokens and request[1] >= host.warmup:
+            rec = host.recorder
+            rec.prefix_hit_tokens += self._cached(request[3])
+            rec.prompt_tokens += request[3]
+        replica.warm = True
+        self.host.begin(self.site, replica, request)
         return request
 
 
@@ -93,7 +108,7 @@ class IterationServing:
     def attach(self, replica: Replica) -> None:
         """Give a replica that starts serving its engine."""
         service = replica.site.service
-        cap = service.kv_tokens[replica.node.pool.ntype.index]
+        cap = service.kv_tokens[replica.node.pool.ntype.index] - service.prefix_tokens  # the prefix: once
         spec = service.spec.replica
         chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
         replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup)
@@ -131,11 +146,12 @@ class IterationServing:
         if not site.queue:
             return
         prompt = site.queue[0][3]
+        prefix = min(site.service.prefix_tokens, prompt)
         best: Replica | None = None
         by_active = site.by_active  # serving replicas by requests held, fewest first
         for a in range(len(by_active) - 1):
             for replica in by_active[a].values():
-                if replica.engine.room(prompt):  # type: ignore[union-attr]
+                if replica.engine.room(prompt - prefix if replica.warm else prompt):  # type: ignore[union-attr]
                     best = replica
                     break
             if best is not None:

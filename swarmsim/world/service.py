@@ -85,6 +85,7 @@ class Services:
         #: Replicas of ``batching: iteration`` services run an engine (world/iteration.py).
         self.iteration = IterationServing(self, after)
         self.recorder.iteration = any(s.iteration for s in self.services)
+        self.recorder.prefix_caching = any(s.prefix_tokens for s in self.services)
 
     def __bool__(self) -> bool:
         return bool(self.services)

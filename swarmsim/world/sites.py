@@ -42,7 +42,7 @@ class Replica:
     """One model replica on one node."""
 
     __slots__ = ("action", "active", "born", "engine", "gen", "gpus", "id", "node", "profile", "requests", "since",
-                 "site", "state")
+                 "site", "state", "warm")
 
     def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
                  now: float) -> None:
@@ -59,6 +59,7 @@ class Replica:
         self.engine: Batcher | None = None  # replica.batching: iteration, while serving
         self.gen = 0  # the engine's latest scheduled boundary (older timeouts are stale)
         self.born = now  # s, serving since
+        self.warm = False  # has prefilled the service's shared prefix (prefix caching)
 
 
 class Site:
@@ -111,6 +112,8 @@ class Service:
                     if r.kv_cache is not False else None
                 self.kv_tokens[t.index] = math.inf if cap is None else float(cap)
         self.kv_floor = min(self.kv_tokens.values(), default=math.inf)
+        #: Shared prompt prefix a warm replica does not prefill again (0: no prefix caching).
+        self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
         self.sites = [Site(self, r) for r in world.regions]
         self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
         self.routing = spec.routing or sc.scheduler.routing
