@@ -183,25 +183,39 @@ class Batcher:
                 chunks = [(job, job.left) for job in prefilling]
                 tokens = sum(job.left for job in prefilling)
                 self.tau = iteration_s(self.profile, 0, tokens, False)
+                self.k = 1
             else:
                 budget = self.chunk
-                chunks = []
-                tokens = 0
-                for job in prefilling:
-                    take = min(job.left, budget - tokens)
-                    if take <= 0 and job.left > 0:
-                        break
-                    chunks.append((job, take))
-                    tokens += take
+                head = prefilling[0]
+                # Full chunks of the head prompt that do not complete it: identical iterations
+                # (same decodes, same chunk, no prefill completes), run as one, cut short by the
+                # first decode to finish or the KV overflow.
+                k = (head.left - 1) // budget
+                if k >= 2 and b:
+                    self._next_finish()
+                    k = min(k, self.heap[0][0] - self.V)
+                    if cap != math.inf:
+                        k = min(k, int((cap - self.used) // b))
+                if k >= 2:
+                    chunks = [(head, budget)]
+                    tokens = budget
+                else:
+                    k = 1
+                    chunks = []
+                    tokens = 0
+                    for job in prefilling:
+                        take = min(job.left, budget - tokens)
+                        if take <= 0 and job.left > 0:
+                            break
+                        chunks.append((job, take))
+                        tokens += take
                 self.tau = iteration_s(self.profile, b, tokens, True)
+                self.k = k
             self.chunks = chunks
-            self.k = 1
         elif b:
             self.chunks = None
             self.tau = iteration_s(self.profile, b, None, False)
-            heap = self.heap
-            while heap[0][2].fin != heap[0][0] or heap[0][2].seq != heap[0][1]:
-                heapq.heappop(heap)
+            self._next_finish()
             k = self.heap[0][0] - self.V
             if cap != math.inf:
                 k = min(k, int((cap - self.used) // b))
@@ -248,7 +262,7 @@ class Batcher:
                 done.append(job)
         if self.chunks is not None:
             for job, tokens in self.chunks:
-                job.left -= tokens
+                job.left -= tokens * self.k
             prefilling = self.prefilling
             while prefilling and prefilling[0].left == 0:
                 job = prefilling.popleft()
@@ -268,6 +282,12 @@ class Batcher:
         return firsts, done
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _next_finish(self) -> None:
+        """Drop stale heap entries, so that ``heap[0]`` is the next running request to finish."""
+        heap = self.heap
+        while heap[0][2].fin != heap[0][0] or heap[0][2].seq != heap[0][1]:
+            heapq.heappop(heap)
 
     def _preempt_newest(self) -> None:
         """Give back the KV of the newest admitted request and put it first in line."""
@@ -299,7 +319,7 @@ class Batcher:
             return
         span = now - a
         self.batch_area += len(self.running) * span
-        if self.chunks is None and self.b and self.tau > 0:
+        if not (self.chunks is not None and self.chunk is None) and self.b and self.tau > 0:
             u0 = self.used + self.b * (a - self.t0) / self.tau
             u1 = self.used + self.b * (now - self.t0) / self.tau
             self.kv_area += 0.5 * (u0 + u1) * span
