@@ -68,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     s = res.summary
     total = s["requests_arrived"]  # window only; the warm-up adds about 2 % more
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_mb = usage.ru_maxrss / 1024
     print(f"python {platform.python_version()}, {platform.machine()}, one process")
     print(f"simulated hours      {args.hours:g}, batching {args.batching}")
     print(f"requests (window)    {total:,}")
     print(f"wall time            {wall:.1f} s  (simulate {s['wall_time_s']:.1f} s)")
+    print(f"CPU time             {usage.ru_utime + usage.ru_stime:.1f} s  (the process; on a shared machine)")
     print(f"requests per second  {total / s['wall_time_s']:,.0f}")
     print(f"sim events           {s['sim_events']:,}")
     print(f"peak RSS             {rss_mb:,.0f} MB")

@@ -114,6 +114,7 @@ class Service:
         self.kv_floor = min(self.kv_tokens.values(), default=math.inf)
         #: Shared prompt prefix a warm replica does not prefill again (0: no prefix caching).
         self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
+        self.kv_floor -= self.prefix_tokens  # a cold replica holds the prefix and the whole prompt
         self.sites = [Site(self, r) for r in world.regions]
         self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
         self.routing = spec.routing or sc.scheduler.routing
