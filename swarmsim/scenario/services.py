@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
 from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
@@ -16,6 +16,10 @@ from swarmsim.units import Duration
 #: lognormal, median 2.5 min, sigma 0.4 (scaling-and-cloud-facts.md §6.1: weights 100-300 s,
 #: engine init 10-30 s; LLaMA-2-70B loads into GPU memory in about 84 s, ServerlessLLM).
 DEFAULT_LOAD_TIME = {"dist": "lognormal", "median": 150.0, "sigma": 0.4}
+
+
+#: Replica fields that only ``batching: iteration`` reads (docs/serving.md).
+ITERATION_FIELDS = ("batching", "prefill", "chunk_tokens", "kv_cache", "gpu_memory_utilization", "prefix_caching")
 
 
 class ReplicaSpec(Spec):
@@ -78,6 +82,17 @@ class ReplicaSpec(Spec):
                 raise ValueError(f"gpus: {exc}") from None
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved replica; with ``batching: admission`` the iteration fields, which play
+        no part in the run, are left out (so the resolved scenarios and digests of runs that do
+        not use them are as they were before the fields existed)."""
+        data = handler(self)
+        if self.batching == "admission":
+            for key in ITERATION_FIELDS:
+                data.pop(key, None)
+        return data
+
     @property
     def accepted(self) -> list[str] | None:
         """GPU models the replica accepts (None = any)."""
@@ -126,6 +141,14 @@ class InferenceWorkloadSpec(Spec):
     shared_prefix_tokens: int = Field(
         0, ge=0, description="tokens every prompt starts with (a system prompt), reused with replica.prefix_caching"
     )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved workload; ``shared_prefix_tokens`` is left out while it is 0 (no prefix)."""
+        data = handler(self)
+        if not self.shared_prefix_tokens:
+            data.pop("shared_prefix_tokens", None)
+        return data
 
     @property
     def gpu_types(self) -> list[str] | None:

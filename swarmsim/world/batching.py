@@ -149,7 +149,7 @@ class Batcher:
         Returns when it ends (``math.inf``: idle)."""
         running, prefilling = self.running, self.prefilling
         cap = self.cap
-        while self.admitted < self.max_batch:
+        while len(running) + len(prefilling) < self.max_batch:
             if self.resume:
                 job = self.resume[0]
                 tokens = job.prompt + job.gen
@@ -164,7 +164,7 @@ class Batcher:
                 if self.used + tokens + 1 + len(running) > cap:
                     break
                 job = Job(source.take(), head[0], head[1], now)  # type: ignore[union-attr]
-                job.batch = self.admitted + 1
+                job.batch = len(running) + len(prefilling) + 1
             self.seq += 1
             job.seq = self.seq
             job.left = tokens

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+from simpy import Environment
 from simpy.events import Timeout
 
 from swarmsim.metrics.requests import RequestRecorder
@@ -24,6 +25,11 @@ from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Si
 NEVER_FITS = 6
 
 
+class _Counts(Protocol):
+    events: int  # events processed
+    rtt: list[list[float]]  # s, rtt[origin][region]
+
+
 class IterationHost(Protocol):
     """What :class:`IterationServing` needs of :class:`~swarmsim.world.service.Services`."""
 
@@ -33,16 +39,16 @@ class IterationHost(Protocol):
     track_requests: bool
     recorder: RequestRecorder
 
-    def now(self) -> float: ...
-
-    def count_event(self) -> None: ...
+    world: _Counts
 
     def drop(self, site: Site, request: Request, reason: int) -> None: ...
 
     def release(self, replica: Replica) -> None: ...
 
-    def record(self, site: Site, request: Request, start: float, now: float, first: float, tpot: float,
-               batch: int) -> None: ...
+    def record(self, site: Site, request: Request, start: float, now: float, ttft: float, tpot: float,
+               batch: int) -> None:
+        """Count a completed request (``ttft`` s from arrival, access and network included)."""
+        ...
 
 
 class _SiteSource:
@@ -58,7 +64,7 @@ class _SiteSource:
     def head(self) -> tuple[int, int] | None:
         queue = self.site.queue
         timeout = self.site.service.timeout
-        now = self.host.host.now()
+        now = self.host.env.now
         while queue:
             request = queue[0]
             if now - request[1] > timeout:
@@ -92,9 +98,10 @@ class _SiteSource:
 class IterationServing:
     """The iteration-level engines of a run's replicas (see the module docstring)."""
 
-    def __init__(self, host: IterationHost, after: After) -> None:
+    def __init__(self, host: IterationHost, after: After, env: Environment) -> None:
         self.host = host
         self._after = after
+        self.env = env  # the world's clock (``env.now``, s)
         self._sources: dict[int, _SiteSource] = {}
 
     def _source(self, site: Site) -> _SiteSource:
@@ -112,14 +119,14 @@ class IterationServing:
         spec = service.spec.replica
         chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
         replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup)
-        replica.born = self.host.now()
+        replica.born = self.env.now
 
     def retire(self, replica: Replica) -> None:
         """Add a replica's occupancy to the run's figures (it stopped, failed, or the run ended)."""
         engine = replica.engine
         if engine is None:
             return
-        now = self.host.now()
+        now = self.env.now
         engine.settle(now)
         rec = self.host.recorder
         life = max(0.0, now - max(replica.born, self.host.warmup))
@@ -159,7 +166,7 @@ class IterationServing:
         else:
             return
         engine = best.engine
-        now = self.host.now()
+        now = self.env.now
         if not engine.busy:  # type: ignore[union-attr]
             self._plan(best, now)
         else:
@@ -180,7 +187,7 @@ class IterationServing:
         if request[1] >= host.warmup:
             host.in_flight[request[2]] += 1
         if request[5]:
-            host.sampled_in_flight[request[0]] = (site.service, request, site.region.index, host.now())
+            host.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.env.now)
         if host.track_requests:
             replica.requests[request[0]] = request
 
@@ -204,11 +211,11 @@ class IterationServing:
         self._after(delay, self._on_boundary, (replica, replica.gen))
 
     def _on_boundary(self, event: Timeout) -> None:
-        self.host.count_event()
+        self.host.world.events += 1
         replica, gen = event._value
         if replica.state == FAILED or gen != replica.gen or replica.engine is None:
             return
-        now = self.host.now()
+        now = self.env.now
         _, done = replica.engine.end(now)
         site = replica.site
         for job in done:
@@ -223,7 +230,10 @@ class IterationServing:
         if host.track_requests:
             del replica.requests[request[0]]
         tpot = (now - job.first) / (job.output - 1) if job.output > 1 else 0.0
-        host.record(site, request, job.start, now, job.first, tpot, job.batch)
+        r = site.region.index
+        ttft = site.service.access_s[r] + host.world.rtt[request[2]][r] + (job.start - request[1]) \
+            + (job.first - job.start)
+        host.record(site, request, job.start, now, ttft, tpot, job.batch)
         site.in_service -= 1
         a = replica.active
         replica.active = a - 1

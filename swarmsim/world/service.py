@@ -29,7 +29,7 @@ from swarmsim.metrics.requests import (
 )
 from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.traces import BadRows
-from swarmsim.workloads.requests import RequestBatch, request_batches
+from swarmsim.workloads.requests import RequestBatch, request_batches, sample_share
 from swarmsim.world.clock import After, Clock
 from swarmsim.world.iteration import NEVER_FITS, IterationServing, never_fits
 from swarmsim.world.sites import (
@@ -83,7 +83,7 @@ class Services:
         self.track_requests = bool(sc.failures)
         self.sampled_in_flight: dict[int, tuple[Service, Request, int, float]] = {}
         #: Replicas of ``batching: iteration`` services run an engine (world/iteration.py).
-        self.iteration = IterationServing(self, after)
+        self.iteration = IterationServing(self, after, world.env)
         self.recorder.iteration = any(s.iteration for s in self.services)
         self.recorder.prefix_caching = any(s.prefix_tokens for s in self.services)
 
@@ -114,21 +114,7 @@ class Services:
 
     def _sample_share(self, service: Service) -> float:
         """Probability that a request becomes a row of requests.csv."""
-        k = service.spec.sample_requests
-        if k is None:
-            return 1.0
-        spec = service.spec
-        if spec.trace is not None:  # the file's line count bounds the rows it can bring
-            from swarmsim.workloads.replay import trace_path
-
-            with open(trace_path(spec.trace, self.world.scenario), "rb") as f:
-                lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-            expected = lines * spec.trace.sample * spec.trace.scale
-        else:
-            from swarmsim.workloads.arrivals import mean_rate
-
-            expected = mean_rate(spec.arrivals) * self.world.scenario.horizon  # type: ignore[arg-type]
-        return min(1.0, k / expected) if expected > 0 else 1.0
+        return sample_share(service.spec, self.world.scenario)
 
     # --- replicas ---------------------------------------------------------------------------
 
@@ -235,11 +221,12 @@ class Services:
             site.loading -= 1
         replica.state = DRAINING
         if replica.active == 0:
-            self._release(replica)
+            self.release(replica)
         if not (site.serving or site.loading) and site.queue:
             self._evacuate(site)
 
-    def _release(self, replica: Replica) -> None:
+    def release(self, replica: Replica) -> None:
+        """Free the GPUs of a replica that stopped and has drained."""
         site = replica.site
         replica.state = STOPPED
         self.iteration.retire(replica)
@@ -433,7 +420,7 @@ class Services:
         access = service.access_s[site.region.index]
         network = w.rtt[request[2]][site.region.index]
         ttft = access + network + (start - request[1]) + prefill + tpot
-        self._record(site, request, start, now, ttft, tpot, batch)
+        self.record(site, request, start, now, ttft, tpot, batch)
         site.in_service -= 1
         a = replica.active
         replica.active = a - 1
@@ -441,11 +428,11 @@ class Services:
             del site.by_active[a][replica.id]
             site.by_active[a - 1][replica.id] = replica
         elif replica.active == 0:
-            self._release(replica)
+            self.release(replica)
         self._drain_queue(site)
 
-    def _record(self, site: Site, request: Request, start: float, now: float, ttft: float, tpot: float,
-                batch: int) -> None:
+    def record(self, site: Site, request: Request, start: float, now: float, ttft: float, tpot: float,
+               batch: int) -> None:
         """Count a completed request (``ttft`` s from arrival, with access and network)."""
         service = site.service
         w = self.world
@@ -481,29 +468,9 @@ class Services:
 
     # --- what world/iteration.py asks of the services (IterationHost) ---------------------------
 
-    def now(self) -> float:
-        """The simulated time, s."""
-        return self.world.env.now
-
-    def count_event(self) -> None:
-        """Count one processed event."""
-        self.world.events += 1
-
     def drop(self, site: Site, request: Request, reason: int) -> None:
         """Drop a request at a site, for a reason of ``DROP_REASONS``."""
         self._drop(site.service, request, site.region.index, reason, request[1] >= self.warmup)
-
-    def release(self, replica: Replica) -> None:
-        """Free the GPUs of a drained replica."""
-        self._release(replica)
-
-    def record(self, site: Site, request: Request, start: float, now: float, first: float, tpot: float,
-               batch: int) -> None:
-        """Count a request the iteration engine completed (first token at ``first`` s)."""
-        access = site.service.access_s[site.region.index]
-        network = self.world.rtt[request[2]][site.region.index]
-        self._record(site, request, start, now, access + network + (start - request[1]) + (first - start),
-                     tpot, batch)
 
     def _drain_queue(self, site: Site) -> None:
         """Start queued requests while replicas have room (dropping those past their timeout)."""
