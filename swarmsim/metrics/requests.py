@@ -24,7 +24,7 @@ HIST_BINS = int(math.log(1e6 / HIST_MIN_S) / HIST_STEP) + 2
 R_COMPLETED, R_DROPPED, R_UNFINISHED = 0, 1, 2
 R_STATUS = ("completed", "dropped", "unfinished")
 #: Why a request was dropped.
-DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost", "node-failed")
+DROP_REASONS = ("", "no-replica", "queue-full", "timeout", "replica-lost", "node-failed", "never-fits")
 #: Drop reasons that count as failed requests: no replica within reach, or their replica or its
 #: node went away (the others, queue-full and timeout, are overload).
 FAILED_REASONS = (1, 4, 5)
@@ -90,6 +90,17 @@ class RequestRecorder:
         self.residency_violations = 0  # completed requests served outside their allowed jurisdictions
         self.slots_busy = 0  # summed over samples in the window: requests in service ...
         self.slots_offered = 0  # ... and batch slots of serving replicas
+        # replica.batching: iteration (world/iteration.py), window only.
+        self.iteration = False  # some service runs iteration-level engines: report the figures below
+        self.never_fit = 0  # rejected: prompt + output over the KV cache (drop reason never-fits)
+        self.preempted = 0  # preemptions (a request preempted twice counts twice)
+        self.batch_area = 0.0  # requests decoding x s, summed over replicas
+        self.serving_s = 0.0  # replica-s serving
+        self.kv_area = 0.0  # KV tokens held x s, replicas with a KV bound
+        self.kv_capacity_s = 0.0  # KV capacity tokens x s, the same replicas
+        self.prefix_hit_tokens = 0  # prompt tokens served from a replica's prefix cache
+        self.prompt_tokens = 0  # prompt tokens admitted (services with prefix caching)
+        self.prefix_caching = False  # some service caches its shared prefix: report the hit rate
         # Sampled rows.
         self.row_id = array("q")
         self.row_service = array("i")
@@ -172,7 +183,7 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
     ttft = np.sum(np.asarray(rec.hist_ttft, dtype=np.int64), axis=0)
     tpot = np.sum(np.asarray(rec.hist_tpot, dtype=np.int64), axis=0)
     decided = completed + dropped
-    return {
+    figures = {
         "requests_arrived": arrived,
         "requests_completed": completed,
         "requests_dropped": dropped,
@@ -188,6 +199,14 @@ def request_figures(rec: RequestRecorder) -> dict[str, float | int]:
         "request_residency_violations": rec.residency_violations,
         "replica_slot_utilization": rec.slots_busy / rec.slots_offered if rec.slots_offered else math.nan,
     }
+    if rec.iteration:  # only runs with iteration-level serving carry these (docs/metrics.md)
+        figures["replica_batch_mean"] = rec.batch_area / rec.serving_s if rec.serving_s else math.nan
+        figures["kv_cache_utilization"] = rec.kv_area / rec.kv_capacity_s if rec.kv_capacity_s else math.nan
+        figures["requests_preempted"] = rec.preempted
+        figures["requests_never_fit"] = rec.never_fit
+    if rec.prefix_caching:
+        figures["prefix_cache_hit_rate"] = rec.prefix_hit_tokens / rec.prompt_tokens if rec.prompt_tokens else math.nan
+    return figures
 
 
 def request_breakdown(rec: RequestRecorder) -> list[dict[str, object]]:

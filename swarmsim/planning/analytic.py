@@ -18,7 +18,8 @@ The model, per region ``r`` of the plan (docs/planning.md gives the sources and 
   the M/G/c approximation whose mean is Allen-Cunneen's ``E[W] = C / (c mu - lambda) (1 + cs^2) / 2``.
   Service-level figures (:mod:`swarmsim.levels`) the scenario's ``report.figures`` names, such
   as ``job_wait_within_20s`` or ``job_wait_p80_s[training]``, are predicted from the same tail.
-* **Inference** sites are M/G/c queues with ``c = replicas * max_batch`` batch slots; the
+* **Inference** sites are M/G/c queues with ``c = replicas * max_batch`` batch slots (with
+  ``batching: iteration``, ``max_batch`` bounded by the KV cache, :func:`kv_batch_bound`); the
   service time is the replica's :class:`~swarmsim.serving.ServiceProfile` at the mean batch
   ``b`` (a fixed point of ``b = clip(a / replicas, 1, max_batch)``), evaluated hour by hour of
   a diurnal day. Latency = access latency + RTT + wait + service, as a weighted sample whose
@@ -38,6 +39,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from swarmsim.errors import ScenarioError
+from swarmsim.kvcache import kv_capacity_tokens
 from swarmsim.levels import Level, parse_level
 from swarmsim.scenario import (
     DiurnalArrivals,
@@ -367,7 +369,8 @@ class Model:
         main = max(accepted, key=lambda t: counts[t] * self.scenario.node_types[t].gpus)
         profile = profile_for_replica(work.replica, self.scenario.node_types[main].gpu)
         prompt, output = self._tokens[name]
-        slots = replicas * work.replica.max_batch
+        cap = kv_batch_bound(work, self.scenario.node_types[main].gpu, prompt, output)
+        slots = replicas * cap
         util, samples, weights, origins = 0.0, [], [], []
         for hour in range(24):
             lam = float(total[hour])
@@ -376,7 +379,7 @@ class Model:
             batch = 1.0
             for _ in range(20):  # fixed point of the mean batch
                 service = profile.service_s(prompt, output, batch)
-                nxt = float(np.clip(lam * service.mean() / replicas, 1.0, work.replica.max_batch))
+                nxt = float(np.clip(lam * service.mean() / replicas, 1.0, cap))
                 if abs(nxt - batch) < 1e-3:
                     break
                 batch = nxt
@@ -391,6 +394,20 @@ class Model:
                 weights.append(np.full(LATENCY_SAMPLES, rate[hour] / LATENCY_SAMPLES))
                 origins.append(origin)
         return util, samples, weights, origins
+
+
+def kv_batch_bound(work: InferenceWorkloadSpec, gpu: str, prompt: np.ndarray, output: np.ndarray) -> int:
+    """Most requests a replica holds at once: ``max_batch``, and with ``batching: iteration``
+    and a KV cache also ``floor(KV tokens / mean KV a request holds)``, where a request holds
+    its prompt plus on average half its output over its life (docs/serving.md)."""
+    r = work.replica
+    if r.batching != "iteration" or r.kv_cache is False:
+        return r.max_batch
+    cap = kv_capacity_tokens(r.model, gpu, r.gpus, r.gpu_memory_utilization)
+    if cap is None:
+        return r.max_batch
+    held = float(np.mean(prompt + output / 2.0))
+    return int(max(1, min(r.max_batch, math.floor(cap / held) if held > 0 else r.max_batch)))
 
 
 def _job_figures(tails: list[tuple[float, Queue]]) -> dict[str, float]:

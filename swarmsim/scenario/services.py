@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
 from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
@@ -16,6 +16,10 @@ from swarmsim.units import Duration
 #: lognormal, median 2.5 min, sigma 0.4 (scaling-and-cloud-facts.md §6.1: weights 100-300 s,
 #: engine init 10-30 s; LLaMA-2-70B loads into GPU memory in about 84 s, ServerlessLLM).
 DEFAULT_LOAD_TIME = {"dist": "lognormal", "median": 150.0, "sigma": 0.4}
+
+
+#: Replica fields that only ``batching: iteration`` reads (docs/serving.md).
+ITERATION_FIELDS = ("batching", "prefill", "chunk_tokens", "kv_cache", "gpu_memory_utilization", "prefix_caching")
 
 
 class ReplicaSpec(Spec):
@@ -38,6 +42,17 @@ class ReplicaSpec(Spec):
         False, exclude_if=lambda on: not on,
         description="draw the serving profile from its fit's bootstrap samples, one draw per run and seed",
     )
+    batching: Literal["admission", "iteration"] = Field(
+        "admission", description="admission: a request is timed once, at admission (the original model); "
+        "iteration: iteration-exact continuous batching with KV memory (docs/serving.md)")
+    prefill: Literal["stall", "chunked"] = Field(
+        "chunked", description="iteration batching: a prefill stalls the batch, or shares iterations in chunks")
+    chunk_tokens: int = Field(512, ge=1, description="prefill tokens per iteration (prefill: chunked)")
+    kv_cache: bool | None = Field(
+        None, description="bound admission by KV-cache memory; default: when the model is in the model catalog")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory the engine uses")
+    prefix_caching: bool = Field(
+        False, description="reuse the cached KV of the service's shared prompt prefix (shared_prefix_tokens)")
 
     @field_validator("gpu")
     @classmethod
@@ -50,6 +65,37 @@ class ReplicaSpec(Spec):
     @classmethod
     def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
         return catalog_gpus(value)
+
+    @model_validator(mode="after")
+    def _memory(self) -> ReplicaSpec:
+        if self.batching != "iteration" or self.kv_cache is False:
+            return self
+        from swarmsim.catalog.models import find_model
+
+        if find_model(self.model) is None:
+            if self.kv_cache:
+                raise ValueError(f"kv_cache: model {self.model!r} is not in the model catalog "
+                                 "(catalog/models.csv), so its KV bytes per token are unknown")
+            return self
+        from swarmsim.kvcache import kv_capacity_tokens
+
+        for gpu in self.accepted or []:
+            try:
+                kv_capacity_tokens(self.model, gpu, self.gpus, self.gpu_memory_utilization)
+            except ValueError as exc:
+                raise ValueError(f"gpus: {exc}") from None
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved replica; with ``batching: admission`` the iteration fields, which play
+        no part in the run, are left out (so the resolved scenarios and digests of runs that do
+        not use them are as they were before the fields existed)."""
+        data = handler(self)
+        if self.batching == "admission":
+            for key in ITERATION_FIELDS:
+                data.pop(key, None)
+        return data
 
     @property
     def accepted(self) -> list[str] | None:
@@ -96,6 +142,17 @@ class InferenceWorkloadSpec(Spec):
     min_regions: int | None = Field(
         None, ge=1, description="replicas spread over at least this many regions (redundancy)"
     )
+    shared_prefix_tokens: int = Field(
+        0, ge=0, description="tokens every prompt starts with (a system prompt), reused with replica.prefix_caching"
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The resolved workload; ``shared_prefix_tokens`` is left out while it is 0 (no prefix)."""
+        data = handler(self)
+        if not self.shared_prefix_tokens:
+            data.pop("shared_prefix_tokens", None)
+        return data
 
     @property
     def gpu_types(self) -> list[str] | None:

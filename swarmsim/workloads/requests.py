@@ -44,3 +44,23 @@ def request_batches(
         output = np.maximum(np.rint(spec.output_tokens.sample(streams.get(f"output/{name}"), n)), 1)
         yield RequestBatch(times.tolist(), origin.tolist(), prompt.astype(np.int64).tolist(),
                            output.astype(np.int64).tolist())
+
+
+def sample_share(spec: InferenceWorkloadSpec, scenario: Scenario) -> float:
+    """Probability that a request of the service becomes a row of requests.csv: about
+    ``sample_requests`` rows over the expected request count (a trace's line count, or the
+    mean rate times the horizon)."""
+    k = spec.sample_requests
+    if k is None:
+        return 1.0
+    if spec.trace is not None:  # the file's line count bounds the rows it can bring
+        from swarmsim.workloads.replay import trace_path
+
+        with open(trace_path(spec.trace, scenario), "rb") as f:
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        expected = lines * spec.trace.sample * spec.trace.scale
+    else:
+        from swarmsim.workloads.arrivals import mean_rate
+
+        expected = mean_rate(spec.arrivals) * scenario.horizon  # type: ignore[arg-type]
+    return min(1.0, k / expected) if expected > 0 else 1.0

@@ -29,8 +29,9 @@ from swarmsim.metrics.requests import (
 )
 from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.traces import BadRows
-from swarmsim.workloads.requests import RequestBatch, request_batches
+from swarmsim.workloads.requests import RequestBatch, request_batches, sample_share
 from swarmsim.world.clock import After, Clock
+from swarmsim.world.iteration import NEVER_FITS, IterationServing, never_fits
 from swarmsim.world.sites import (
     DRAINING,
     FAILED,
@@ -81,6 +82,10 @@ class Services:
         #: Keep each replica's requests in service, so that a node failure can retry or drop them.
         self.track_requests = bool(sc.failures)
         self.sampled_in_flight: dict[int, tuple[Service, Request, int, float]] = {}
+        #: Replicas of ``batching: iteration`` services run an engine (world/iteration.py).
+        self.iteration = IterationServing(self, after, world.env)
+        self.recorder.iteration = any(s.iteration for s in self.services)
+        self.recorder.prefix_caching = any(s.prefix_tokens for s in self.services)
 
     def __bool__(self) -> bool:
         return bool(self.services)
@@ -109,21 +114,7 @@ class Services:
 
     def _sample_share(self, service: Service) -> float:
         """Probability that a request becomes a row of requests.csv."""
-        k = service.spec.sample_requests
-        if k is None:
-            return 1.0
-        spec = service.spec
-        if spec.trace is not None:  # the file's line count bounds the rows it can bring
-            from swarmsim.workloads.replay import trace_path
-
-            with open(trace_path(spec.trace, self.world.scenario), "rb") as f:
-                lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-            expected = lines * spec.trace.sample * spec.trace.scale
-        else:
-            from swarmsim.workloads.arrivals import mean_rate
-
-            expected = mean_rate(spec.arrivals) * self.world.scenario.horizon  # type: ignore[arg-type]
-        return min(1.0, k / expected) if expected > 0 else 1.0
+        return sample_share(service.spec, self.world.scenario)
 
     # --- replicas ---------------------------------------------------------------------------
 
@@ -182,6 +173,8 @@ class Services:
     def _serve_ready(self, replica: Replica) -> None:
         site = replica.site
         replica.state = SERVING
+        if site.service.iteration:
+            self.iteration.attach(replica)
         site.serving += 1
         site.by_active[0][replica.id] = replica
         if site.serving == 1:
@@ -228,13 +221,15 @@ class Services:
             site.loading -= 1
         replica.state = DRAINING
         if replica.active == 0:
-            self._release(replica)
+            self.release(replica)
         if not (site.serving or site.loading) and site.queue:
             self._evacuate(site)
 
-    def _release(self, replica: Replica) -> None:
+    def release(self, replica: Replica) -> None:
+        """Free the GPUs of a replica that stopped and has drained."""
         site = replica.site
         replica.state = STOPPED
+        self.iteration.retire(replica)
         del site.replicas[replica.id]
         node = replica.node
         del node.replicas[replica.id]  # type: ignore[union-attr]
@@ -276,6 +271,7 @@ class Services:
             if replica.state in (LOADING, SERVING):
                 site.wanted += 1  # keep the service's replica count: a replacement is placed when GPUs allow
             replica.state = FAILED
+            self.iteration.retire(replica)
             retry = []
             for rid in sorted(replica.requests):
                 request = replica.requests[rid]
@@ -341,6 +337,9 @@ class Services:
         rec = self.recorder
         if counted:
             rec.arrived[origin] += 1
+        if service.iteration and never_fits(service.kv_floor, request):
+            self._drop(service, request, -1, NEVER_FITS, counted)
+            return
         r = self._route(service, origin)
         if r < 0:
             self._drop(service, request, -1, 1, counted)
@@ -349,6 +348,9 @@ class Services:
 
     def _admit(self, service: Service, site: Site, request: Request) -> None:
         """Serve a request at a site now, queue it, or drop it when the queue is full."""
+        if service.iteration:
+            self.iteration.arrive(site, request)
+            return
         replica = site.free_replica() if not site.queue else None
         if replica is not None:
             self._begin(site, replica, request)
@@ -415,13 +417,31 @@ class Services:
         site = replica.site
         service = site.service
         now = w.env.now
+        access = service.access_s[site.region.index]
+        network = w.rtt[request[2]][site.region.index]
+        ttft = access + network + (start - request[1]) + prefill + tpot
+        self.record(site, request, start, now, ttft, tpot, batch)
+        site.in_service -= 1
+        a = replica.active
+        replica.active = a - 1
+        if replica.state == SERVING:
+            del site.by_active[a][replica.id]
+            site.by_active[a - 1][replica.id] = replica
+        elif replica.active == 0:
+            self.release(replica)
+        self._drain_queue(site)
+
+    def record(self, site: Site, request: Request, start: float, now: float, ttft: float, tpot: float,
+               batch: int) -> None:
+        """Count a completed request (``ttft`` s from arrival, with access and network)."""
+        service = site.service
+        w = self.world
         rid, arrival, origin, prompt, output, keep = request
         r = site.region.index
         access = service.access_s[r]
         network = w.rtt[origin][r]
         queue = start - arrival
         latency = access + network + queue + (now - start)
-        ttft = access + network + queue + prefill + tpot
         site.served += 1
         if arrival >= self.warmup:
             self.in_flight[origin] -= 1
@@ -445,20 +465,20 @@ class Services:
             del self.sampled_in_flight[rid]
             self.recorder.row(rid, service.index, origin, r, R_COMPLETED, 0, arrival, start, now, access,
                               network, queue, now - start, ttft, tpot, latency, prompt, output, batch)
-        site.in_service -= 1
-        a = replica.active
-        replica.active = a - 1
-        if replica.state == SERVING:
-            del site.by_active[a][replica.id]
-            site.by_active[a - 1][replica.id] = replica
-        elif replica.active == 0:
-            self._release(replica)
-        self._drain_queue(site)
+
+    # --- what world/iteration.py asks of the services (IterationHost) ---------------------------
+
+    def drop(self, site: Site, request: Request, reason: int) -> None:
+        """Drop a request at a site, for a reason of ``DROP_REASONS``."""
+        self._drop(site.service, request, site.region.index, reason, request[1] >= self.warmup)
 
     def _drain_queue(self, site: Site) -> None:
         """Start queued requests while replicas have room (dropping those past their timeout)."""
         queue = site.queue
         service = site.service
+        if service.iteration:
+            self.iteration.wake(site)
+            return
         now = self.world.env.now
         while queue:
             replica = site.free_replica()
@@ -476,6 +496,8 @@ class Services:
             self.recorder.dropped[origin] += 1
             if reason in FAILED_REASONS:
                 self.recorder.failed[origin] += 1
+            if reason == NEVER_FITS:
+                self.recorder.never_fit += 1
         if request[5]:
             nan = math.nan
             self.recorder.row(request[0], service.index, origin, region, R_DROPPED, reason, request[1],
@@ -536,6 +558,7 @@ class Services:
                                 request[1], nan, nan, nan, nan, nan, nan, nan, nan, nan, request[3],
                                 request[4], 0)
                 for replica in sorted(site.replicas.values(), key=lambda x: x.id):
+                    self.iteration.retire(replica)
                     self.replica_log.append((service.index, site.region.index, replica.node.pool.ntype.index,
                                              replica.gpus, replica.since, now))
         for o, n in enumerate(self.in_flight):

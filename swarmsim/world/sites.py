@@ -10,11 +10,13 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
+from swarmsim.kvcache import kv_capacity_tokens
 from swarmsim.serving import ServiceProfile, draw_sample, profile_for_replica
 
 if TYPE_CHECKING:
     from swarmsim.rng import Streams
     from swarmsim.scenario import InferenceWorkloadSpec, Scenario
+    from swarmsim.world.batching import Batcher
     from swarmsim.world.node import Node, NodeType, Region
 
 
@@ -41,7 +43,8 @@ Request = tuple[int, float, int, int, int, bool]
 class Replica:
     """One model replica on one node."""
 
-    __slots__ = ("action", "active", "gpus", "id", "node", "profile", "requests", "since", "site", "state")
+    __slots__ = ("action", "active", "born", "engine", "gen", "gpus", "id", "node", "profile", "requests", "since",
+                 "site", "state", "warm")
 
     def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
                  now: float) -> None:
@@ -55,6 +58,10 @@ class Replica:
         self.since = now  # GPUs held since
         self.action = -1  # the scaling action that asked for it
         self.requests: dict[int, Request] = {}  # in service, by request id
+        self.engine: Batcher | None = None  # replica.batching: iteration, while serving
+        self.gen = 0  # the engine's latest scheduled boundary (older timeouts are stale)
+        self.born = now  # s, serving since
+        self.warm = False  # has prefilled the service's shared prefix (prefix caching)
 
 
 class Site:
@@ -98,6 +105,20 @@ class Service:
         # profile_uncertainty: one bootstrap sample per run, the same for every GPU type (docs/serving.md).
         sample = draw_sample(spec.replica, world.streams.fresh(f"serving-profile/{name}"))
         self.profiles = {t.index: profile_for_replica(spec.replica, t.gpu, sample) for t in self.types}
+        #: ``batching: iteration``: KV-cache tokens per node type (inf: no memory bound) and the
+        #: smallest of them (a longer request can never be served and is rejected).
+        self.iteration = spec.replica.batching == "iteration"
+        self.kv_tokens: dict[int, float] = {}
+        if self.iteration:
+            r = spec.replica
+            for t in self.types:
+                cap = kv_capacity_tokens(r.model, t.gpu, r.gpus, r.gpu_memory_utilization) \
+                    if r.kv_cache is not False else None
+                self.kv_tokens[t.index] = math.inf if cap is None else float(cap)
+        self.kv_floor = min(self.kv_tokens.values(), default=math.inf)
+        #: Shared prompt prefix a warm replica does not prefill again (0: no prefix caching).
+        self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
+        self.kv_floor -= self.prefix_tokens  # a cold replica holds the prefix and the whole prompt
         self.sites = [Site(self, r) for r in world.regions]
         self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
         self.routing = spec.routing or sc.scheduler.routing

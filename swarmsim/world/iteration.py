@@ -1,0 +1,250 @@
+"""Services with ``replica.batching: iteration``: each serving replica runs a
+:class:`~swarmsim.world.batching.Batcher` that admits from its site's FIFO queue at iteration
+boundaries, bounded by KV memory and ``max_batch`` (docs/serving.md, "Iteration-level serving").
+
+The world's side of it: one SimPy timeout per run of iterations (stale ones are skipped by a
+generation count, since SimPy cannot cancel a timeout), waking a replica with room when a
+request joins the queue, and the bookkeeping a request in service needs (the site's counters,
+``in_flight``, the sampled rows, the requests a node failure retries).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from simpy import Environment
+from simpy.events import Timeout
+
+from swarmsim.metrics.requests import RequestRecorder
+from swarmsim.world.batching import Batcher, Job
+from swarmsim.world.clock import After
+from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Site
+
+#: Drop reason of a request whose prompt plus output exceeds the KV cache (metrics/requests.py).
+NEVER_FITS = 6
+
+
+class _Counts(Protocol):
+    events: int  # events processed
+    rtt: list[list[float]]  # s, rtt[origin][region]
+
+
+class IterationHost(Protocol):
+    """What :class:`IterationServing` needs of :class:`~swarmsim.world.service.Services`."""
+
+    warmup: float
+    in_flight: list[int]
+    sampled_in_flight: dict[int, tuple]
+    track_requests: bool
+    recorder: RequestRecorder
+
+    world: _Counts
+
+    def drop(self, site: Site, request: Request, reason: int) -> None: ...
+
+    def release(self, replica: Replica) -> None: ...
+
+    def record(self, site: Site, request: Request, start: float, now: float, ttft: float, tpot: float,
+               batch: int) -> None:
+        """Count a completed request (``ttft`` s from arrival, access and network included)."""
+        ...
+
+
+class _SiteSource:
+    """A site's queue as the :class:`~swarmsim.world.batching.Source` of one replica."""
+
+    __slots__ = ("host", "replica", "site")
+
+    def __init__(self, host: IterationServing, site: Site) -> None:
+        self.host = host
+        self.site = site
+        self.replica: Replica | None = None
+
+    def head(self) -> tuple[int, int] | None:
+        queue = self.site.queue
+        timeout = self.site.service.timeout
+        now = self.host.env.now
+        while queue:
+            request = queue[0]
+            if now - request[1] > timeout:
+                queue.popleft()
+                self.host.host.drop(self.site, request, 3)
+                continue
+            return request[3] - self._cached(request[3]), request[4]
+        return None
+
+    def _cached(self, prompt: int) -> int:
+        """Prompt tokens the replica has cached: the service's shared prefix, once the replica
+        has prefilled it (its first request pays for it)."""
+        prefix = self.site.service.prefix_tokens
+        if not prefix or not self.replica.warm:  # type: ignore[union-attr]
+            return 0
+        return min(prefix, prompt)
+
+    def take(self) -> object:
+        request = self.site.queue.popleft()
+        replica: Replica = self.replica  # type: ignore[assignment]
+        host = self.host.host
+        if self.site.service.prefix_tokens and request[1] >= host.warmup:
+            rec = host.recorder
+            rec.prefix_hit_tokens += self._cached(request[3])
+            rec.prompt_tokens += request[3]
+        replica.warm = True
+        self.host.begin(self.site, replica, request)
+        return request
+
+
+class IterationServing:
+    """The iteration-level engines of a run's replicas (see the module docstring)."""
+
+    def __init__(self, host: IterationHost, after: After, env: Environment) -> None:
+        self.host = host
+        self._after = after
+        self.env = env  # the world's clock (``env.now``, s)
+        self._sources: dict[int, _SiteSource] = {}
+
+    def _source(self, site: Site) -> _SiteSource:
+        src = self._sources.get(id(site))
+        if src is None:
+            src = self._sources[id(site)] = _SiteSource(self, site)
+        return src
+
+    # --- replicas -------------------------------------------------------------------------------
+
+    def attach(self, replica: Replica) -> None:
+        """Give a replica that starts serving its engine."""
+        service = replica.site.service
+        cap = service.kv_tokens[replica.node.pool.ntype.index] - service.prefix_tokens  # the prefix: once
+        spec = service.spec.replica
+        chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
+        replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup)
+        replica.born = self.env.now
+
+    def retire(self, replica: Replica) -> None:
+        """Add a replica's occupancy to the run's figures (it stopped, failed, or the run ended)."""
+        engine = replica.engine
+        if engine is None:
+            return
+        now = self.env.now
+        engine.settle(now)
+        rec = self.host.recorder
+        life = max(0.0, now - max(replica.born, self.host.warmup))
+        rec.batch_area += engine.batch_area
+        rec.serving_s += life
+        if engine.cap != math.inf:
+            rec.kv_area += engine.kv_area
+            rec.kv_capacity_s += engine.cap * life
+        replica.engine = None
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def arrive(self, site: Site, request: Request) -> None:
+        """A request reaches a site: queue it (or drop it when the queue is full), wake a replica."""
+        if len(site.queue) >= site.service.max_queue:
+            self.host.drop(site, request, 2)
+            return
+        site.queue.append(request)
+        self.wake(site)
+
+    def wake(self, site: Site) -> None:
+        """Have the serving replica with the fewest requests that has room for the head of the
+        queue look at it at its next iteration boundary."""
+        if not site.queue:
+            return
+        prompt = site.queue[0][3]
+        prefix = min(site.service.prefix_tokens, prompt)
+        best: Replica | None = None
+        by_active = site.by_active  # serving replicas by requests held, fewest first
+        for a in range(len(by_active) - 1):
+            for replica in by_active[a].values():
+                if replica.engine.room(prompt - prefix if replica.warm else prompt):  # type: ignore[union-attr]
+                    best = replica
+                    break
+            if best is not None:
+                break
+        else:
+            return
+        engine = best.engine
+        now = self.env.now
+        if not engine.busy:  # type: ignore[union-attr]
+            self._plan(best, now)
+        else:
+            old = engine.end_t  # type: ignore[union-attr]
+            new = engine.interrupt(now)  # type: ignore[union-attr]
+            if new != old:
+                self._schedule(best, new - now)
+
+    def begin(self, site: Site, replica: Replica, request: Request) -> None:
+        """Bookkeeping of a request the replica's engine admits from the queue."""
+        a = replica.active
+        if replica.state == SERVING:
+            del site.by_active[a][replica.id]
+            site.by_active[a + 1][replica.id] = replica
+        replica.active = a + 1
+        site.in_service += 1
+        host = self.host
+        if request[1] >= host.warmup:
+            host.in_flight[request[2]] += 1
+        if request[5]:
+            host.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.env.now)
+        if host.track_requests:
+            replica.requests[request[0]] = request
+
+    def _plan(self, replica: Replica, now: float) -> None:
+        engine: Batcher = replica.engine  # type: ignore[assignment]
+        src = None
+        if replica.state == SERVING:
+            src = self._source(replica.site)
+            src.replica = replica
+        before = engine.preemptions
+        end = engine.plan(now, src)
+        if now >= self.host.warmup and engine.preemptions != before:
+            self.host.recorder.preempted += engine.preemptions - before
+        if end < math.inf:
+            self._schedule(replica, end - now)
+        elif replica.state == DRAINING and replica.active == 0:
+            self.host.release(replica)
+
+    def _schedule(self, replica: Replica, delay: float) -> None:
+        replica.gen += 1
+        self._after(delay, self._on_boundary, (replica, replica.gen))
+
+    def _on_boundary(self, event: Timeout) -> None:
+        self.host.world.events += 1
+        replica, gen = event._value
+        if replica.state == FAILED or gen != replica.gen or replica.engine is None:
+            return
+        now = self.env.now
+        _, done = replica.engine.end(now)
+        site = replica.site
+        for job in done:
+            self._complete(site, replica, job, now)
+        self._plan(replica, now)
+        if site.queue:
+            self.wake(site)
+
+    def _complete(self, site: Site, replica: Replica, job: Job, now: float) -> None:
+        request: Request = job.payload  # type: ignore[assignment]
+        host = self.host
+        if host.track_requests:
+            del replica.requests[request[0]]
+        tpot = (now - job.first) / (job.output - 1) if job.output > 1 else 0.0
+        r = site.region.index
+        ttft = site.service.access_s[r] + host.world.rtt[request[2]][r] + (job.start - request[1]) \
+            + (job.first - job.start)
+        host.record(site, request, job.start, now, ttft, tpot, job.batch)
+        site.in_service -= 1
+        a = replica.active
+        replica.active = a - 1
+        if replica.state == SERVING:
+            del site.by_active[a][replica.id]
+            site.by_active[a - 1][replica.id] = replica
+
+
+def never_fits(kv_floor: float, request: Request) -> bool:
+    """Whether a request's prompt plus output exceeds the smallest KV cache of its service."""
+    return request[3] + request[4] > kv_floor
+
+
+__all__ = ["NEVER_FITS", "IterationHost", "IterationServing", "never_fits"]
