@@ -21,7 +21,7 @@ from swarmsim.traces.table import Checks, PathLike, read_table
 
 #: Trace formats whose rows record a scheduling time beside the creation time.
 LATENCY_FORMATS = ("alibaba-gpu-2023",)
-QUANTILES = 200
+QUANTILES = 1000
 
 
 def alibaba_2023_delays(path: PathLike, bad_rows: BadRows, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
