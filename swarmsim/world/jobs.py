@@ -92,7 +92,7 @@ class Jobs:
         self.latency: SchedulingLatency | None = None
         if scenario.scheduler.latency is not None:
             self.latency = SchedulingLatency(env, scenario.scheduler.latency, streams.get("scheduler-latency"),
-                                             regions, scheduler, lambda: self.services)
+                                             scheduler, lambda: self.services)
 
     def connect(self, services: ReplicaPlacer) -> None:
         """Hand over the services, whose waiting replicas a job must not jump."""

@@ -44,7 +44,7 @@ class SchedulingLatency:
     through :meth:`deferred`. ``services`` gives the run's services once they exist."""
 
     def __init__(self, env: simpy.Environment, spec: LatencySpec, rng: np.random.Generator,
-                 regions: list[Region], scheduler: Scheduler,
+                 scheduler: Scheduler,
                  services: Callable[[], ReplicaPlacer | None]) -> None:
         self.env = env
         self.cycle = spec.cycle
@@ -52,7 +52,6 @@ class SchedulingLatency:
         self.initial = spec.backoff.initial if spec.backoff is not None else 0.0
         self.max_backoff = spec.backoff.max if spec.backoff is not None else 0.0
         self.rng = rng
-        self.regions = regions
         self.dispatch_now = scheduler.dispatch  # the scheduler's own, bound before it is replaced
         self.blocking = scheduler.blocking
         self.services = services
