@@ -3,9 +3,16 @@ and (``scheduler.latency``) when the scheduler makes its decisions."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from swarmsim.distributions import DistOrValue
 from swarmsim.scenario.common import PositiveDuration, Spec
@@ -43,21 +50,23 @@ class LatencySpec(Spec):
     delay: DistOrValue | None = None
     backoff: BackoffSpec | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _preset(cls, value: Any) -> Any:
-        if value == "kubernetes":
-            return dict(KUBERNETES_PRESET)
-        if isinstance(value, str):
-            raise ValueError(f"unknown latency preset {value!r}: expected 'kubernetes', 'none' or a mapping "
-                             "with cycle, delay, backoff")
-        return value
-
     @model_validator(mode="after")
     def _delay_non_negative(self) -> Self:
         if self.delay is not None and self.delay.lower() < 0:
             raise ValueError(f"delay can be {self.delay.lower():g} s: a scheduling delay must be >= 0")
         return self
+
+
+def _latency_input(value: Any) -> Any:
+    """``none`` -> None, ``kubernetes`` -> its preset; any other string is refused."""
+    if value == "none":
+        return None
+    if value == "kubernetes":
+        return dict(KUBERNETES_PRESET)
+    if isinstance(value, str):
+        raise ValueError(f"unknown latency preset {value!r}: expected 'kubernetes', 'none' or a mapping "
+                         "with cycle, delay, backoff")
+    return value
 
 
 class SchedulerSpec(Spec):
@@ -69,16 +78,10 @@ class SchedulerSpec(Spec):
     gpu_priority: Literal["inference-first", "training-first"] = Field(
         "inference-first", description="who gets GPUs first when replicas and jobs both wait"
     )
-    latency: LatencySpec | None = Field(
-        None, description="when decisions are made: none (at once, the default), 'kubernetes' or a mapping"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _latency_none(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("latency") == "none":
-            return {k: v for k, v in value.items() if k != "latency"}
-        return value
+    latency: Annotated[
+        LatencySpec | None,
+        BeforeValidator(_latency_input, json_schema_input_type=Literal["none", "kubernetes"] | LatencySpec | None),
+    ] = Field(None, description="when decisions are made: none (at once, the default), 'kubernetes' or a mapping")
 
     @model_serializer(mode="wrap")
     def _drop_no_latency(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
