@@ -294,7 +294,12 @@ def _trace_inspect(args: argparse.Namespace) -> int:
 def _trace_fit(args: argparse.Namespace) -> int:
     from swarmsim.traces.fit import fit_workload, fit_yaml
 
-    print(fit_yaml(fit_workload(_trace_summary(args), origin=args.origin, name=args.name)), end="")
+    summary = _trace_summary(args)
+    print(fit_yaml(fit_workload(summary, origin=args.origin, name=args.name)), end="")
+    from swarmsim.traces.latency_fit import LATENCY_FORMATS, alibaba_2023_delays, latency_yaml
+
+    if summary.format in LATENCY_FORMATS:  # the trace records when each job was scheduled
+        print(latency_yaml(alibaba_2023_delays(args.file, summary.bad)), end="")
     return 0
 
 

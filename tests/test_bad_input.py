@@ -316,6 +316,21 @@ MORE = [
     Case("checkpoint-negative", "workloads.training.checkpoint_every",
          ("expected a duration",),
          edit(("workloads.training.checkpoint_every", "-1h"))),
+    Case("latency-negative-cycle", "scheduler.latency.cycle",
+         ("expected a duration > 0",),
+         edit(("scheduler.latency", {"cycle": "-1s"}))),
+    Case("latency-backoff-max-below-initial", "scheduler.latency.backoff.max",
+         ("max (1 s) is below initial (10 s)",),
+         edit(("scheduler.latency", {"backoff": {"initial": "10s", "max": "1s"}}))),
+    Case("latency-unknown-preset", "scheduler.latency",
+         ("unknown latency preset 'kube'", "'kubernetes'"),
+         edit(("scheduler.latency", "kube"))),
+    Case("latency-negative-delay", "scheduler.latency",
+         ("delay can be -5 s", ">= 0"),
+         edit(("scheduler.latency", {"delay": {"dist": "uniform", "low": "-5s", "high": "3s"}}))),
+    Case("latency-misspelt-key", "scheduler.latency.cycles",
+         ("did you mean 'cycle'?",),
+         edit(("scheduler.latency", {"cycles": "1s"}))),
 ]
 
 

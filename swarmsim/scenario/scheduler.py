@@ -1,12 +1,72 @@
-"""``scheduler``: how each region's queue is ordered, where jobs are placed, where requests go."""
+"""``scheduler``: how each region's queue is ordered, where jobs are placed, where requests go,
+and (``scheduler.latency``) when the scheduler makes its decisions."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-from swarmsim.scenario.common import Spec
+from swarmsim.distributions import DistOrValue
+from swarmsim.scenario.common import PositiveDuration, Spec
+
+#: kube-scheduler's defaults (kubernetes/kubernetes pkg/scheduler/internal/queue/scheduling_queue.go:
+#: DefaultPodInitialBackoffDuration 1 s, DefaultPodMaxBackoffDuration 10 s), the
+#: ``latency: kubernetes`` preset.
+KUBERNETES_PRESET: dict[str, Any] = {"backoff": {"initial": 1.0, "max": 10.0}}
+
+
+class BackoffSpec(Spec):
+    """Retry backoff of a job that did not fit: ``initial`` s after its first failed attempt,
+    doubling with each further failure up to ``max`` s (kube-scheduler's podInitialBackoffSeconds
+    and podMaxBackoffSeconds)."""
+
+    initial: PositiveDuration = 1.0
+    max: PositiveDuration = 10.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max < self.initial:
+            raise ValueError(f"max ({self.max:g} s) is below initial ({self.initial:g} s)")
+        return self
+
+
+class LatencySpec(Spec):
+    """When the scheduler decides (docs/scheduling-latency.md). All parts are optional:
+
+    - ``cycle``: decisions happen only at multiples of ``cycle`` s (a periodic scheduling loop);
+    - ``delay``: a new job's first decision comes this long (s, a ``{dist: ...}``) after it arrives;
+    - ``backoff``: a job that did not fit is tried again only after its backoff has passed.
+    """
+
+    cycle: PositiveDuration | None = None
+    delay: DistOrValue | None = None
+    backoff: BackoffSpec | None = None
+
+    @model_validator(mode="after")
+    def _delay_non_negative(self) -> Self:
+        if self.delay is not None and self.delay.lower() < 0:
+            raise ValueError(f"delay can be {self.delay.lower():g} s: a scheduling delay must be >= 0")
+        return self
+
+
+def _latency_input(value: Any) -> Any:
+    """``none`` -> None, ``kubernetes`` -> its preset; any other string is refused."""
+    if value == "none":
+        return None
+    if value == "kubernetes":
+        return dict(KUBERNETES_PRESET)
+    if isinstance(value, str):
+        raise ValueError(f"unknown latency preset {value!r}: expected 'kubernetes', 'none' or a mapping "
+                         "with cycle, delay, backoff")
+    return value
 
 
 class SchedulerSpec(Spec):
@@ -18,3 +78,15 @@ class SchedulerSpec(Spec):
     gpu_priority: Literal["inference-first", "training-first"] = Field(
         "inference-first", description="who gets GPUs first when replicas and jobs both wait"
     )
+    latency: Annotated[
+        LatencySpec | None,
+        BeforeValidator(_latency_input, json_schema_input_type=Literal["none", "kubernetes"] | LatencySpec | None),
+    ] = Field(None, description="when decisions are made: none (at once, the default), 'kubernetes' or a mapping")
+
+    @model_serializer(mode="wrap")
+    def _drop_no_latency(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        # Without a latency model the resolved scenario reads as it did before the field existed.
+        out = handler(self)
+        if out.get("latency", 0) is None:
+            del out["latency"]
+        return out

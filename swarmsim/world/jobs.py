@@ -26,6 +26,7 @@ from swarmsim.traces import BadRows
 from swarmsim.workloads.jobs import JobBatch, job_batches
 from swarmsim.workloads.replay import mapped_gpu
 from swarmsim.world.job import Job, Plan
+from swarmsim.world.latency import SchedulingLatency
 from swarmsim.world.network import transfer_time_s
 from swarmsim.world.node import DRAINING, Node, NodeType, Region
 from swarmsim.world.ports import ReplicaPlacer
@@ -87,6 +88,11 @@ class Jobs:
         self._arrived_in = recorder.job_workload.append if len(self.workload_names) > 1 else None
         self._replicas = False  # the run has services (their waiting replicas keep GPUs first)
         self._feeds = [self._feed(i, n) for i, n in enumerate(self.workload_names)]
+        #: ``scheduler.latency``: when decisions are made (None: at once, as events happen).
+        self.latency: SchedulingLatency | None = None
+        if scenario.scheduler.latency is not None:
+            self.latency = SchedulingLatency(env, scenario.scheduler.latency, streams.get("scheduler-latency"),
+                                             scheduler, lambda: self.services)
 
     def connect(self, services: ReplicaPlacer) -> None:
         """Hand over the services, whose waiting replicas a job must not jump."""
@@ -102,7 +108,8 @@ class Jobs:
     def events(self) -> int:
         """SimPy events this path has processed so far (arrivals, moves, finishes)."""
         rows = self.recorder.job_rows()
-        return self._next_job_id + (rows - sum(self.rejected_by_workload)) + self._stale + self._moved
+        extra = self.latency.events if self.latency is not None else 0
+        return self._next_job_id + (rows - sum(self.rejected_by_workload)) + self._stale + self._moved + extra
 
     # --- arrival, routing, queueing -------------------------------------------------------
 
@@ -125,7 +132,7 @@ class Jobs:
         env = self.env
         stream = self.recorder.job_stream
         arrived_in = self._arrived_in
-        route = self.route
+        route = self.route if self.latency is None else self.latency.deferred(self.route)
         tracking = self.tracking
         arrived: Job | None = None  # the job that arrived at the last send, to route
         batch: JobBatch
