@@ -160,6 +160,29 @@ def test_request_levels_against_every_request_row() -> None:
     assert run.summary["request_ttft_p999_s[chat]"] == pytest.approx(p999, rel=0.05)
 
 
+def test_request_levels_of_one_workload_among_several() -> None:
+    # Two services on their own replicas: chat fast (1 s mean), code slow (4 s mean) and queued.
+    run = swarmsim.simulate(scenario(
+        horizon=3000, warmup=200, sample_every=300, fleet={"us-east": {"a1": 4}},
+        workloads={"chat": inference(1.5, replica=exact_replica(), replicas={"us-east": 2}),
+                   "code": inference(0.5, replica=exact_replica(decode_s_per_token=0.004), replicas={"us-east": 2})},
+        report={"figures": ["request_latency[chat]<=2s", "request_latency[code]<=2s", "request_latency_p90_s[code]",
+                            "request_latency<=2s"]}))
+    width = math.exp(HIST_STEP)
+    rows = run.requests[(run.requests["arrival_s"] >= 200) & (run.requests["status"] != "unfinished")]
+    for name, key in (("chat", "request_latency_within_2s[chat]"), ("code", "request_latency_within_2s[code]"),
+                      (None, "request_latency_within_2s")):
+        mine = rows if name is None else rows[rows["service"].astype(str) == name]
+        done = mine[mine["status"] == "completed"]
+        low = float((done["latency_s"] <= 2.0 / width).sum() / len(mine))
+        high = float((done["latency_s"] <= 2.0 * width).sum() / len(mine))
+        assert low <= run.summary[key] <= high, (key, low, run.summary[key], high)
+    code = rows[(rows["service"].astype(str) == "code") & (rows["status"] == "completed")]
+    assert run.summary["request_latency_p90_s[code]"] == pytest.approx(
+        float(np.quantile(code["latency_s"], 0.9)), rel=2 * HIST_STEP)
+    assert run.summary["request_latency_within_2s[code]"] < run.summary["request_latency_within_2s[chat]"]
+
+
 # --- the report section: bad input -------------------------------------------------------------------
 
 

@@ -16,8 +16,8 @@ their figures are within one bin (0.5 % relative) of exact: a percentile is the 
 where the cumulative count reaches it (as the headline ``request_latency_p99_s``); an attainment
 counts the bins whose middle is at most ``t``, over the requests that completed or were dropped
 (dropped ones count as not within, as ``slo_attainment`` does; requests in flight at the horizon
-are left out). The histograms are kept per user region, not per service: a ``[workload]``
-selector on a request figure is only possible when the scenario has one inference workload.
+are left out). The histograms are kept per user region, and per service and user region when a
+run has two or more services, so a ``[workload]`` selector works on request figures too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from swarmsim.levels import Level, parse_level
-from swarmsim.metrics.requests import RequestRecorder, quantile_from_hist, share_within_hist
+from swarmsim.metrics.requests import RequestRecorder, ServiceCounts, quantile_from_hist, share_within_hist
 
 
 def level_figures(texts: Iterable[str], jobs: pd.DataFrame, warmup_s: float, horizon_s: float,
@@ -79,12 +79,15 @@ def request_level(level: Level, rec: RequestRecorder | None) -> float:
     """A request figure from the histograms (module docstring), s or 0..1."""
     if rec is None:
         return math.nan
-    hists = {"request_latency": rec.hist_latency, "request_ttft": rec.hist_ttft, "request_tpot": rec.hist_tpot}
+    src: RequestRecorder | ServiceCounts = rec
+    if level.workload is not None and rec.by_service is not None:
+        src = rec.by_service[rec.service_names.index(level.workload)]
+    hists = {"request_latency": src.hist_latency, "request_ttft": src.hist_ttft, "request_tpot": src.hist_tpot}
     origins = range(len(rec.region_names)) if level.region is None else [rec.region_names.index(level.region)]
     counts = np.sum(np.asarray([hists[level.base][o] for o in origins], dtype=np.int64), axis=0)
     if level.quantile is not None:
         return quantile_from_hist(counts, level.quantile)
-    decided = sum(rec.completed[o] + rec.dropped[o] for o in origins)
+    decided = sum(src.completed[o] + src.dropped[o] for o in origins)
     if not decided:
         return math.nan
     return share_within_hist(counts, float(level.within_s)) * float(counts.sum()) / decided  # type: ignore[arg-type]

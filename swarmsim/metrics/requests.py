@@ -64,6 +64,20 @@ def share_within_hist(counts: np.ndarray, seconds: float) -> float:
     return float(counts[middles <= seconds].sum() / total)
 
 
+class ServiceCounts:
+    """One service's window counts per user region: completed, dropped, and the latency, TTFT
+    and TPOT histograms (the bins of :func:`bin_of`)."""
+
+    __slots__ = ("completed", "dropped", "hist_latency", "hist_tpot", "hist_ttft")
+
+    def __init__(self, regions: int) -> None:
+        self.completed = [0] * regions
+        self.dropped = [0] * regions
+        self.hist_latency = [[0] * HIST_BINS for _ in range(regions)]
+        self.hist_ttft = [[0] * HIST_BINS for _ in range(regions)]
+        self.hist_tpot = [[0] * HIST_BINS for _ in range(regions)]
+
+
 class RequestRecorder:
     """Counters, histograms and sampled rows of the requests of one run."""
 
@@ -82,6 +96,11 @@ class RequestRecorder:
         self.hist_latency = [[0] * HIST_BINS for _ in range(n)]
         self.hist_ttft = [[0] * HIST_BINS for _ in range(n)]
         self.hist_tpot = [[0] * HIST_BINS for _ in range(n)]
+        # Per service and origin (window only), kept when a run has two or more services, for the
+        # service-level figures of one workload (metrics/levels.py): [latency, ttft, tpot] histograms,
+        # completed and dropped counts. None with one service (its per-origin figures are the same).
+        self.by_service: list[ServiceCounts] | None = (
+            [ServiceCounts(n) for _ in services] if len(services) > 1 else None)
         # Per serving region (window only): completed requests and their latency histogram.
         self.served = [0] * n
         self.hist_served = [[0] * HIST_BINS for _ in range(n)]

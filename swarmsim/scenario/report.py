@@ -40,8 +40,7 @@ class ReportSpec(Spec):
 def check_level_names(text: str, workloads: dict[str, WorkloadSpec], regions: list[str]) -> str | None:
     """What is wrong with the selector of a service-level figure against a scenario's workloads
     and regions (None when nothing is): the workload must exist and be of the figure's kind, the
-    region must exist, and a request figure's workload needs the scenario to have one service
-    (request histograms are per user region, not per service)."""
+    region must exist."""
     level = parse_level(text)
     jobs = [n for n, w in workloads.items() if isinstance(w, JobsWorkloadSpec)]
     services = [n for n, w in workloads.items() if isinstance(w, InferenceWorkloadSpec)]
@@ -51,10 +50,6 @@ def check_level_names(text: str, workloads: dict[str, WorkloadSpec], regions: li
         return f"{level.key}: the scenario has no {what} workload"
     if level.workload is not None and level.workload not in mine:
         return f"{level.key}: no {what} workload {level.workload!r} (the scenario's: {', '.join(mine)})"
-    if level.workload is not None and level.kind == "requests" and len(services) > 1:
-        return (f"{level.key}: request figures are recorded per user region, not per service, so a "
-                f"[workload] selector needs a scenario with one inference workload (this one has "
-                f"{', '.join(services)}); use [region=...] or no selector")
     if level.region is not None and level.region not in regions:
         return f"{level.key}: no region {level.region!r} (the scenario's: {', '.join(regions)})"
     return None

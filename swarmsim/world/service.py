@@ -451,6 +451,12 @@ class Services:
             rec.hist_latency[origin][bin_of(latency)] += 1
             rec.hist_ttft[origin][bin_of(ttft)] += 1
             rec.hist_tpot[origin][bin_of(tpot)] += 1
+            if rec.by_service is not None:
+                mine = rec.by_service[service.index]
+                mine.completed[origin] += 1
+                mine.hist_latency[origin][bin_of(latency)] += 1
+                mine.hist_ttft[origin][bin_of(ttft)] += 1
+                mine.hist_tpot[origin][bin_of(tpot)] += 1
             rec.served[r] += 1
             rec.hist_served[r][bin_of(latency)] += 1
             rec.traffic[origin][r] += 1
@@ -494,6 +500,8 @@ class Services:
         origin = request[2]
         if counted:
             self.recorder.dropped[origin] += 1
+            if self.recorder.by_service is not None:
+                self.recorder.by_service[service.index].dropped[origin] += 1
             if reason in FAILED_REASONS:
                 self.recorder.failed[origin] += 1
             if reason == NEVER_FITS:
