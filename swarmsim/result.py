@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from swarmsim.errors import ScenarioError
+from swarmsim.results_io import write_extras, write_table
 from swarmsim.scenario import Scenario
 from swarmsim.version import __version__
 
@@ -54,6 +55,8 @@ class Result:
     availability: pd.DataFrame = field(default_factory=pd.DataFrame)
     resilience: pd.DataFrame = field(default_factory=pd.DataFrame)
     request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
+    jobs_file: Path | None = None  # record: stream: every job row, Parquet (``jobs`` holds the sampled rows)
+    job_histograms: pd.DataFrame | None = None  # record: stream/aggregate: wait and run time histograms
 
     def provenance(self) -> dict[str, Any]:
         """What produced these figures: scenario name and hash, seed, swarmsim version."""
@@ -70,14 +73,16 @@ class Result:
         """``results/<scenario name>/seed-<seed>-<first 8 hex of the scenario hash>``."""
         return Path(root) / self.scenario.name / f"seed-{self.scenario.seed}-{self.scenario.digest()[:8]}"
 
-    def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True) -> Path:
+    def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True,
+             format: str = "csv") -> Path:
         """Write the run folder atomically and return its path.
 
         Files: ``summary.json`` (headline figures + provenance; byte-identical for the same
         scenario and seed), ``run.json`` (wall time, host, Python), ``scenario.yaml`` (resolved),
         ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
         ``requests.csv``, ``failures.csv``, ``availability.csv``, ``resilience.csv`` and PNG
-        plots. Everything is written into a temporary sibling folder
+        plots. ``format="parquet"`` writes the large tables (jobs, requests, timeseries, billing)
+        as ``.parquet`` instead (``swarmsim.results_io``). Everything is written into a temporary sibling folder
         that is renamed into place only when complete. An existing *run folder* (one holding a
         ``summary.json``) is replaced; anything else at that path is left alone and refused.
 
@@ -107,7 +112,8 @@ class Result:
             for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
                          "request_timeseries", "replicas", "failures", "availability", "resilience"):
                 frame: pd.DataFrame = getattr(self, name)
-                frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
+                write_table(frame, tmp, name, format)
+            write_extras(self, tmp)
             if plots:
                 from swarmsim.plots import save_plots
 
