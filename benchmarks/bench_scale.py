@@ -16,6 +16,12 @@ Usage::
     python benchmarks/bench_scale.py --jobs 1000000 --mode aggregate
     python benchmarks/bench_scale.py --jobs 20000000 --mode stream --out /tmp/scale-run
     python benchmarks/bench_scale.py --jobs 1000000 --mode full      # the baseline, in memory
+    python benchmarks/bench_scale.py --open-results 200              # open and summarise 200 run folders
+
+``--open-results N`` saves one small run (``scenarios/two-regions.yaml``, ``--format parquet``)
+N times under a sweep-like folder (``runs/p000-s0`` ...), then times, in a fresh process,
+``swarmsim.open_results(folder).summary`` (one row per run) and a ``pyarrow`` dataset over every
+run's ``jobs.parquet`` (row count and the mean wait over all of them).
 
 The 1-minute load average (``os.getloadavg``) at the start and end of the case is printed, so a
 figure taken on a busy machine can be recognised.
@@ -99,13 +105,45 @@ def run_case(jobs: int, mode: str, out: str | None) -> dict[str, Any]:
     return fig
 
 
+def open_results_case(runs: int) -> dict[str, Any]:
+    """Build ``runs`` run folders, then time opening and summarising them in a fresh process."""
+    import shutil
+    from pathlib import Path
+
+    from swarmsim import simulate
+
+    root = Path(tempfile.mkdtemp(prefix="bench-open-")) / "sweep"
+    first = simulate(Path(__file__).resolve().parents[1] / "scenarios" / "two-regions.yaml").save(
+        root / "runs" / "p000-s0", plots=False, format="parquet")
+    for i in range(1, runs):
+        shutil.copytree(first, root / "runs" / f"p{i:03d}-s{i}")
+    code = (
+        "import time, swarmsim, pyarrow.compute as pc; t = time.perf_counter(); "
+        f"r = swarmsim.open_results({str(root)!r}); s = r.summary; t1 = time.perf_counter() - t; "
+        "d = r.dataset('jobs'); n = d.count_rows(); w = pc.mean(d.to_table(columns=['wait_s'])['wait_s']).as_py(); "
+        "t2 = time.perf_counter() - t; "
+        "print(len(s), round(t1, 3), n, round(w, 3), round(t2, 3))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n_runs, summary_s, rows, wait, total_s = done.stdout.split()
+    shutil.rmtree(root.parent, ignore_errors=True)
+    return {"runs": int(n_runs), "open_and_summary_s": float(summary_s), "jobs_rows_all_runs": int(rows),
+            "mean_wait_all_runs_s": float(wait), "with_dataset_scan_s": float(total_s),
+            "load_1min": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=1_000_000, help="expected jobs (default 1,000,000)")
     ap.add_argument("--mode", choices=("full", "stream", "aggregate"), default="aggregate")
     ap.add_argument("--out", help="stream: the run folder to save (default: a temporary folder)")
+    ap.add_argument("--open-results", type=int, metavar="N", help="time open_results over N run folders instead")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.open_results:
+        for key, value in open_results_case(args.open_results).items():
+            print(f"{key:>22}: {value}")
+        return
     if args.child:
         print(json.dumps(run_case(args.jobs, args.mode, args.out)))
         return

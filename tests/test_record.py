@@ -130,7 +130,7 @@ def test_sampling_warning() -> None:
 
 
 def test_job_figures_need_full_mode() -> None:
-    with pytest.raises(swarmsim.ScenarioError, match="report.figures.0"):
+    with pytest.raises(swarmsim.ScenarioError, match=r"report\.figures\.0"):
         swarmsim.load_scenario(ROOT / "scenarios" / "two-regions.yaml",
                                {"record.mode": "aggregate", "report.figures": ["job_wait_p80_s"]})
 
