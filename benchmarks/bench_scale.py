@@ -100,7 +100,12 @@ def run_case(jobs: int, mode: str, out: str | None) -> dict[str, Any]:
         folder = result.save(out or os.path.join(tempfile.mkdtemp(prefix="bench-scale-"), "run"), plots=False)
         rows = pq.ParquetFile(folder / "jobs.parquet").metadata.num_rows
         fig.update(parquet_rows=rows, rows_match=rows == fig["jobs"], folder=str(folder))
-    fig["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    fig["peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    # CPU time of the whole process (imports included): on a shared, loaded machine the wall
+    # time per job mostly measures the share of a core the run got; CPU time per job does not.
+    fig["cpu_s"] = usage.ru_utime + usage.ru_stime
+    fig["cpu_us_per_job"] = 1e6 * fig["cpu_s"] / max(fig["jobs"], 1)
     fig["load_1min"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
     return fig
 
