@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from swarmsim.experiments.sweep import sweep
     from swarmsim.planning.search import plan
     from swarmsim.result import Result
+    from swarmsim.results_io import open_results
     from swarmsim.simulation import simulate
 
-__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "plan", "simulate", "sweep"]
+__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_scenario", "open_results", "plan", "simulate",
+           "sweep"]
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from swarmsim.planning.search import plan
 
         return plan
+    if name == "open_results":
+        from swarmsim.results_io import open_results
+
+        return open_results
     if name == "Result":
         from swarmsim.result import Result
 

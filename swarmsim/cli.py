@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="change a field before validation, e.g. workloads.training.arrivals.rate=40/h")
     run.add_argument("--out", help="run folder (default: results/<name>/seed-<seed>-<hash>)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="table_format",
+                     help="large tables (jobs, requests, timeseries, billing) as csv (default) or parquet")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--no-report", action="store_true", help="skip report.html (the interactive report)")
     run.set_defaults(func=_run)
@@ -195,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr)
     result = simulate(scenario, progress=bar)
     bar.close()
-    folder = result.save(args.out, plots=not args.no_plots, report=not args.no_report)
+    folder = result.save(args.out, plots=not args.no_plots, report=not args.no_report,
+                         format=args.table_format)
     report = "" if args.no_report else f"report:  {Path(folder) / 'report.html'}  (open it in a browser)\n"
     if args.json:
         print(json.dumps({k: json_value(v) for k, v in result.summary.items()}, indent=2))

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from swarmsim.errors import ScenarioError
+from swarmsim.results_io import write_extras, write_table
 from swarmsim.scenario import Scenario
 from swarmsim.version import __version__
 
@@ -54,6 +55,8 @@ class Result:
     availability: pd.DataFrame = field(default_factory=pd.DataFrame)
     resilience: pd.DataFrame = field(default_factory=pd.DataFrame)
     request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
+    jobs_file: Path | None = None  # record: stream: every job row, Parquet (``jobs`` holds the sampled rows)
+    job_histograms: pd.DataFrame | None = None  # record: stream/aggregate: wait and run time histograms
 
     def provenance(self) -> dict[str, Any]:
         """What produced these figures: scenario name and hash, seed, swarmsim version."""
@@ -80,7 +83,7 @@ class Result:
         return RunPlots(self)
 
     def save(self, folder: str | os.PathLike[str] | None = None, plots: bool = True,
-             report: bool | None = None) -> Path:
+             report: bool | None = None, format: str = "csv") -> Path:
         """Write the run folder atomically and return its path.
 
         Files: ``summary.json`` (headline figures + provenance; byte-identical for the same
@@ -88,8 +91,9 @@ class Result:
         ``jobs.csv``, ``timeseries.csv``, ``actions.csv``, ``billing.csv``, ``breakdown.csv``,
         ``requests.csv``, ``failures.csv``, ``availability.csv``, ``resilience.csv``, PNG
         plots and ``report.html`` (the interactive report, docs/report.md; ``report`` defaults to
-        ``plots``). Everything is written into a temporary sibling folder
-        that is renamed into place only when complete. An existing *run folder* (one holding a
+        ``plots``). ``format="parquet"`` writes the large tables (jobs, requests, timeseries,
+        billing) as ``.parquet`` instead (``swarmsim.results_io``). Everything is written into a
+        temporary sibling folder that is renamed into place only when complete. An existing *run folder* (one holding a
         ``summary.json``) is replaced; anything else at that path is left alone and refused.
 
         Raises:
@@ -118,7 +122,8 @@ class Result:
             for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
                          "request_timeseries", "replicas", "failures", "availability", "resilience"):
                 frame: pd.DataFrame = getattr(self, name)
-                frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
+                write_table(frame, tmp, name, format)
+            write_extras(self, tmp)
             if plots:
                 from swarmsim.plots import save_plots
 

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from swarmsim.estimate import check as check_estimate
+from swarmsim.metrics.aggregate_summary import breakdown_aggregate, histograms_frame, summarize_aggregate
 from swarmsim.metrics.frames import (
     actions_frame,
     billing_frame,
@@ -20,6 +21,7 @@ from swarmsim.metrics.frames import (
 from swarmsim.metrics.levels import level_figures
 from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
+from swarmsim.metrics.stream import finish_chunks, sampling_warning
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
@@ -46,9 +48,12 @@ def simulate(
     """
     sc = load_scenario(scenario, overrides)
     check_estimate(sc)  # refuses a run that cannot fit in memory, before it starts
+    if (warning := sampling_warning(sc)) is not None:
+        log.warning("%s: %s", sc.name, warning)
     world = build_world(sc)
     recorder, wall_s = run_world(world, progress)
-    jobs = jobs_frame(recorder)
+    agg = getattr(recorder, "aggregate", None)  # record: stream or aggregate (docs/metrics.md)
+    jobs, jobs_file = (jobs_frame(recorder), None) if agg is None else finish_chunks(recorder)  # type: ignore[arg-type]
     billing = billing_frame(recorder)
     actions = actions_frame(recorder)
     lost = lost_frame(recorder)
@@ -58,9 +63,10 @@ def simulate(
     failures = failures_frame(world.failures.rows if world.failures else [], world.region_names,
                               [t.name for t in world.node_types])
     availability = availability_frame(services.availability())
-    summary = summarize(sc, jobs, billing, actions, world.events, wall_s, lost, replicas,
-                        request_figures(rrec) if services else None,
-                        resilience_figures(sc, failures, availability))
+    figures = (sc, jobs) if agg is None else (agg, jobs.iloc[:0])
+    summary = (summarize if agg is None else summarize_aggregate)(  # type: ignore[operator]
+        *figures, billing, actions, world.events, wall_s, lost, replicas,
+        request_figures(rrec) if services else None, resilience_figures(sc, failures, availability))
     if sc.report is not None and sc.report.figures:  # service levels on request (docs/metrics.md)
         summary.update(level_figures(sc.report.figures, jobs, sc.warmup, sc.horizon, rrec if services else None))
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
@@ -77,7 +83,8 @@ def simulate(
         timeseries=timeseries_frame(recorder),
         actions=actions,
         billing=billing,
-        breakdown=breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)),
+        breakdown=breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)) if agg is None
+        else breakdown_aggregate(agg, billing, lost, replicas, request_breakdown(rrec)),
         lost=lost,
         requests=requests_frame(rrec),
         request_timeseries=request_timeseries_frame(rrec),
@@ -86,4 +93,6 @@ def simulate(
         availability=availability,
         resilience=resilience_table(sc, failures, availability, lost, failed),
         request_recorder=rrec if services else None,
+        jobs_file=jobs_file,
+        job_histograms=None if agg is None else histograms_frame(agg),
     )

@@ -40,7 +40,7 @@ PUBLIC = [
     "ReplicaSpec", "SloSpec", "InferenceWorkloadSpec", "WorkloadSpec", "SchedulerSpec", "PolicySpec",
     "PoolLimitSpec", "LimitsSpec", "PUBLISHED_FAILURES", "REPAIR_SIGMA", "NodeFailureSpec", "SpotSpec",
     "ChurnSpec", "OutageSpec", "FailuresSpec", "Scenario", "scenario_json_schema", "load_scenario",
-    "parse_overrides", "ScenarioError",
+    "parse_overrides", "ScenarioError", "RecordSpec",
 ]
 
 

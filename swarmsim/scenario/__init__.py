@@ -49,6 +49,7 @@ from swarmsim.scenario.load import load_scenario, parse_overrides
 from swarmsim.scenario.model import Scenario, scenario_json_schema
 from swarmsim.scenario.nodes import DEFAULT_PROVISION_TIME, NodeTypeSpec
 from swarmsim.scenario.policies import LimitsSpec, PolicySpec, PoolLimitSpec
+from swarmsim.scenario.record import RecordSpec
 from swarmsim.scenario.regions import DEFAULT_ACCESS_LATENCY_S, Location, NetworkSpec, RegionSpec
 from swarmsim.scenario.scheduler import SchedulerSpec
 from swarmsim.scenario.services import DEFAULT_LOAD_TIME, InferenceWorkloadSpec, ReplicaSpec, SloSpec
@@ -85,6 +86,7 @@ __all__ = [
     "PositiveRate",
     "Provider",
     "RampArrivals",
+    "RecordSpec",
     "RegionSpec",
     "ReplicaSpec",
     "Scenario",

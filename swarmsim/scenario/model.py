@@ -18,11 +18,13 @@ import yaml
 from pydantic import Field, model_validator
 
 from swarmsim.errors import ScenarioError
+from swarmsim.levels import parse_level
 from swarmsim.scenario.checks import cross_checks
 from swarmsim.scenario.common import Name, NonNegativeDuration, PositiveDuration, Spec
 from swarmsim.scenario.failures import FailuresSpec
 from swarmsim.scenario.nodes import NodeTypeSpec, fleet_from_trace
 from swarmsim.scenario.policies import LimitsSpec, PolicySpec
+from swarmsim.scenario.record import RecordSpec
 from swarmsim.scenario.regions import NetworkSpec, RegionSpec, fill_regions_from_catalog
 from swarmsim.scenario.report import ReportSpec, check_level_names
 from swarmsim.scenario.scheduler import SchedulerSpec
@@ -50,6 +52,8 @@ class Scenario(Spec):
     failures: FailuresSpec = Field(default_factory=FailuresSpec)
     # Figures the summary adds on request; None (the default) is left out of to_yaml and the digest.
     report: ReportSpec | None = None
+    # How job rows are kept (full, stream, aggregate); None (= full) is left out of to_yaml and the digest.
+    record: RecordSpec | None = None
 
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
@@ -72,6 +76,11 @@ class Scenario(Spec):
             why = check_level_names(text, self.workloads, list(self.regions))
             if why:
                 problems.append((f"report.figures.{i}", why))
+        if self.record is not None and self.record.mode != "full" and self.report is not None:
+            for i, text in enumerate(self.report.figures):
+                if parse_level(text).kind == "jobs":
+                    problems.append((f"report.figures.{i}", f"{text}: job figures need record.mode full "
+                                     f"(this scenario has {self.record.mode}); request figures work in every mode"))
         if problems:
             raise ScenarioError(None, problems)
         return self
@@ -133,6 +142,8 @@ class Scenario(Spec):
         data = self.model_dump(mode="json")
         if data.get("report") is None:  # scenarios without one resolve as they did before it existed
             data.pop("report", None)
+        if data.get("record") is None:
+            data.pop("record", None)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -145,6 +156,7 @@ def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema(by_alias=True)
     schema["properties"].pop("source", None)
     schema["properties"].get("report", {}).pop("default", None)
+    schema["properties"].get("record", {}).pop("default", None)
     region = schema.get("$defs", {}).get("RegionSpec", {})
     region["required"] = [
         r for r in region.get("required", []) if r not in ("location", "jurisdiction", "utc_offset")

@@ -20,6 +20,7 @@ import simpy
 from simpy.events import Timeout
 
 from swarmsim.metrics.recorder import PREEMPTED, Recorder
+from swarmsim.metrics.stream import make_recorder
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.world.job import Job, Plan
@@ -56,7 +57,8 @@ class World:
             for i, (name, spec) in enumerate(scenario.regions.items())
         ]
         self.workload_names = [n for n, w in scenario.workloads.items() if isinstance(w, JobsWorkloadSpec)]
-        self.recorder = Recorder(self.workload_names, self.region_names, [t.name for t in self.node_types])
+        self.recorder = make_recorder(scenario, self.workload_names, self.region_names,
+                                      [t.name for t in self.node_types])
         spec = scenario.scheduler
         self.scheduler = Scheduler(self.env, self.regions, self.rtt, self.bandwidth_bps, queue=spec.queue,
                                    placement=spec.placement, routing=spec.routing, gpu_priority=spec.gpu_priority)
