@@ -190,6 +190,7 @@ def _estimate(ev: Evaluator, overrides: dict[str, Any], candidates: int) -> None
     runs = candidates * len(ev.seeds)
     if ev.max_runs is not None:
         runs = min(runs, ev.max_runs)
-    ev.progress(f"estimate: about {candidates} candidates x {len(ev.seeds)} seeds = {runs} simulations"
+    more = f" (up to {ev.max_seeds} where a candidate is undecided)" if ev.max_seeds > len(ev.seeds) else ""
+    ev.progress(f"estimate: about {candidates} candidates x {len(ev.seeds)} seeds{more} = {runs} simulations"
                 f"{f' (budget --max-runs {ev.max_runs})' if ev.max_runs else ''}, ~{per_run:.1f} s each on "
                 f"{workers} workers: ~{runs * per_run / workers / 60:.1f} min (finished runs in --out are reused)")

@@ -119,13 +119,13 @@ class PlanResult:
         widths = [max(len(c.removeprefix("nodes.")) + 2, 8) for c in cols]
         heads = "".join(f"{c.removeprefix('nodes.'):>{w}}" for c, w in zip(cols, widths, strict=True))
         lines = [f"{'#':>3} {'phase':<9}" + heads
-                 + f"{'seeds':>6}  {'USD/month':>12}"
+                 + f"{'seeds':>7}  {'USD/month':>12}"
                  + "".join(f"{s.metric + ' mean [CI]':>34}" for s in self.slos) + "  meets"]
         for _, r in self.table.iterrows():
             cells = "".join(f"{_num(r[c]):>{w}}" for c, w in zip(cols, widths, strict=True))
             figs = "".join(f"{_num(r[f'{s.metric}_mean']) + ' [' + _num(r[f'{s.metric}_ci_low']) + ', ' + _num(r[f'{s.metric}_ci_high']) + ']':>34}"  # noqa: E501
                            for s in self.slos)
-            lines.append(f"{r['candidate']:>3} {r['phase']:<9}{cells}{r['runs']:>6}  {r['cost_usd_per_month']:>12,.0f}"
+            lines.append(f"{r['candidate']:>3} {r['phase']:<9}{cells}{r['runs']:>7}  {r['cost_usd_per_month']:>12,.0f}"
                          f"{figs}  "
                          f"{'yes' if r['meets'] else 'no'}")
         lines.append("")
