@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
-# Quiet pip: no version nag, no "script not on PATH" notes, warnings only for what fails.
-PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
+# Quiet pip (-qq: errors only): no version nag, no "script not on PATH" notes, no notes about local
+# index locations or editable builds; a failed install still prints its error.
+PIP    := $(BIN)/python -m pip -qq --disable-pip-version-check --no-input
 export PIP_NO_WARN_SCRIPT_LOCATION := 1
 
 .PHONY: run test lint bench clean
