@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from swarmsim.cli import main
-from swarmsim.render import duration_text, period_text
 
 
 def _run_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
@@ -24,6 +23,8 @@ def test_run_summary_says_the_period_it_covers(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_durations_print_with_a_spaced_unambiguous_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from swarmsim.render import duration_text, period_text
+
     text = _run_text(tmp_path, capsys)
     for line in text.splitlines():
         m = re.match(r"\s+(\w+_s)\s+(\S+)(?:\s(\S+))?$", line)
