@@ -110,7 +110,8 @@ def plan(
         out: the plan folder; each candidate's runs go to ``out/candidates/<key>/`` (a sweep folder
             that a re-run resumes), then ``save(out)`` writes the plan files and the chosen run.
         max_runs: most simulations to run (finished runs found in ``out`` are free).
-        confidence: of the Student-t intervals across seeds a candidate must keep within its SLOs.
+        confidence: of the intervals across seeds (log-t, logit-t: :mod:`swarmsim.experiments.stats`) a
+            candidate must keep within its SLOs.
         analytic_start: start from the analytic sizing (``False``: from one node per region,
             to measure what the analytic start saves).
         progress: called with one line per event (the estimate, each candidate, the best plan so
