@@ -73,6 +73,18 @@ class Evaluator:
         """The folder name of one batch of a candidate's seeds: the plan's seeds, or added ones."""
         return key if seeds == self.seeds else f"{key}+{seeds[0]}-{seeds[-1]}"
 
+    def _level(self, n: int) -> float:
+        """The confidence a candidate with ``n`` seeds is judged at: the plan's at the cap (as a
+        fixed plan of ``max_seeds`` would), stricter before it (Bonferroni over the looks the
+        doubling allows), so that stopping early on a lucky interval is no easier than the
+        plan's confidence says."""
+        if n >= self.max_seeds:
+            return self.confidence
+        looks, k = 1, len(self.seeds)
+        while k < self.max_seeds:
+            k, looks = min(2 * k, self.max_seeds), looks + 1
+        return 1.0 - (1.0 - self.confidence) / looks
+
     def _more(self, used: list[int]) -> list[int]:
         """The next batch of seeds for a candidate that ran ``used``: doubling, up to ``max_seeds``
         and to what the ``max_runs`` budget leaves; empty when neither allows another."""
@@ -116,7 +128,7 @@ class Evaluator:
         used = list(self.seeds)
         while True:
             metrics = [s.metric for s in self.slos] + [m for m in ("cost_usd", *MUST_BE_ZERO) if m in table.columns]
-            stats = summarize(table, list(dict.fromkeys(metrics)), self.confidence).set_index("metric")
+            stats = summarize(table, list(dict.fromkeys(metrics)), self._level(len(used))).set_index("metric")
             if (table["status"] == "failed").any() or not undecided(self.slos, stats):
                 break
             more = self._more(used)
