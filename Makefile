@@ -4,19 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# Quiet pip (-qq: errors only): no version nag, no "script not on PATH" notes, no notes about local
+# index locations or editable builds; a failed install still prints its error.
+PIP    := $(BIN)/python -m pip -qq --disable-pip-version-check --no-input
+export PIP_NO_WARN_SCRIPT_LOCATION := 1
 
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) install --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) install -e .
 	touch $@
 
 $(DEVSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(PIP) install -e ".[dev]"
 	touch $@ $(STAMP)
 
 run: $(STAMP)  ## run the built-in quickstart scenario, write results/, print the headline figures

@@ -19,6 +19,7 @@ from swarmsim.render import (
     ProgressBar,
     SweepProgress,
     fmt,
+    interval_note,
     json_value,
     render_intervals,
     render_summary,
@@ -139,7 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--regions", metavar="R1,R2",
                     help="regions that may hold nodes (default: all active); --vary fleet")
     pl.add_argument("--seeds", type=int, default=10, metavar="N",
-                    help="seeds 0..N-1 for every candidate (default 10)")
+                    help="seeds 0..N-1 for every candidate (default 10); the starting count with --max-seeds")
+    pl.add_argument("--max-seeds", type=int, metavar="N",
+                    help="adaptive replication: a candidate whose interval straddles an SLO bound gets more "
+                         "seeds (doubling) up to N (default: --seeds, fixed)")
     pl.add_argument("--backend", choices=("local", "ray"), default="local", help="where the runs execute")
     pl.add_argument("--address", help="Ray cluster address (e.g. auto); --backend ray only")
     pl.add_argument("--jobs", type=int, metavar="N",
@@ -147,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--max-runs", type=int, metavar="N",
                     help="most simulations to run (finished runs in --out are free)")
     pl.add_argument("--confidence", type=float, default=0.95, metavar="P",
-                    help="of the Student-t intervals kept within the SLOs (default 0.95)")
+                    help="of the intervals kept within the SLOs (default 0.95; log-t / logit-t, docs/experiments.md)")
     pl.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="change a scenario field")
     pl.add_argument("--out", metavar="FOLDER",
                     help="plan folder (default: results/<name>/plan-<hash>); re-running resumes it")
@@ -205,7 +209,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{report}results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
-        print(render_summary(result.summary, result.breakdown, title=title))
+        print(render_summary(result.summary, result.breakdown, title=title,
+                             period=(scenario.horizon, scenario.warmup)))
         print(f"\n{report}results: {folder}")
     return 0
 
@@ -373,8 +378,10 @@ def _sweep(args: argparse.Namespace) -> int:
     failed = int((table["status"] == "failed").sum())
     points = int(table["point"].nunique())
     print(f"swarmsim sweep — {Path(args.scenario).name}: {points} points x {args.seeds} seeds = "
-          f"{len(table)} runs, {failed} failed; mean ± half-width of the 95 % interval")
-    print(render_intervals(summarize(table, metrics)))
+          f"{len(table)} runs, {failed} failed; mean [95 % interval]")
+    summary = summarize(table, metrics)
+    print(render_intervals(summary))
+    print(interval_note(summary))
     if failed:
         first = table[table["status"] == "failed"].iloc[0]
         print(f"\nfailed: {failed} runs, e.g. point {first['point']} seed {first['seed']}: {first['error']}")
@@ -403,7 +410,7 @@ def _plan(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         key = json.dumps([scenario.digest(), [str(s) for s in slos], args.vary, args.node_types, args.regions,
-                          args.seeds])
+                          args.seeds] + ([args.max_seeds] if args.max_seeds else []))
         out = str(Path("results") / scenario.name / f"plan-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
 
     def say(line: str) -> None:
@@ -413,12 +420,13 @@ def _plan(args: argparse.Namespace) -> int:
         result = plan(scenario, slos, args.vary, node_types=_names("--node-types", args.node_types),
                       regions=_names("--regions", args.regions), seeds=args.seeds, backend=args.backend,
                       jobs=args.jobs, address=args.address, out=out, max_runs=args.max_runs,
-                      confidence=args.confidence, progress=say)
+                      confidence=args.confidence, max_seeds=args.max_seeds, progress=say)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are kept in {out}; run the same command to resume", file=sys.stderr)
         return 130
     print(f"swarmsim plan — {scenario.name}: vary {args.vary}, {', '.join(str(s) for s in slos)}, "
-          f"{args.seeds} seeds, {int(args.confidence * 100)} % intervals")
+          f"{args.seeds} seeds{f' (up to {args.max_seeds} where undecided)' if args.max_seeds else ''}, "
+          f"{int(args.confidence * 100)} % intervals")
     print(result.render())
     print(f"\n{_report_line(out, args.no_report)}results: {out}")
     return 0
@@ -435,7 +443,9 @@ def _compare(args: argparse.Namespace) -> int:
     table = pd.read_csv(path)
     a = 0 if args.a is None else args.a
     others = [args.b] if args.b is not None else [int(p) for p in sorted(table["point"].unique()) if p != a]
-    print(render_intervals(summarize(table, args.metric)))
+    summary = summarize(table, args.metric)
+    print(render_intervals(summary))
+    print(interval_note(summary))
     for b in others:
         cmp = compare(table, a, b, args.metric)
         print(f"\npoint {b} - point {a} (paired over common seeds)")
@@ -443,7 +453,7 @@ def _compare(args: argparse.Namespace) -> int:
         for _, r in cmp.iterrows():
             m = r["metric"]
             print(f"  {m:<{width}}  diff {fmt(m, r['mean_diff']):>12}  95 % CI [{fmt(m, r['ci_low'])}, "
-                  f"{fmt(m, r['ci_high'])}]  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
+                  f"{fmt(m, r['ci_high'])}] ({r['ci_method']})  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
     return 0
 
 

@@ -91,7 +91,8 @@ def _per_hour(rate: float) -> str:
 
 def render_intervals(summary: Any) -> str:
     """A :func:`~swarmsim.experiments.stats.summarize` table as text: one line per point, one
-    column per metric, ``mean ± half-width``."""
+    column per metric, ``mean [ci_low, ci_high]`` (the interval may be asymmetric: ``log-t`` and
+    ``logit-t`` keep it inside the figure's support)."""
     cols = list(summary.columns)
     params = cols[1: cols.index("metric")]
     metrics = list(dict.fromkeys(summary["metric"]))
@@ -101,8 +102,7 @@ def render_intervals(summary: Any) -> str:
         line = [str(point), *(str(first[p]) for p in params)]
         for m in metrics:
             r = group[group["metric"] == m].iloc[0]
-            half = (r["ci_high"] - r["ci_low"]) / 2
-            line.append(f"{fmt(m, r['mean'])} ± {fmt(m, half)}")
+            line.append(f"{fmt(m, r['mean'])} [{fmt(m, r['ci_low'])}, {fmt(m, r['ci_high'])}]")
         cells.append(line)
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return "\n".join("  " + "  ".join(c.rjust(w) if i >= 1 + len(params) else c.ljust(w)
@@ -110,9 +110,46 @@ def render_intervals(summary: Any) -> str:
                      for row in cells)
 
 
+def interval_note(summary: Any) -> str:
+    """One line naming the interval methods of a summary table (swarmsim.experiments.stats)."""
+    what = {"t": "Student t", "log-t": "t on the log of the mean (non-negative figures)",
+            "logit-t": "t on the logit of the mean (shares)"}
+    used = list(dict.fromkeys(summary["ci_method"])) if "ci_method" in summary.columns else ["t"]
+    return "  intervals: " + "; ".join(f"{m} = {what.get(m, m)}" for m in used) + " (docs/experiments.md)"
+
+
 def json_value(value: Any) -> Any:
     """A figure for JSON output: NaN and infinities become None (null)."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+#: The unit words :func:`duration_text` prints for the suffixes of ``format_duration``.
+UNIT_WORDS = {"ms": "ms", "s": "s", "m": "min", "h": "h", "d": "d"}
+
+
+def duration_text(seconds: float) -> str:
+    """A duration for a table: ``format_duration``'s figure, a space and an unambiguous unit
+    (``250 ms``, ``90 s``, ``2.121 min``, ``2.122 h``, ``3 d``), so minutes never read as metres
+    or get mistaken for hours beside them."""
+    text = format_duration(seconds)
+    for suffix in ("ms", "s", "m", "h", "d"):
+        if text.endswith(suffix) and text[: -len(suffix)].lstrip("-").replace(".", "", 1).isdigit():
+            return f"{text[: -len(suffix)]} {UNIT_WORDS[suffix]}"
+    return text
+
+
+def period_text(horizon_s: float, warmup_s: float) -> str:
+    """What time the figures cover: ``48 h simulated, the first 6 h warm-up excluded: figures
+    cover 42 h`` (durations in seconds)."""
+    from swarmsim.units import format_number
+
+    def span(seconds: float) -> str:  # hours from an hour up, so that 48 h reads as 48 h
+        return f"{format_number(seconds / 3600)} h" if seconds >= 3600 else duration_text(seconds)
+
+    if warmup_s <= 0:
+        return f"{span(horizon_s)} simulated, no warm-up: figures cover all of it"
+    return (f"{span(horizon_s)} simulated, the first {span(warmup_s)} warm-up excluded: "
+            f"figures cover {span(horizon_s - warmup_s)}")
 
 
 def fmt(key: str, value: Any) -> str:
@@ -121,7 +158,7 @@ def fmt(key: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if key.split("[")[0].endswith("_s") and key != "wall_time_s":  # job_wait_p80_s[training] too
-        return format_duration(float(value))
+        return duration_text(float(value))
     if "_within_" in key:  # a service level (swarmsim.levels): a share
         return f"{100 * value:.1f} %"
     if key == "wall_time_s":
@@ -137,13 +174,17 @@ def fmt(key: str, value: Any) -> str:
     return f"{value:,}"
 
 
-def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "") -> str:
-    """The headline figures (and the per-region breakdown) as a plain-text table."""
+def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "",
+                   period: tuple[float, float] | None = None) -> str:
+    """The headline figures (and the per-region breakdown) as a plain-text table; ``period`` =
+    ``(horizon_s, warmup_s)`` adds the line that says what time the figures cover."""
     from swarmsim.levels import is_level
     from swarmsim.metrics.resilience import NO_FAILURES
     from swarmsim.metrics.summary import HEADLINE_KEYS, NO_REQUESTS
 
     lines = [f"swarmsim — {title}" if title else "swarmsim"]
+    if period is not None:
+        lines.append(f"  {period_text(*period)}")
     requests = bool(summary.get("requests_arrived"))
     jobs = bool(summary.get("jobs_arrived")) or not requests
     failing = bool(summary.get("node_failures") or summary.get("outages"))
@@ -165,22 +206,23 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
     if breakdown is not None and len(breakdown):
         regions = breakdown[breakdown["by"] == "region"]
         lines.append("")
-        lines.append(f"  {'region':<16}{'GPU-h prov':>12}{'util':>8}{'cost':>14}{'jobs':>9}{'wait p95':>10}")
+        lines.append(f"  {'region':<16}{'GPU-h prov':>12}  {'util':>7}  {'cost':>16}  {'jobs':>9}  {'wait p95':>10}")
         for _, r in regions.iterrows():
             lines.append(
                 f"  {r['name']:<16}{r['gpu_hours_provisioned']:>12,.0f}"
-                f"{fmt('gpu_utilization', r['gpu_utilization']):>8}{fmt('cost_usd', r['cost_usd']):>14}"
-                f"{int(r['jobs_started']):>9,}{fmt('job_wait_p95_s', r['job_wait_p95_s']):>10}"
+                f"  {fmt('gpu_utilization', r['gpu_utilization']):>7}  {fmt('cost_usd', r['cost_usd']):>16}"
+                f"  {int(r['jobs_started']):>9,}  {fmt('job_wait_p95_s', r['job_wait_p95_s']):>10}"
             )
         users = breakdown[breakdown["by"] == "origin"]
         if len(users):
             lines.append("")
-            lines.append(f"  {'users in':<16}{'requests':>12}{'dropped':>9}{'p50':>9}{'p95':>9}{'p99':>9}{'SLO':>8}")
+            lines.append(f"  {'users in':<16}{'requests':>12}  {'dropped':>9}  {'p50':>10}  {'p95':>10}  {'p99':>10}"
+                         f"  {'SLO':>7}")
             for _, r in users.iterrows():
                 lines.append(
-                    f"  {r['name']:<16}{int(r['requests_arrived']):>12,}{int(r['requests_dropped']):>9,}"
-                    f"{fmt('x_s', r['request_latency_p50_s']):>9}{fmt('x_s', r['request_latency_p95_s']):>9}"
-                    f"{fmt('x_s', r['request_latency_p99_s']):>9}{fmt('slo_attainment', r['slo_attainment']):>8}"
+                    f"  {r['name']:<16}{int(r['requests_arrived']):>12,}  {int(r['requests_dropped']):>9,}"
+                    f"  {fmt('x_s', r['request_latency_p50_s']):>10}  {fmt('x_s', r['request_latency_p95_s']):>10}"
+                    f"  {fmt('x_s', r['request_latency_p99_s']):>10}  {fmt('slo_attainment', r['slo_attainment']):>7}"
                 )
     return "\n".join(lines)
 

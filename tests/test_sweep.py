@@ -228,13 +228,21 @@ def hand_table() -> pd.DataFrame:
 def test_summarize_matches_scipy() -> None:
     table = hand_table()
     s = summarize(table, ["wait_s", "cost_usd"], confidence=0.9)
-    assert list(s.columns) == ["point", "knob", "metric", "n", "mean", "std", "ci_low", "ci_high"]
+    assert list(s.columns) == ["point", "knob", "metric", "n", "mean", "std", "ci_low", "ci_high", "ci_method"]
     row = s[(s["point"] == 0) & (s["metric"] == "wait_s")].iloc[0]
     x = table[(table["point"] == 0) & (table["status"] == "ok")]["wait_s"].to_numpy()
     assert row["n"] == 7 and row["knob"] == "a"
     assert row["mean"] == pytest.approx(x.mean()) and row["std"] == pytest.approx(x.std(ddof=1))
+    # A duration is non-negative: the t interval on log(mean), se(log mean) = se / mean (log-t).
+    t = sps.t.ppf(0.95, len(x) - 1)
+    spread = np.exp(t * sps.sem(x) / x.mean())
+    assert row["ci_method"] == "log-t"
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(x.mean() / spread), pytest.approx(x.mean() * spread))
+    # A figure of unknown sign keeps the Student-t interval of scipy.
+    signed = summarize(table.rename(columns={"wait_s": "level"}), ["level"], confidence=0.9).iloc[0]
     low, high = sps.t.interval(0.9, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
-    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert signed["ci_method"] == "t"
+    assert (signed["ci_low"], signed["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert set(summarize(table)["metric"]) == {"wait_s", "cost_usd"}  # default: every numeric figure
 
 

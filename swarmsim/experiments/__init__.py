@@ -13,7 +13,8 @@ sorted by (point, seed) whatever order runs finished in, with one column per swe
 ``point``, ``seed``, ``status`` (ok | failed), ``error``, and every summary figure.
 
 Modules: ``sweep.py`` (plan, run, resume, the table), ``backends.py`` (local process pool, Ray),
-``stats.py`` (mean, std and Student-t 95 % intervals per point; paired comparisons).
+``stats.py`` (mean, std and 95 % intervals per point that respect each figure's support, named by
+``ci_method``; paired comparisons).
 """
 
 from swarmsim.experiments.stats import compare, summarize

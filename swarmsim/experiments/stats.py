@@ -1,10 +1,26 @@
-"""Statistics of a sweep table: Student-t intervals per point, paired comparisons between points.
+"""Statistics of a sweep table: intervals per point that respect each figure's support, paired
+comparisons between points.
 
 The runs of one grid point on different seeds are independent replications, so for a metric with
 values x_1..x_n (ok runs with a value only)::
 
     mean = sum(x) / n        std = sqrt(sum((x - mean)^2) / (n - 1))
-    CI   = mean -/+ t_{(1 + confidence) / 2, n - 1} * std / sqrt(n)
+    se   = std / sqrt(n)     t = t_{(1 + confidence) / 2, n - 1}
+
+The interval depends on where the figure lives (:func:`support`; the ``ci_method`` column names it):
+
+* ``t`` (a figure of unknown sign): ``mean -/+ t * se``, the Student-t interval.
+* ``log-t`` (a non-negative figure: durations, costs, counts): the same t interval on the log of
+  the mean, by the delta method (``se(log mean) = se / mean``), mapped back:
+  ``[mean * exp(-t * se / mean), mean * exp(t * se / mean)]``. It never goes below zero, always
+  holds the mean, and agrees with ``t`` to first order when ``se`` is small beside the mean; its
+  upper end is never below the t interval's (a ``<=`` SLO is judged no more leniently). All
+  values zero gives ``[0, 0]``.
+* ``logit-t`` (a share in [0, 1]: utilizations, attainments, availability): the same on the
+  logit, ``se(logit mean) = se / (mean * (1 - mean))``, mapped back with the logistic function;
+  it stays inside (0, 1) (``[m, m]`` when every value is the same, e.g. all 1).
+
+With n < 2 the std and interval are NaN.
 
 Two points share their seeds (common random numbers), so they are compared *paired*: on the
 seeds where both ran, d_i = b_i - a_i, with the same interval on mean(d) and the paired t-test
@@ -27,6 +43,29 @@ from swarmsim.errors import ScenarioError
 KEY_COLUMNS = ("point", "seed")
 NON_METRICS = ("point", "seed", "status", "error", "wall_time_s")
 
+#: Figures that are shares in [0, 1] (besides every service level ``*_within_*``).
+SHARES = frozenset({"gpu_utilization", "slo_attainment", "replica_slot_utilization", "availability"})
+#: Name parts of figures that are never negative (durations ``*_s``, costs, counts, GPU hours).
+NON_NEGATIVE = ("_s", "usd", "gpu_hours", "jobs_", "requests_", "violations", "actions", "failures", "outages",
+                "sim_events", "restarted")
+
+
+def support(metric: str) -> tuple[float, float] | None:
+    """Where a figure's values lie: ``(0, 1)`` for shares, ``(0, inf)`` for non-negative figures,
+    None when the name does not say (the figures of docs/metrics.md and the service levels)."""
+    name = metric.split("[")[0]
+    if name in SHARES or "_within_" in name:
+        return (0.0, 1.0)
+    if name.endswith("_s") or any(part in name for part in NON_NEGATIVE[1:]):
+        return (0.0, math.inf)
+    return None
+
+
+def ci_method(metric: str) -> str:
+    """The interval :func:`summarize` gives ``metric``: ``t``, ``log-t`` or ``logit-t``."""
+    bounds = support(metric)
+    return "t" if bounds is None else "logit-t" if bounds[1] == 1.0 else "log-t"
+
 
 def param_columns(table: pd.DataFrame) -> list[str]:
     """The swept parameters: the columns between ``seed`` and ``status``."""
@@ -43,12 +82,13 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
 
 
 def summarize(table: pd.DataFrame, metrics: list[str] | None = None, confidence: float = 0.95) -> pd.DataFrame:
-    """Per grid point and metric: ``n``, ``mean``, ``std`` (n - 1), ``ci_low``, ``ci_high``.
+    """Per grid point and metric: ``n``, ``mean``, ``std`` (n - 1), ``ci_low``, ``ci_high``,
+    ``ci_method`` (module docstring: ``t``, ``log-t`` or ``logit-t``, from the metric's name).
 
     Only ok runs with a value count (failed runs and NaN figures are left out; ``n`` says how
     many remain). With n < 2 the std and interval are NaN. Columns: ``point``, the parameter
-    columns, ``metric``, ``n``, ``mean``, ``std``, ``ci_low``, ``ci_high``, one row per
-    (point, metric), points in order and metrics in the order given.
+    columns, ``metric``, ``n``, ``mean``, ``std``, ``ci_low``, ``ci_high``, ``ci_method``, one row
+    per (point, metric), points in order and metrics in the order given.
     """
     metrics = _metrics(table, metrics)
     params = param_columns(table)
@@ -59,14 +99,20 @@ def summarize(table: pd.DataFrame, metrics: list[str] | None = None, confidence:
         labels = {p: group[p].iloc[0] for p in params}
         for metric in metrics:
             x = mine[metric].dropna().to_numpy(dtype=float)
-            mean, std, low, high = interval(x, confidence)
+            method = ci_method(metric)
+            if method != "t" and len(x) and not _inside(x, support(metric)):
+                method = "t"  # a figure outside the support its name implies: no transform
+            mean, std, low, high = interval(x, confidence, method)
             rows.append({"point": point, **labels, "metric": metric, "n": len(x), "mean": mean, "std": std,
-                         "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=["point", *params, "metric", "n", "mean", "std", "ci_low", "ci_high"])
+                         "ci_low": low, "ci_high": high, "ci_method": method})
+    return pd.DataFrame(rows, columns=["point", *params, "metric", "n", "mean", "std", "ci_low", "ci_high",
+                                       "ci_method"])
 
 
-def interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """``(mean, std, ci_low, ci_high)`` of independent values (Student t, n - 1 degrees of freedom)."""
+def interval(x: np.ndarray, confidence: float = 0.95, method: str = "t") -> tuple[float, float, float, float]:
+    """``(mean, std, ci_low, ci_high)`` of independent values; ``method`` is ``t`` (Student t,
+    n - 1 degrees of freedom), ``log-t`` (non-negative values) or ``logit-t`` (shares in [0, 1]),
+    as in the module docstring."""
     n = len(x)
     if n == 0:
         return math.nan, math.nan, math.nan, math.nan
@@ -74,8 +120,33 @@ def interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, flo
     if n < 2:
         return mean, math.nan, math.nan, math.nan
     std = float(np.std(x, ddof=1))
-    half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    t = float(sps.t.ppf((1 + confidence) / 2, n - 1))
+    se = std / math.sqrt(n)
+    if method == "t" or se == 0.0:
+        return mean, std, mean - t * se, mean + t * se
+    if method == "log-t":
+        if np.any(x < 0):
+            raise ValueError("log-t interval of negative values")
+        if mean == 0.0:
+            return mean, std, 0.0, 0.0
+        spread = math.exp(min(t * se / mean, 700.0))
+        return mean, std, mean / spread, mean * spread
+    if method == "logit-t":
+        if np.any((x < 0) | (x > 1)):
+            raise ValueError("logit-t interval of values outside [0, 1]")
+        if mean in (0.0, 1.0):
+            return mean, std, mean, mean
+        centre, half = math.log(mean / (1 - mean)), t * se / (mean * (1 - mean))
+        return mean, std, _logistic(centre - half), _logistic(centre + half)
+    raise ValueError(f"unknown interval method {method!r}; expected t, log-t or logit-t")
+
+
+def _inside(x: np.ndarray, bounds: tuple[float, float] | None) -> bool:
+    return bounds is None or bool(np.all((x >= bounds[0]) & (x <= bounds[1])))
+
+
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 def compare(table: pd.DataFrame, a: dict[str, Any] | int, b: dict[str, Any] | int, metrics: list[str] | str,
@@ -84,8 +155,9 @@ def compare(table: pd.DataFrame, a: dict[str, Any] | int, b: dict[str, Any] | in
 
     ``a`` and ``b`` are point numbers or ``{param: value}`` dicts that pick exactly one point.
     One row per metric: ``metric``, ``a``, ``b`` (points), ``n`` (common seeds), ``mean_a``,
-    ``mean_b``, ``mean_diff``, ``ci_low``, ``ci_high`` (of the mean difference), ``p_value``
-    (``scipy.stats.ttest_rel``) and ``verdict`` (module docstring).
+    ``mean_b``, ``mean_diff``, ``ci_low``, ``ci_high`` (of the mean difference: a Student-t
+    interval, as a difference may have either sign), ``p_value`` (``scipy.stats.ttest_rel``),
+    ``verdict`` (module docstring) and ``ci_method`` (``paired-t``).
     """
     metrics = _metrics(table, [metrics] if isinstance(metrics, str) else metrics)
     pa, pb = _point(table, a, "a"), _point(table, b, "b")
@@ -110,9 +182,10 @@ def compare(table: pd.DataFrame, a: dict[str, Any] | int, b: dict[str, Any] | in
             verdict = f"cannot tell with {n} seeds"
         rows.append({"metric": metric, "a": pa, "b": pb, "n": n,
                      "mean_a": float(xa.mean()) if n else math.nan, "mean_b": float(xb.mean()) if n else math.nan,
-                     "mean_diff": mean, "ci_low": low, "ci_high": high, "p_value": p, "verdict": verdict})
+                     "mean_diff": mean, "ci_low": low, "ci_high": high, "p_value": p, "verdict": verdict,
+                     "ci_method": "paired-t"})
     return pd.DataFrame(rows, columns=["metric", "a", "b", "n", "mean_a", "mean_b", "mean_diff", "ci_low",
-                                       "ci_high", "p_value", "verdict"])
+                                       "ci_high", "p_value", "verdict", "ci_method"])
 
 
 def _ok(table: pd.DataFrame) -> pd.Series:

@@ -1,6 +1,13 @@
 """Evaluating candidates by simulation: each runs through :func:`swarmsim.sweep` on the plan's
 common seeds into its own resumable sweep folder ``out/candidates/<key>/``, and becomes one row
-of the plan's table."""
+of the plan's table.
+
+**Adaptive replication** (``max_seeds`` above the plan's seeds): a candidate whose interval still
+straddles an SLO's bound (:func:`undecided`) gets more seeds, doubling its count each time (the
+next unused seed numbers, capped at ``max_seeds`` and at what the ``max_runs`` budget leaves),
+until every SLO is decided or the cap is reached. Each batch of added seeds is its own sweep folder
+``out/candidates/<key>+<first>-<last>/``, so a re-run of the plan resumes every batch and never
+runs a seed twice."""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import numpy as np
 
 from swarmsim.planning.analytic import HOURS_PER_MONTH, Prediction
 from swarmsim.planning.result import _labels_text
-from swarmsim.planning.slo import MUST_BE_ZERO, Slo, _slo_text, worst_ratio
+from swarmsim.planning.slo import MUST_BE_ZERO, Slo, _slo_text, undecided, worst_ratio
 from swarmsim.scenario import Scenario, load_scenario
 
 CANDIDATES = "candidates"
@@ -32,8 +39,9 @@ class Evaluator:
 
     def __init__(self, base: Scenario, slos: list[Slo], seeds: list[int], *, out: Path | None, backend: str,
                  jobs: int | None, max_runs: int | None, confidence: float,
-                 progress: Callable[[str], None], address: str | None = None) -> None:
+                 progress: Callable[[str], None], address: str | None = None, max_seeds: int | None = None) -> None:
         self.base, self.slos, self.seeds = base, slos, seeds
+        self.max_seeds = max(max_seeds or len(seeds), len(seeds))
         self.out, self.backend, self.jobs, self.max_runs = out, backend, jobs, max_runs
         self.address = address
         self.confidence, self.progress = confidence, progress
@@ -51,20 +59,64 @@ class Evaluator:
         digest = load_scenario(self.scenario(overrides), {"seed": 0}).digest()
         return hashlib.sha256(json.dumps([digest, self.seeds]).encode()).hexdigest()[:12]
 
-    def pending(self, key: str) -> int:
-        """Runs of a candidate that are not finished in its folder."""
+    def pending(self, key: str, seeds: list[int] | None = None) -> int:
+        """Runs of a candidate (on ``seeds``, default the plan's) not finished in its folder."""
         from swarmsim.experiments.sweep import RunSpec
 
+        seeds = self.seeds if seeds is None else seeds
         if self.out is None:
-            return len(self.seeds)
-        folder = self.out / CANDIDATES / key / "runs"
-        return sum(not (folder / RunSpec(0, s, {}, {}).folder / "summary.json").is_file() for s in self.seeds)
+            return len(seeds)
+        folder = self.out / CANDIDATES / self._batch(key, seeds) / "runs"
+        return sum(not (folder / RunSpec(0, s, {}, {}).folder / "summary.json").is_file() for s in seeds)
+
+    def _batch(self, key: str, seeds: list[int]) -> str:
+        """The folder name of one batch of a candidate's seeds: the plan's seeds, or added ones."""
+        return key if seeds == self.seeds else f"{key}+{seeds[0]}-{seeds[-1]}"
+
+    def _level(self, n: int) -> float:
+        """The confidence a candidate with ``n`` seeds is judged at: the plan's at the cap (as a
+        fixed plan of ``max_seeds`` would), stricter before it (Bonferroni over the looks the
+        doubling allows), so that stopping early on a lucky interval is no easier than the
+        plan's confidence says."""
+        if n >= self.max_seeds:
+            return self.confidence
+        looks, k = 1, len(self.seeds)
+        while k < self.max_seeds:
+            k, looks = min(2 * k, self.max_seeds), looks + 1
+        return 1.0 - (1.0 - self.confidence) / looks
+
+    def _more(self, used: list[int]) -> list[int]:
+        """The next batch of seeds for a candidate that ran ``used``: doubling, up to ``max_seeds``
+        and to what the ``max_runs`` budget leaves; empty when neither allows another."""
+        want = min(2 * len(used), self.max_seeds) - len(used)
+        if self.max_runs is not None:
+            want = min(want, self.max_runs - self.runs)
+        out: list[int] = []
+        seed = max(used) + 1
+        while len(out) < want:
+            if seed not in used:
+                out.append(seed)
+            seed += 1
+        return out
+
+    def _run(self, overrides: dict[str, Any], key: str, seeds: list[int]) -> Any:
+        """One batch of a candidate's seeds through :func:`swarmsim.sweep` (resumed if in ``out``)."""
+        from swarmsim.experiments.sweep import sweep
+
+        need = self.pending(key, seeds)
+        folder = self.out / CANDIDATES / self._batch(key, seeds) if self.out is not None else None
+        table = sweep(self.scenario(overrides), None, seeds, backend=self.backend, jobs=self.jobs,
+                      address=self.address, out=folder, resume=True)
+        self.runs += need
+        self.reused += len(seeds) - need
+        return table
 
     def evaluate(self, overrides: dict[str, Any], labels: dict[str, Any], phase: str,
                  cost_usd_per_month: float | None, prediction: Prediction | None = None) -> dict[str, Any]:
         """Simulate one candidate on every seed and return its table row (cached by key)."""
+        import pandas as pd
+
         from swarmsim.experiments.stats import summarize
-        from swarmsim.experiments.sweep import sweep
 
         key = self.key(overrides)
         if key in self._done:
@@ -72,13 +124,19 @@ class Evaluator:
         need = self.pending(key)
         if self.max_runs is not None and self.runs + need > self.max_runs:
             raise BudgetError
-        folder = self.out / CANDIDATES / key if self.out is not None else None
-        table = sweep(self.scenario(overrides), None, self.seeds, backend=self.backend, jobs=self.jobs,
-                      address=self.address, out=folder, resume=True)
-        self.runs += need
-        self.reused += len(self.seeds) - need
-        metrics = [s.metric for s in self.slos] + [m for m in ("cost_usd", *MUST_BE_ZERO) if m in table.columns]
-        stats = summarize(table, list(dict.fromkeys(metrics)), self.confidence).set_index("metric")
+        table = self._run(overrides, key, self.seeds)
+        used = list(self.seeds)
+        while True:
+            metrics = [s.metric for s in self.slos] + [m for m in ("cost_usd", *MUST_BE_ZERO) if m in table.columns]
+            stats = summarize(table, list(dict.fromkeys(metrics)), self._level(len(used))).set_index("metric")
+            if (table["status"] == "failed").any() or not undecided(self.slos, stats):
+                break
+            more = self._more(used)
+            if not more:
+                break
+            table = pd.concat([table, self._run(overrides, key, more)], ignore_index=True)
+            table["point"] = 0
+            used += more
         row: dict[str, Any] = {"candidate": len(self.rows), "phase": phase, **labels}
         window_h = (self.base.horizon - self.base.warmup) / 3600.0
         sim_cost = float(stats.loc["cost_usd", "mean"]) * HOURS_PER_MONTH / window_h
@@ -90,6 +148,7 @@ class Evaluator:
             row[f"{s.metric}_mean"] = float(st["mean"])
             row[f"{s.metric}_ci_low"] = float(st["ci_low"])
             row[f"{s.metric}_ci_high"] = float(st["ci_high"])
+            row[f"{s.metric}_ci_method"] = str(st["ci_method"])
             if prediction is not None:
                 row[f"{s.metric}_analytic"] = prediction.figures.get(s.metric, math.nan)
             ok = s.meets(float(st["ci_low"]), float(st["ci_high"]), float(st["mean"]))
@@ -101,7 +160,7 @@ class Evaluator:
         row["failed_runs"] = int((table["status"] == "failed").sum())
         meets &= row["failed_runs"] == 0
         row["meets"] = bool(meets)
-        row["runs"] = len(self.seeds)
+        row["runs"] = len(used)
         row["key"] = key
         row["overrides"] = overrides
         self.rows.append(row)
@@ -143,6 +202,7 @@ def _estimate(ev: Evaluator, overrides: dict[str, Any], candidates: int) -> None
     runs = candidates * len(ev.seeds)
     if ev.max_runs is not None:
         runs = min(runs, ev.max_runs)
-    ev.progress(f"estimate: about {candidates} candidates x {len(ev.seeds)} seeds = {runs} simulations"
+    more = f" (up to {ev.max_seeds} where a candidate is undecided)" if ev.max_seeds > len(ev.seeds) else ""
+    ev.progress(f"estimate: about {candidates} candidates x {len(ev.seeds)} seeds{more} = {runs} simulations"
                 f"{f' (budget --max-runs {ev.max_runs})' if ev.max_runs else ''}, ~{per_run:.1f} s each on "
                 f"{workers} workers: ~{runs * per_run / workers / 60:.1f} min (finished runs in --out are reused)")

@@ -97,10 +97,13 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
     groups = analytic.groups(base, node_types)
     order = sorted(((r, t) for r, c in fleet.items() for t in c),
                    key=lambda rt: -analytic.monthly_cost_usd(base, {rt[0]: {rt[1]: fleet[rt[0]][rt[1]]}}))
+    at_floor: list[str] = []
     for r, t in order:
         group = next(g for g, types in groups.items() if t in types)
         lo = max(analytic.stability_floor(model, r, group, t) - 1, 0)
         hi = fleet[r][t]
+        if hi - lo <= 1:
+            at_floor.append(f"{r}.{t}={hi}")
         while hi - lo > 1:
             mid = (lo + hi) // 2
             trial = {rr: dict(c) for rr, c in fleet.items()}
@@ -109,6 +112,16 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
                 hi, fleet = mid, trial
             else:
                 lo = mid
+    trimmed = sum(row["phase"] == "trim" for row in ev.rows)
+    floor = (f"{', '.join(at_floor)} already at the stability floor (one node fewer would be unstable, so it "
+             "is never simulated)") if at_floor else ""
+    done = (f"search done after {len(ev.rows)} candidate{'s' if len(ev.rows) != 1 else ''} "
+            f"(the estimate allowed for more):")
+    if trimmed:
+        ev.progress(f"{done} each count was lowered until one node fewer missed the SLOs"
+                    f"{'; ' + floor if floor else ''}")
+    else:
+        ev.progress(f"{done} no count could be lowered: {floor or 'every smaller count missed'}")
     return None, info
 
 

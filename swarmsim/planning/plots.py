@@ -58,6 +58,17 @@ def plot_cost_vs_slo(result: PlanFrames, ax: Axes | None = None) -> Axes:
         ax.scatter([cost[i]], [ratio[i]], marker="*", s=300, c="gold", edgecolors="k", label="recommended", zorder=4)
     ax.axhline(1.0, ls="--", c="k", lw=0.8)
     ax.set_yscale("log")
+    # Limits that always hold the SLO line (ratio 1) and some room around a single point, and
+    # dollar ticks without an offset: one candidate would otherwise get unreadable tick labels.
+    low, high = min(float(ratio.min()), 1.0), max(float(ratio.max()), 1.0)
+    ax.set_ylim(low / 2, high * 2)
+    if len(cost) and float(cost.max() - cost.min()) < 0.05 * max(float(cost.max()), 1.0):
+        mid = float(cost.mean()) or 1.0
+        ax.set_xlim(mid * 0.8, mid * 1.2)
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("${x:,.0f}"))
     ax.set_xlabel("cost, USD per month")
     ax.set_ylabel("worst SLO ratio (CI end / bound; < 1 meets)")
     ax.set_title(f"{result.base.name}: " + ", ".join(str(s) for s in result.slos), fontsize=9)

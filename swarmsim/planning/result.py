@@ -50,6 +50,7 @@ class PlanResult:
     runs_reused: int
     base: Scenario = field(repr=False)
     wall_time_s: float = 0.0
+    max_seeds: int | None = None
 
     @property
     def fleet(self) -> Fleet | None:
@@ -71,7 +72,8 @@ class PlanResult:
 
         return {
             "scenario": self.base.name, "scenario_sha256": self.base.digest(), "vary": self.vary,
-            "slo": [str(s) for s in self.slos], "seeds": self.seeds, "feasible": self.feasible,
+            "slo": [str(s) for s in self.slos], "seeds": self.seeds,
+            "max_seeds": self.max_seeds or len(self.seeds), "feasible": self.feasible,
             "recommended": clean(self.recommended), "fleet": self.fleet if self.vary == "fleet" else None,
             "binding_constraint": self.binding, "closest": clean(self.closest) if not self.feasible else None,
             "analytic_vs_simulated": self.analytic, "simulations_run": self.runs,
@@ -117,12 +119,14 @@ class PlanResult:
         widths = [max(len(c.removeprefix("nodes.")) + 2, 8) for c in cols]
         heads = "".join(f"{c.removeprefix('nodes.'):>{w}}" for c, w in zip(cols, widths, strict=True))
         lines = [f"{'#':>3} {'phase':<9}" + heads
-                 + f"{'USD/month':>12}" + "".join(f"{s.metric + ' mean [CI]':>34}" for s in self.slos) + "  meets"]
+                 + f"{'seeds':>7}  {'USD/month':>12}"
+                 + "".join(f"{s.metric + ' mean [CI]':>34}" for s in self.slos) + "  meets"]
         for _, r in self.table.iterrows():
             cells = "".join(f"{_num(r[c]):>{w}}" for c, w in zip(cols, widths, strict=True))
             figs = "".join(f"{_num(r[f'{s.metric}_mean']) + ' [' + _num(r[f'{s.metric}_ci_low']) + ', ' + _num(r[f'{s.metric}_ci_high']) + ']':>34}"  # noqa: E501
                            for s in self.slos)
-            lines.append(f"{r['candidate']:>3} {r['phase']:<9}{cells}{r['cost_usd_per_month']:>12,.0f}{figs}  "
+            lines.append(f"{r['candidate']:>3} {r['phase']:<9}{cells}{r['runs']:>7}  {r['cost_usd_per_month']:>12,.0f}"
+                         f"{figs}  "
                          f"{'yes' if r['meets'] else 'no'}")
         lines.append("")
         if self.recommended is not None:

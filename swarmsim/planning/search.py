@@ -86,6 +86,7 @@ def plan(
     out: str | os.PathLike[str] | None = None,
     max_runs: int | None = None,
     confidence: float = 0.95,
+    max_seeds: int | None = None,
     analytic_start: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> PlanResult:
@@ -100,13 +101,17 @@ def plan(
         node_types: node types the fleet may use (default: all of the scenario's).
         regions: regions that may hold nodes (default: the scenario's active regions).
         seeds: seeds every candidate runs on (common random numbers); an int n means range(n).
+        max_seeds: adaptive replication: a candidate whose interval still straddles an SLO's bound
+            gets more seeds (doubling, the next unused numbers) up to this many; default (None):
+            the fixed ``seeds`` (:mod:`swarmsim.planning.evaluate`, docs/planning.md).
         backend, jobs, address: where the simulations run (:func:`swarmsim.sweep`). With ``"ray"``
             one Ray instance serves the whole plan (started here unless already initialised, and
             shut down at the end if started here).
         out: the plan folder; each candidate's runs go to ``out/candidates/<key>/`` (a sweep folder
             that a re-run resumes), then ``save(out)`` writes the plan files and the chosen run.
         max_runs: most simulations to run (finished runs found in ``out`` are free).
-        confidence: of the Student-t intervals across seeds a candidate must keep within its SLOs.
+        confidence: of the intervals across seeds (log-t, logit-t: :mod:`swarmsim.experiments.stats`) a
+            candidate must keep within its SLOs.
         analytic_start: start from the analytic sizing (``False``: from one node per region,
             to measure what the analytic start saves).
         progress: called with one line per event (the estimate, each candidate, the best plan so
@@ -138,6 +143,9 @@ def plan(
             raise ScenarioError(None, [("--backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
     if max_runs is not None and max_runs < 1:
         raise ScenarioError(None, [("--max-runs", f"expected a number of simulations >= 1, got {max_runs}")])
+    if max_seeds is not None and max_seeds < len(seed_list):
+        raise ScenarioError(None, [("--max-seeds", f"expected at least the {len(seed_list)} starting seeds "
+                                                   f"(--seeds), got {max_seeds}")])
     if not 0 < confidence < 1:
         raise ScenarioError(None, [("--confidence", f"expected a probability between 0 and 1, got {confidence}")])
     region_list = _check_names("--regions", regions, base.regions, [r for r, s in base.regions.items() if s.active])
@@ -161,7 +169,8 @@ def plan(
             stack.enter_context(ray_session(address, jobs))
         folder = _open_out(out)
         ev = Evaluator(with_levels(base, slos), slos, seed_list, out=folder, backend=backend, jobs=jobs,
-                       max_runs=max_runs, confidence=confidence, progress=say, address=address)
+                       max_runs=max_runs, confidence=confidence, progress=say, address=address,
+                       max_seeds=max_seeds)
         binding: str | None = None
         info: dict[str, Any] = {}
         try:
@@ -186,7 +195,7 @@ def plan(
         feasible=best is not None,
         binding=binding if best is None or (binding and binding.startswith(("budget", "range"))) else None,
         closest=ev.closest() if best is None else None, analytic=info, runs=ev.runs, runs_reused=ev.reused,
-        base=base)
+        base=base, max_seeds=ev.max_seeds)
     if vary == "fleet" and best is not None and info:
         info.update(_gap(base, info, best, slos))
     result.wall_time_s = time.perf_counter() - started

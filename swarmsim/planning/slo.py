@@ -154,6 +154,19 @@ def level_metrics(slos: list[Slo]) -> list[str]:
     return [s.metric for s in slos if s.metric not in known and is_level(s.metric)]
 
 
+def undecided(slos: list[Slo], stats: Any) -> bool:
+    """Whether more seeds could change the verdict of some SLO: its interval (``stats``: the
+    :func:`~swarmsim.experiments.stats.summarize` rows indexed by metric) is missing (fewer than
+    two seeds) or straddles the bound (its conservative end misses, the other end meets)."""
+    for s in slos:
+        low, high = float(stats.loc[s.metric, "ci_low"]), float(stats.loc[s.metric, "ci_high"])
+        if math.isnan(low) or math.isnan(high):
+            return True
+        if (s.sense == "<=" and low <= s.bound < high) or (s.sense == ">=" and low < s.bound <= high):
+            return True
+    return False
+
+
 def worst_ratio(slos: list[Slo], row: dict[str, Any]) -> float:
     """The largest ``Slo.ratio`` of a row's conservative ends (upper for <=, lower for >=)."""
     out = 0.0

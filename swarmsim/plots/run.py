@@ -41,7 +41,10 @@ def plot_capacity(timeseries: pd.DataFrame, region: str | None = None, ax: Axes 
     ax.set_xlabel("simulated time (h)")
     ax.set_ylabel("GPUs")
     ax.set_title(f"Capacity vs demand — {region or 'all regions'}")
-    ax.legend(loc="upper left", fontsize="small")
+    if warmup_s > 0:  # beside the axes: inside, the legend would cover the warm-up band
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
+    else:
+        ax.legend(loc="upper left", fontsize="small")
     return ax
 
 

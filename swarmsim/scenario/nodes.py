@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from swarmsim import catalog
 from swarmsim.distributions import DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
-from swarmsim.scenario.common import Provider, Spec, catalog_gpu
+from swarmsim.scenario.common import Provider, Spec, catalog_gpu, did_you_mean
 
 #: Default node provisioning time: lognormal, median 3.5 min, p95 ≈ 8 min
 #: (scaling-and-cloud-facts.md §6.1: sigma = ln(8 / 3.5) / 1.645 ≈ 0.5).
@@ -111,10 +111,12 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
 
     if not isinstance(spec, dict) or "format" not in spec or "path" not in spec:
         raise ScenarioError(None, [("", "expected {format: ..., path: ..., gpu_map: {...}, scale: 1.0}")])
-    unknown = set(spec) - {"format", "path", "gpu_map", "scale", "usd_per_gpu_hour"}
+    allowed = ("format", "path", "gpu_map", "scale", "usd_per_gpu_hour")
+    unknown = set(spec) - set(allowed)
     if unknown:
-        raise ScenarioError(None, [(sorted(unknown)[0], "unknown key; allowed: format, path, gpu_map, scale, "
-                                                       "usd_per_gpu_hour")])
+        key = sorted(unknown)[0]
+        raise ScenarioError(None, [(key, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: "
+                                         f"{', '.join(allowed)}")])
     fmt = FORMATS.get(str(spec["format"]))
     if fmt is None or fmt.kind != "nodes":
         nodes = sorted(n for n, f in FORMATS.items() if f.kind == "nodes")
