@@ -21,6 +21,7 @@ from swarmsim.metrics.resilience import availability_frame, failures_frame, resi
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
+from swarmsim.scenario.sharing import shares
 from swarmsim.world.world import Progress, build_world, run_world
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ def simulate(
         ScenarioError: the scenario is invalid (the message names the file and field).
     """
     sc = load_scenario(scenario, overrides)
+    if shares(sc):  # a sharing fleet: workload inflation (docs/sharing.md)
+        from swarmsim.sharing_run import simulate_sharing
+
+        return simulate_sharing(sc)
     world = build_world(sc)
     recorder, wall_s = run_world(world, progress)
     jobs = jobs_frame(recorder)

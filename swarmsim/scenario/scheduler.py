@@ -13,7 +13,10 @@ class SchedulerSpec(Spec):
     """How each region's queue is ordered, where jobs are placed and routed."""
 
     queue: Literal["fifo", "backfill", "shortest-first", "priority"] = "fifo"
-    placement: Literal["first-fit", "best-fit", "spread"] = "best-fit"
+    placement: Literal["first-fit", "best-fit", "spread", "worst-fit", "random", "dot-product", "gpu-packing",
+                       "gpu-clustering", "fgd"] = Field(
+        "best-fit", description="where a job goes; the policies beyond first-fit, best-fit and spread "
+        "need a sharing fleet (docs/sharing.md)")
     routing: Literal["nearest", "least-loaded", "latency-aware"] = "nearest"
     gpu_priority: Literal["inference-first", "training-first"] = Field(
         "inference-first", description="who gets GPUs first when replicas and jobs both wait"
