@@ -9,7 +9,8 @@ FGD / best-fit ratio of unallocated GPUs along the curve (100 %..130 % arrived).
 
 Usage::
 
-    SWARMSIM_DATA=/work/shared/data PYTHONPATH=. python benchmarks/fig_sharing.py --seeds 10 --out docs/sharing-allocation.png
+    SWARMSIM_DATA=/work/shared/data PYTHONPATH=. python benchmarks/fig_sharing.py --seeds 10 \
+        --out docs/sharing-allocation.png
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 
-from swarmsim.simulation import simulate  # noqa: E402
+from swarmsim.simulation import simulate
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "fragmentation-openb.yaml"
 POLICIES = ("fgd", "best-fit", "dot-product", "gpu-packing", "first-fit", "random", "worst-fit", "gpu-clustering")

@@ -59,8 +59,6 @@ class Placement:
 
     def choose(self, nodes: SharedNodes, task: Task) -> tuple[int, int] | None:
         """(node, option) for the task, or None when it fits no node."""
-        if self.name == "random":
-            return self._random_choice(nodes, task)
         memo = self._memo.get(task)
         if memo is None:
             memo = self._memo[task] = {}
@@ -107,14 +105,11 @@ class Placement:
             pick -= len(group)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _random_choice(self, nodes: SharedNodes, task: Task) -> tuple[int, int] | None:
-        fits = [sid for sid in nodes.groups if options(nodes.states[sid], task)]
-        if not fits:
-            return None
-        sid, node = self._draw(nodes.groups, fits)
-        return node, options(nodes.states[sid], task)[0]
-
     # --- scores (lower is better) ----------------------------------------------------------
+
+    def _random(self, state: State, cap: tuple[int, int, int], tag: frozenset, task: Task) -> Score:
+        # Every node that fits ties: choose() draws one uniformly.
+        return self._first_fit(state, cap, tag, task)
 
     def _first_fit(self, state: State, cap: tuple[int, int, int], tag: frozenset, task: Task) -> Score:
         opts = options(state, task)
