@@ -83,8 +83,11 @@ def simulate_sharing(sc: Scenario) -> Result:
     shapes = Shapes.of(pool, "trace")
     placement = Placement(mode, nodes, shapes, seed=sc.seed)
     gap = 1.0 / work.trace.sample_rate
+    online = sc.scheduler.task_shapes == "online"
     run = inflate(nodes, pool, placement, shapes, seed=sc.seed, stop_at=work.stop_at_requested, gap_s=gap,
-                  region=region)
+                  region=region, online=online)
+    if online:
+        shapes = placement.shapes
     ts = pd.DataFrame(run.rows)
     total = run.total_gpus
     summary: dict[str, object] = {
@@ -98,8 +101,9 @@ def simulate_sharing(sc: Scenario) -> Result:
         "gpu_utilization": run.allocated_gpus / total if total else float("nan"),
         "gpus_unallocated_final": run.unallocated_gpus,
         "gpus_fragmented_final": run.fragmented_gpus,
-        "task_shapes": f"{shapes.source}: {len(shapes)} GPU task shapes from {len(pool)} rows of "
-                       f"workloads.{name}",
+        "task_shapes": (f"online: learned from the arrivals, {len(shapes)} GPU task shapes at the end"
+                        if online else f"trace: {len(shapes)} GPU task shapes from {len(pool)} rows of "
+                        f"workloads.{name}"),
         "wall_time_s": time.perf_counter() - wall,
     }
     empty = pd.DataFrame()

@@ -223,3 +223,23 @@ def test_sharing_fields_stay_out_of_other_scenarios_resolved_files() -> None:
     text = sc.to_yaml()
     for key in ("gpu_sharing", "cpus:", "memory:", "replay:", "departures", "stop_at_requested", "sample_rate"):
         assert key not in text
+
+
+def test_fgd_can_learn_its_task_shapes_online(tmp_path: Path) -> None:
+    path = _sharing_files(tmp_path, GOOD_PODS)
+    res = _run(["run", str(path), "--set", "scheduler.task_shapes=online", "--out", str(tmp_path / "r")], tmp_path)
+    assert res.returncode == 0, res.stderr
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())["summary"]
+    assert s["task_shapes"].startswith("online")
+    assert "task_shapes: online" in (tmp_path / "r" / "scenario.yaml").read_text()
+
+
+def test_online_shapes_follow_the_arrivals() -> None:
+    nodes = SharedNodes([64_000] * 4, [262_144] * 4, [8] * 4)
+    pool = [Task(1000, 1024, 1, 250), Task(1000, 1024, 2, MILLI)]
+    start = Shapes.of([Task(0, 0, 1, 900)], "given")  # deliberately wrong: replaced by what arrives
+    pl = Placement("fgd", nodes, start)
+    inflate(nodes, pool, pl, start, seed=0, stop_at=0.5, online=True, check_every=1)
+    assert pl.shapes.source == "online"
+    assert set(pl.shapes.tasks) == set(pool)
+    assert float(pl.shapes.p.sum()) == pytest.approx(1.0)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from swarmsim.scenario.common import Spec
 
@@ -21,3 +21,13 @@ class SchedulerSpec(Spec):
     gpu_priority: Literal["inference-first", "training-first"] = Field(
         "inference-first", description="who gets GPUs first when replicas and jobs both wait"
     )
+    task_shapes: Literal["trace", "online"] = Field(
+        "trace", description="FGD's distribution of task shapes: the replayed trace's rows, or learned "
+        "online from the arrivals so far (sharing fleets)")
+
+    @model_serializer(mode="wrap")
+    def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict) and out.get("task_shapes") == "trace":
+            del out["task_shapes"]
+        return out

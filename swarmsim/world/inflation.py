@@ -39,10 +39,11 @@ class InflationRun:
 
 def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: Shapes, *, seed: int,
             stop_at: float, gap_s: float = 1.0, sample_every: float = 0.01, region: str = "",
-            check_every: int = 0) -> InflationRun:
+            check_every: int = 0, online: bool = False) -> InflationRun:
     """Run the inflation. ``pool``: the task shapes to draw from (each row equally likely);
     ``stop_at``: requested GPUs / capacity at which arrivals stop; ``check_every`` > 0 checks
-    the conservation laws every that many tasks (tests)."""
+    the conservation laws every that many tasks (tests). ``online``: FGD's shapes are learned
+    from the arrivals so far, refreshed at every sample (``shapes`` is only the start)."""
     if not any(t.gpu_milli for t in pool):  # arrivals would never reach stop_at
         raise ValueError("no task to draw from asks for GPUs")
     rng = np.random.default_rng(seed)
@@ -56,11 +57,21 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
     states, of = nodes.states, nodes.of
     batch = np.empty(0, dtype=np.int64)
     k = 0
+    seen: dict[Task, int] = {}
+    refresh = False
     while requested < limit:
         if k == len(batch):
             batch, k = rng.integers(0, len(pool), size=4096), 0
         task = pool[int(batch[k])]
         k += 1
+        if online:
+            seen[task] = seen.get(task, 0) + 1
+            if out.arrived == 0 or (task.num_gpu and refresh):
+                shapes = _learned(seen, shapes)
+                placement.relearn(shapes)
+                node_frag = shapes.node
+                frag = sum(node_frag(states[of[i]]) for i in range(len(nodes)))
+                refresh = False
         out.arrived += 1
         requested += task.gpu_milli
         where = choose(nodes, task)
@@ -77,6 +88,7 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
         if requested >= next_sample * total or requested >= limit:
             out.rows.append(_row(out, nodes, frag, requested, gap_s, region))
             next_sample = requested / total + sample_every
+            refresh = True
     out.requested_gpus = requested / MILLI
     out.allocated_gpus = nodes.allocated_milli / MILLI
     out.unallocated_gpus = (total - nodes.allocated_milli) / MILLI
@@ -100,3 +112,10 @@ def _row(out: InflationRun, nodes: SharedNodes, frag: float, requested: int, gap
         "gpus_idle": (total - nodes.allocated_milli) / MILLI,
         "gpus_fragmented": max(frag, 0.0) / MILLI,
     }
+
+
+def _learned(seen: dict[Task, int], current: Shapes) -> Shapes:
+    """The distribution of the shapes arrived so far (the current one until a GPU task came)."""
+    if not any(t.num_gpu for t in seen):
+        return current
+    return Shapes(list(seen), [float(c) for c in seen.values()], "online")

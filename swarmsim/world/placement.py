@@ -57,6 +57,13 @@ class Placement:
         self._score = getattr(self, "_" + name.replace("-", "_"), self._first_fit)
         self.lowest_id = name == "first-fit"  # first-fit takes the lowest id; the others break ties at random
 
+    def relearn(self, shapes: Shapes) -> None:
+        """Use a new distribution of task shapes (FGD's scores change: the memo is dropped)."""
+        self.shapes = shapes
+        if self.name == "fgd":
+            self._memo.clear()
+            self._entries = 0
+
     def choose(self, nodes: SharedNodes, task: Task) -> tuple[int, int] | None:
         """(node, option) for the task, or None when it fits no node."""
         memo = self._memo.get(task)
