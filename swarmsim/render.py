@@ -167,11 +167,20 @@ def fmt(key: str, value: Any) -> str:
         return f"${value:,.2f}"
     if key == "availability":
         return f"{100 * value:.3f} %"
-    if key in ("gpu_utilization", "slo_attainment", "replica_slot_utilization"):
+    if key in ("gpu_utilization", "slo_attainment", "replica_slot_utilization", "gpu_allocation_ratio",
+               "requested_gpu_fraction"):
         return f"{100 * value:.1f} %"
     if isinstance(value, float):
         return f"{value:,.1f}"
+    if isinstance(value, str):
+        return value
     return f"{value:,}"
+
+
+#: The figures of a sharing fleet's run (workload inflation), in the order shown.
+SHARING_KEYS = ("placement", "jobs_arrived", "jobs_started", "jobs_dropped", "gpus_total", "requested_gpu_fraction",
+                "gpu_allocation_ratio", "gpus_unallocated_final", "gpus_fragmented_final", "task_shapes",
+                "wall_time_s")
 
 
 def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "",
@@ -201,6 +210,8 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
 
     show = [k for k in HEADLINE_KEYS if shown(k)]
     show += [k for k in summary if k not in HEADLINE_KEYS and k not in NO_REQUESTS and is_level(k)]  # report
+    if "gpus_fragmented_final" in summary:  # a sharing fleet's run: its own figures (docs/sharing.md)
+        show = [k for k in SHARING_KEYS if k in summary]
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):

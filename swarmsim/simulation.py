@@ -25,6 +25,7 @@ from swarmsim.metrics.stream import finish_chunks, sampling_warning
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
+from swarmsim.scenario.sharing import shares
 from swarmsim.world.world import Progress, build_world, run_world
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ def simulate(
     check_estimate(sc)  # refuses a run that cannot fit in memory, before it starts
     if (warning := sampling_warning(sc)) is not None:
         log.warning("%s: %s", sc.name, warning)
+    if shares(sc):  # a sharing fleet: workload inflation (docs/sharing.md)
+        from swarmsim.sharing_run import simulate_sharing
+
+        return simulate_sharing(sc)
     world = build_world(sc)
     recorder, wall_s = run_world(world, progress)
     agg = getattr(recorder, "aggregate", None)  # record: stream or aggregate (docs/metrics.md)

@@ -244,6 +244,8 @@ def plot_slo_over_day(request_timeseries: pd.DataFrame, ax: Axes | None = None) 
 def save_plots(result: RunFrames, folder: Path) -> list[Path]:
     """Write the run's PNG plots into ``folder``; return their paths."""
     out = []
+    if "gpus_fragmented" in result.timeseries.columns:  # a sharing fleet's run (docs/sharing.md)
+        return [_save_sharing(result.timeseries, folder)]
     warmup = result.scenario.warmup
     figures = [
         ("capacity.png", lambda ax: plot_capacity(result.timeseries, ax=ax, warmup_s=warmup)),
@@ -289,3 +291,19 @@ def save_plots(result: RunFrames, folder: Path) -> list[Path]:
         plt.close(fig)
         out.append(path)
     return out
+
+
+def _save_sharing(ts: pd.DataFrame, folder: Path) -> Path:
+    """allocation.png: GPUs allocated, idle and fragmented against the workload arrived."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = 100 * ts["arrived_gpu_fraction"]
+    for column, label in (("gpus_allocated", "allocated"), ("gpus_idle", "idle"), ("gpus_fragmented", "fragmented")):
+        ax.plot(x, ts[column], label=label)
+    ax.set_xlabel("arrived workload (% of GPU capacity)")
+    ax.set_ylabel("GPUs")
+    ax.legend()
+    fig.tight_layout()
+    path = folder / "allocation.png"
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -313,9 +313,21 @@ def failures_section(result: RunFrames) -> Section:
     return sec.add(_bucket_note(size, _step(result.timeseries)), Figure(traces, layout))
 
 
+def _sharing(summary: dict[str, Any]) -> bool:
+    """Whether a run is a sharing fleet's workload inflation (``swarmsim/sharing_run.py``)."""
+    return "gpus_fragmented_final" in summary
+
+
 def run_page(result: RunFrames) -> str:
     """The HTML report of one run."""
     sc = result.scenario
+    if _sharing(result.summary):  # a GPU-sharing inflation run: no time axis, its own figures
+        note = Section("sharing", "GPU sharing: allocation against arrived work",
+                       "This run places tasks one after another without departures until the requested GPUs "
+                       "reach the stated share of the cluster (docs/sharing.md); timeseries.csv holds "
+                       "allocated, idle and fragmented GPUs per 1 % of capacity arrived.")
+        return page(f"swarmsim run: {sc.name}", esc(f"seed {sc.seed}, scenario hash {sc.digest()[:8]}"),
+                    [headline_section(result), note])
     sections = [headline_section(result), capacity_section(result), cost_section(result), waits_section(result)]
     if result.summary.get("requests_arrived"):
         sections.append(slo_section(result))
@@ -330,6 +342,8 @@ def run_page(result: RunFrames) -> str:
 
 def expected_sections(summary: dict[str, Any], failures: bool) -> list[str]:
     """The section ids a run's report has (tests check them)."""
+    if _sharing(summary):
+        return ["headline", "sharing"]
     ids = ["headline", "capacity", "cost", "waits"]
     if summary.get("requests_arrived"):
         ids.append("slo")

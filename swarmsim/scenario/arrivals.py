@@ -3,9 +3,9 @@ per ``process``) or the replay of a recorded trace (``trace:``, docs/traces.md).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim import catalog
 from swarmsim.scenario.common import (
@@ -120,11 +120,27 @@ class TraceSpec(Spec):
     speed_scaling: bool = Field(
         False, description="scale traced durations by GPU speed (needs gpu_map); default: "
         "a job runs exactly its traced duration on any GPU")
-    fractional_gpus: Literal["ceil", "round"] = Field(
-        "ceil", description="how a job asking for part of a GPU is allocated whole GPUs")
+    fractional_gpus: Literal["ceil", "round", "keep"] = Field(
+        "ceil", description="how a job asking for part of a GPU is allocated whole GPUs; keep: the "
+        "share itself (a sharing fleet's default)")
+    replay: Literal["ordered", "sample"] = Field(
+        "ordered", description="ordered: the rows at their times; sample: rows drawn with replacement, "
+        "one every 1 / sample_rate s (sharing fleets)")
+    sample_rate: PositiveRate = Field(1.0, description="arrivals per s under replay: sample")
+    departures: bool = Field(True, description="false: a job never ends (workload inflation)")
     columns: dict[str, str] = Field(default_factory=dict, description="for format csv: canonical -> file column")
     time_unit: float = Field(1.0, gt=0, description="for format csv: seconds per unit of the time columns")
     on_bad_rows: Literal["error", "skip"] = "error"
+
+    @model_serializer(mode="wrap")
+    def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Shown in a resolved scenario only when set: other scenarios' resolved files stay as they were.
+        out = handler(self)
+        if isinstance(out, dict):
+            for key, default in (("replay", "ordered"), ("sample_rate", 1.0), ("departures", True)):
+                if key in out and out[key] == default:
+                    del out[key]
+        return out
 
     @field_validator("format")
     @classmethod

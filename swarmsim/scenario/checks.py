@@ -21,6 +21,7 @@ from swarmsim.scenario.nodes import NodeTypeSpec
 from swarmsim.scenario.policies import LimitsSpec, PolicySpec
 from swarmsim.scenario.regions import NetworkSpec, RegionSpec
 from swarmsim.scenario.services import InferenceWorkloadSpec
+from swarmsim.scenario.sharing import check_sharing
 from swarmsim.scenario.workloads import JobsWorkloadSpec, WorkloadSpec
 
 Problems = list[tuple[str, str]]
@@ -60,6 +61,7 @@ def cross_checks(s: Scenario) -> Problems:
     check_failures(s, problems)
     check_limits(s, problems)
     check_workloads(s, problems)
+    check_sharing(s, problems)
     return problems
 
 

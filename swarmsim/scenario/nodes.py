@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim import catalog
 from swarmsim.distributions import DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
 from swarmsim.scenario.common import Provider, Spec, catalog_gpu, did_you_mean
+from swarmsim.units import parse_data
 
 #: Default node provisioning time: lognormal, median 3.5 min, p95 ≈ 8 min
 #: (scaling-and-cloud-facts.md §6.1: sigma = ln(8 / 3.5) / 1.645 ≈ 0.5).
@@ -34,11 +35,42 @@ class NodeTypeSpec(Spec):
     multi_node: bool = Field(
         True, description="a job may span several nodes of this type (fast interconnect)"
     )
+    cpus: float | None = Field(None, gt=0, description="CPUs per node (sharing fleets)")
+    memory: str | None = Field(None, description="host memory per node with a unit, e.g. 512GiB")
+    gpu_sharing: Literal["none", "fractional", "mig"] = Field(
+        "none", description="none: whole GPUs; fractional: a job may take a share of one GPU; mig: NVIDIA MIG"
+    )
 
     @field_validator("gpu")
     @classmethod
     def _known_gpu(cls, value: str) -> str:
         return catalog_gpu(value)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory_unit(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not re.search(r"[A-Za-z]", value):
+            raise ValueError(f"give a unit, e.g. 512GiB (got {value!r})")
+        parse_data(value)
+        return value
+
+    @property
+    def memory_mib(self) -> float | None:
+        """Host memory per node, MiB (None when not given)."""
+        return None if self.memory is None else parse_data(self.memory) / 2**20
+
+    @model_serializer(mode="wrap")
+    def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # The sharing fields appear in a resolved scenario only when set, so the resolved
+        # scenarios of fleets that do not share stay as they were.
+        out = handler(self)
+        if isinstance(out, dict):
+            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none")):
+                if key in out and out[key] == default:
+                    del out[key]
+        return out
 
     @model_validator(mode="after")
     def _resolve(self) -> NodeTypeSpec:
@@ -51,6 +83,10 @@ class NodeTypeSpec(Spec):
             object.__setattr__(self, "usd_per_gpu_hour", price)
         if self.max_gpus is None:
             object.__setattr__(self, "max_gpus", self.gpus)
+        if self.gpu_sharing == "mig" and not any(m in self.gpu for m in ("A100", "H100")):
+            raise ValueError(f"gpu_sharing: mig needs an A100 or H100 GPU (NVIDIA MIG), not {self.gpu}")
+        if self.gpu_sharing == "mig":
+            raise ValueError("gpu_sharing: mig is not simulated yet (docs/sharing.md); use fractional")
         return self
 
     @property
@@ -111,7 +147,7 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
 
     if not isinstance(spec, dict) or "format" not in spec or "path" not in spec:
         raise ScenarioError(None, [("", "expected {format: ..., path: ..., gpu_map: {...}, scale: 1.0}")])
-    allowed = ("format", "path", "gpu_map", "scale", "usd_per_gpu_hour")
+    allowed = ("format", "path", "gpu_map", "scale", "usd_per_gpu_hour", "gpu_sharing")
     unknown = set(spec) - set(allowed)
     if unknown:
         key = sorted(unknown)[0]
@@ -127,6 +163,8 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
         path = Path(source).parent / path
     gpu_map = dict(spec.get("gpu_map") or {})
     scale = float(spec.get("scale", 1.0))
+    if spec.get("gpu_sharing", "none") != "none":
+        return _sharing_nodes(spec, path, gpu_map, scale)
     totals: dict[tuple[str, int], int] = {}
     try:
         for rows in fmt.read(str(path), BadRows("error", str(path)), 100_000):
@@ -153,3 +191,44 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
     for name, node_type, count in out:
         merged[name] = (node_type, merged.get(name, (node_type, 0))[1] + count)
     return [(name, nt, c) for name, (nt, c) in merged.items() if c > 0]
+
+
+def _sharing_nodes(spec: dict[str, Any], path: Path, gpu_map: dict[str, str],
+                   scale: float) -> list[tuple[str, dict[str, Any], int]]:
+    """Node types of a sharing fleet from a node list with each node's CPU and memory
+    (``alibaba-gpu-2023-nodes``): one type per (GPU model, GPUs, CPUs, memory), in the order
+    each kind first appears, named like ``v100x8-96c-384gib``."""
+    from swarmsim.traces import BadRows, TraceError
+    from swarmsim.traces.shares import read_node_resources
+
+    if spec["format"] != "alibaba-gpu-2023-nodes":
+        raise ScenarioError(None, [("gpu_sharing", "a sharing fleet from a trace needs each node's CPU and "
+                                                   "memory: format alibaba-gpu-2023-nodes")])
+    try:
+        res = read_node_resources(str(path), BadRows("error", str(path)))
+    except TraceError as err:
+        raise ScenarioError(None, [("path", err.format())]) from None
+    kinds: dict[tuple[str, int, int, int], int] = {}
+    for model, gpus, cpu, mem in zip(res.model.tolist(), res.gpus.tolist(), res.cpu_milli.tolist(),
+                                     res.memory_mib.tolist(), strict=True):
+        key = (str(model), int(gpus), int(cpu), int(mem))
+        kinds[key] = kinds.get(key, 0) + 1
+    out, unmapped = [], set()
+    for (model, gpus, cpu, mem), count in kinds.items():
+        found = catalog.find_gpu(gpu_map.get(model, model))
+        if found is None:
+            unmapped.add(model)
+            continue
+        base = re.sub(r"[^a-z0-9]+", "", found.name.lower())
+        name = f"{base}x{gpus}-{cpu / 1000:g}c-{mem / 1024:g}gib".replace(".", "p")
+        node_type: dict[str, Any] = {"gpu": found.name, "gpus": gpus, "cpus": cpu / 1000,
+                                     "memory": f"{mem}MiB", "gpu_sharing": spec["gpu_sharing"]}
+        if "usd_per_gpu_hour" in spec:
+            node_type["usd_per_gpu_hour"] = spec["usd_per_gpu_hour"]
+        if name in [o[0] for o in out]:
+            name = f"{name}-{model.lower()}"
+        out.append((name, node_type, round(count * scale)))
+    if unmapped:
+        raise ScenarioError(None, [("gpu_map", f"GPU models {sorted(unmapped)} are not in the catalog; map "
+                                               "each to a catalog GPU, e.g. gpu_map: {G2: A100-80GB}")])
+    return [o for o in out if o[2] > 0]

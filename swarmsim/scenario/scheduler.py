@@ -73,7 +73,10 @@ class SchedulerSpec(Spec):
     """How each region's queue is ordered, where jobs are placed and routed."""
 
     queue: Literal["fifo", "backfill", "shortest-first", "priority"] = "fifo"
-    placement: Literal["first-fit", "best-fit", "spread"] = "best-fit"
+    placement: Literal["first-fit", "best-fit", "spread", "worst-fit", "random", "dot-product", "gpu-packing",
+                       "gpu-clustering", "fgd"] = Field(
+        "best-fit", description="where a job goes; the policies beyond first-fit, best-fit and spread "
+        "need a sharing fleet (docs/sharing.md)")
     routing: Literal["nearest", "least-loaded", "latency-aware"] = "nearest"
     gpu_priority: Literal["inference-first", "training-first"] = Field(
         "inference-first", description="who gets GPUs first when replicas and jobs both wait"
@@ -82,11 +85,17 @@ class SchedulerSpec(Spec):
         LatencySpec | None,
         BeforeValidator(_latency_input, json_schema_input_type=Literal["none", "kubernetes"] | LatencySpec | None),
     ] = Field(None, description="when decisions are made: none (at once, the default), 'kubernetes' or a mapping")
+    task_shapes: Literal["trace", "online"] = Field(
+        "trace", description="FGD's distribution of task shapes: the replayed trace's rows, or learned "
+        "online from the arrivals so far (sharing fleets)")
 
     @model_serializer(mode="wrap")
-    def _drop_no_latency(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
-        # Without a latency model the resolved scenario reads as it did before the field existed.
+    def _drop_defaults(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        # Without a latency model, and with the default task shapes, the resolved scenario reads
+        # as it did before those fields existed.
         out = handler(self)
         if out.get("latency", 0) is None:
             del out["latency"]
+        if out.get("task_shapes") == "trace":
+            del out["task_shapes"]
         return out

@@ -3,9 +3,9 @@ training jobs; ``kind: inference`` is in :mod:`swarmsim.scenario.services`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim.distributions import ConstantDist, DistOrValue
 from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
@@ -36,6 +36,16 @@ class JobsWorkloadSpec(Spec):
         None, description="s of run time between checkpoints; a failure loses the work since the last one"
     )
     checkpoint_overhead: NonNegativeDuration = Field(0.0, description="s of run time to write one checkpoint")
+    stop_at_requested: float | None = Field(
+        None, gt=0, description="stop arrivals once the GPUs asked for reach this fraction of the fleet's "
+        "GPU capacity (workload inflation, sharing fleets)")
+
+    @model_serializer(mode="wrap")
+    def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict) and out.get("stop_at_requested", 0) is None:
+            del out["stop_at_requested"]
+        return out
 
     @field_validator("gpu_types")
     @classmethod
@@ -48,7 +58,8 @@ class JobsWorkloadSpec(Spec):
         if self.trace is None and self.duration is None:
             raise ValueError("duration: required for synthetic arrivals (a trace brings its own)")
         if self.gpus.lower() < 1:
-            raise ValueError("gpus: every job needs at least 1 GPU")
+            raise ValueError("gpus: every job needs at least 1 GPU (a share of one GPU needs a sharing fleet "
+                             "and a trace with fractional_gpus: keep, docs/sharing.md)")
         if self.duration is not None and self.duration.lower() < 0:
             raise ValueError("duration: a duration cannot be negative")
         if self.data.lower() < 0:

@@ -1,0 +1,121 @@
+"""Workload inflation on a sharing fleet (Weng et al., ATC '23, §5.1; Verma et al. 2014).
+
+Tasks drawn with replacement from a pool of task shapes arrive one after another and never
+leave; each is placed at once by the placement policy or, when it fits no node, dropped (it
+does not queue). Arrivals stop once the GPUs asked for (a share counts by its share) reach
+``stop_at`` times the fleet's GPU capacity. One arrival per ``gap_s`` seconds of simulated
+time, so the timeseries has a time axis.
+
+Figures, every ``sample_every`` of capacity arrived (and at the end): GPUs allocated, GPUs
+idle (unallocated), GPUs fragmented (:mod:`swarmsim.world.fragmentation`), tasks placed and
+dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swarmsim.world.fragmentation import Shapes
+from swarmsim.world.placement import Placement
+from swarmsim.world.sharing import MILLI, SharedNodes, Task
+
+
+@dataclass
+class InflationRun:
+    """The outcome: ``rows`` of the timeseries and the final figures."""
+
+    rows: list[dict[str, float | int | str]] = field(default_factory=list)
+    arrived: int = 0
+    placed: int = 0
+    dropped: int = 0
+    requested_gpus: float = 0.0
+    allocated_gpus: float = 0.0
+    unallocated_gpus: float = 0.0
+    fragmented_gpus: float = 0.0
+    total_gpus: int = 0
+
+
+def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: Shapes, *, seed: int,
+            stop_at: float, gap_s: float = 1.0, sample_every: float = 0.01, region: str = "",
+            check_every: int = 0, online: bool = False) -> InflationRun:
+    """Run the inflation. ``pool``: the task shapes to draw from (each row equally likely);
+    ``stop_at``: requested GPUs / capacity at which arrivals stop; ``check_every`` > 0 checks
+    the conservation laws every that many tasks (tests). ``online``: FGD's shapes are learned
+    from the arrivals so far, refreshed at every sample (``shapes`` is only the start)."""
+    if not any(t.gpu_milli for t in pool):  # arrivals would never reach stop_at
+        raise ValueError("no task to draw from asks for GPUs")
+    rng = np.random.default_rng(seed)
+    total = nodes.total_milli
+    limit = stop_at * total
+    frag = sum(shapes.node(nodes.states[nodes.of[i]]) for i in range(len(nodes)))
+    out = InflationRun(total_gpus=total // MILLI)
+    next_sample = 0.0
+    requested = 0
+    choose, take, node_frag = placement.choose, nodes.take, shapes.node
+    states, of = nodes.states, nodes.of
+    batch = np.empty(0, dtype=np.int64)
+    k = 0
+    seen: dict[Task, int] = {}
+    refresh = False
+    while requested < limit:
+        if k == len(batch):
+            batch, k = rng.integers(0, len(pool), size=4096), 0
+        task = pool[int(batch[k])]
+        k += 1
+        if online:
+            seen[task] = seen.get(task, 0) + 1
+            if out.arrived == 0 or (task.num_gpu and refresh):
+                shapes = _learned(seen, shapes)
+                placement.relearn(shapes)
+                node_frag = shapes.node
+                frag = sum(node_frag(states[of[i]]) for i in range(len(nodes)))
+                refresh = False
+        out.arrived += 1
+        requested += task.gpu_milli
+        where = choose(nodes, task)
+        if where is None:
+            out.dropped += 1
+        else:
+            i, option = where
+            frag -= node_frag(states[of[i]])
+            take(i, task, option)
+            frag += node_frag(states[of[i]])
+            out.placed += 1
+        if check_every and out.arrived % check_every == 0:
+            nodes.check()
+        if requested >= next_sample * total or requested >= limit:
+            out.rows.append(_row(out, nodes, frag, requested, gap_s, region))
+            next_sample = requested / total + sample_every
+            refresh = True
+    out.requested_gpus = requested / MILLI
+    out.allocated_gpus = nodes.allocated_milli / MILLI
+    out.unallocated_gpus = (total - nodes.allocated_milli) / MILLI
+    # Summed afresh (the running sum above drifts by rounding).
+    out.fragmented_gpus = sum(node_frag(states[of[i]]) for i in range(len(nodes))) / MILLI
+    return out
+
+
+def _row(out: InflationRun, nodes: SharedNodes, frag: float, requested: int, gap_s: float,
+         region: str) -> dict[str, float | int | str]:
+    total = nodes.total_milli
+    return {
+        "time_s": out.arrived * gap_s,
+        "region": region,
+        "arrived_tasks": out.arrived,
+        "placed_tasks": out.placed,
+        "dropped_tasks": out.dropped,
+        "arrived_gpu_fraction": requested / total,
+        "gpus_total": total / MILLI,
+        "gpus_allocated": nodes.allocated_milli / MILLI,
+        "gpus_idle": (total - nodes.allocated_milli) / MILLI,
+        "gpus_fragmented": max(frag, 0.0) / MILLI,
+    }
+
+
+def _learned(seen: dict[Task, int], current: Shapes) -> Shapes:
+    """The distribution of the shapes arrived so far (the current one until a GPU task came)."""
+    if not any(t.num_gpu for t in seen):
+        return current
+    return Shapes(list(seen), [float(c) for c in seen.values()], "online")
