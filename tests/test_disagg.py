@@ -119,3 +119,24 @@ def test_chunked_prefill_keeps_attention_cost(chunk: int) -> None:
     expected = n * 0.01 + 1e-4 * prompt + 1e-7 * prompt**2
     assert res.ttft_s[0] == pytest.approx(expected, rel=1e-12)
     assert res.ttft_s[0] == pytest.approx(profile.prefill_s(prompt) + (n - 1) * 0.01, rel=1e-12)
+
+
+def test_size_split_orders_by_slo() -> None:
+    """The P:D search tries every split of 4 replicas; the ones that meet both SLOs come first,
+    their p99s are numpy's, and a split with one prefill replica cannot keep up with the prompts
+    (its TTFT p99 is the largest)."""
+    from swarmsim.disagg import _p99, size_split
+
+    profile, kv, kvb = _llama70b()
+    reqs = _poisson(2.0, 1500, seed=2)
+    pool = PoolSpec(4, profile, kv)
+    rows = size_split(reqs, 4, pool, pool, kvb, 100e9, 0.001, 2.0, 0.07)
+    assert sorted((p, d) for p, d, *_ in rows) == [(1, 3), (2, 2), (3, 1)]
+    meets = [ok for *_, ok in rows]
+    assert meets == sorted(meets, reverse=True) and meets[0]
+    for _, _, ttft, tpot, ok in rows:
+        assert ok == (ttft <= 2.0 and tpot <= 0.07)
+    assert max(rows, key=lambda r: r[2])[0] == 1
+    res = simulate_pools(reqs, PoolSpec(2, profile, kv), PoolSpec(2, profile, kv), kvb, 100e9, 0.001)
+    assert _p99(res.ttft_s) == pytest.approx(float(np.percentile(res.ttft_s, 99)), rel=1e-12)
+    assert next(r for r in rows if r[0] == 2)[2] == _p99(res.ttft_s)
