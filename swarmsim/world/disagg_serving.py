@@ -29,6 +29,10 @@ from swarmsim.world.sites import Geography, Request, Service, Site
 class _Host(Protocol):
     """What the hand-off needs of :class:`~swarmsim.world.service.Services`."""
 
+    warmup: float
+    in_flight: list[int]
+    sampled_in_flight: dict[int, tuple]
+
     def drop(self, site: Site, request: Request, reason: int) -> None: ...
 
     def arrive_prefilled(self, site: Site, request: Request) -> None: ...
@@ -55,6 +59,12 @@ class Handoff:
         """A request got its first token on the prefill pool at ``site``: move its KV to the
         decode pool (``start``: its admission s, ``first``: its first token s, ``ttft`` s)."""
         dec: Service = site.service.partner  # type: ignore[assignment]
+        host = self.host
+        # Out of the prefill pool: the decode pool counts it in flight again when it admits it.
+        if request[1] >= host.warmup:
+            host.in_flight[request[2]] -= 1
+        if request[5]:
+            del host.sampled_in_flight[request[0]]
         r = site.region.index
         rtt = self.world.rtt[r]
         cands = [s for s in dec.sites if s.serving] or [s for s in dec.sites if s.loading or s.replicas]

@@ -193,11 +193,9 @@ class IterationServing:
         replica.active = a + 1
         site.in_service += 1
         host = self.host
-        if site.service.role == "decode":  # counted in flight since its prefill
-            pass
-        elif request[1] >= host.warmup:
+        if request[1] >= host.warmup:
             host.in_flight[request[2]] += 1
-        if request[5] and site.service.role != "decode":
+        if request[5]:
             host.sampled_in_flight[request[0]] = (site.service, request, site.region.index, self.env.now)
         if host.track_requests:
             replica.requests[request[0]] = request
