@@ -203,3 +203,21 @@ def test_bad_pools_exit_2_naming_the_field(tmp_path: Path, override: str, field:
     assert proc.returncode == 2
     assert "inference-disaggregated.yaml" in proc.stderr and field in proc.stderr
     assert not out.exists()
+
+
+def test_each_pool_autoscales_on_its_own_ongoing_requests() -> None:
+    """The existing replica policy scales the pools apart: ``services: [chat]`` is the prefill
+    pool (its queue and prefills), ``services: [chat/decode]`` the decode pool (its decodes);
+    at 3 req/s both grow, each action naming its pool and citing its own count."""
+    import swarmsim
+
+    pol = [{"kind": "horizontal", "strategy": "serve", "services": ["chat/decode"],
+            "target_ongoing_requests": 16, "max_replicas": 3},
+           {"kind": "horizontal", "strategy": "serve", "services": ["chat"],
+            "target_ongoing_requests": 1, "max_replicas": 3}]
+    res = swarmsim.simulate(SCENARIO, {"policies": pol, "fleet.us-east.a100x8": 3,
+                                       "workloads.chat.arrivals.rate": "3/s", "horizon": "40m"})
+    adds = res.actions[res.actions["action"] == "AddReplicas"]
+    assert set(adds["service"]) == {"chat", "chat/decode"}
+    assert set(adds[adds["service"] == "chat"]["policy"]) == {"1:horizontal/serve"}
+    assert set(adds[adds["service"] == "chat/decode"]["policy"]) == {"0:horizontal/serve"}
