@@ -10,7 +10,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from swarmsim.distributions import ConstantDist, DistOrValue, LognormalDist
 from swarmsim.scenario.arrivals import ArrivalSpec, TraceSpec, one_source
 from swarmsim.scenario.common import Shares, Spec, catalog_gpu, catalog_gpus
-from swarmsim.units import Duration
+from swarmsim.units import Bandwidth, Duration
 
 #: Default model-load time of a replica on a ready node (image pull, weights, engine init):
 #: lognormal, median 2.5 min, sigma 0.4 (scaling-and-cloud-facts.md §6.1: weights 100-300 s,
@@ -105,6 +105,46 @@ class ReplicaSpec(Spec):
         return self.gpu_types
 
 
+class PoolSpec(Spec):
+    """One pool of a disaggregated service (``prefill_pool`` / ``decode_pool``): its replicas per
+    region and the replica fields it sets over the service's ``replica`` (docs/serving.md,
+    "Disaggregated prefill and decode")."""
+
+    replicas: dict[str, int] = Field(description="replicas of this pool at t = 0 per region")
+    gpu: str | None = Field(None, description="GPU model of the pool's replicas (default: replica.gpu)")
+    gpu_types: list[str] | None = Field(None, description="GPU models the pool may run on (default: replica's)")
+    gpus: int | None = Field(None, ge=1, description="GPUs per replica (default: replica.gpus)")
+    max_batch: int | None = Field(None, ge=1, description="requests per replica (default: replica.max_batch)")
+    prefill: Literal["stall", "chunked"] | None = Field(None, description="default: replica.prefill")
+    chunk_tokens: int | None = Field(None, ge=1, description="default: replica.chunk_tokens")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="default: replica's")
+    kv_link_bandwidth: Annotated[Bandwidth, Field(gt=0)] | None = Field(
+        None, description="decode pool: bit/s of the link the prompt's KV moves over (default: network.bandwidth)")
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str | None) -> str | None:
+        return None if value is None else catalog_gpu(value)
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _known_gpus(cls, value: list[str] | None) -> list[str] | None:
+        return catalog_gpus(value)
+
+    def shape(self, replica: ReplicaSpec) -> ReplicaSpec:
+        """The pool's replica: ``replica`` with the fields this pool sets (validated)."""
+        data = replica.model_dump(exclude_none=True)
+        if self.gpu is not None:
+            data["gpu"] = self.gpu
+            data.pop("gpu_types", None)
+        for key in ("gpu_types", "gpus", "max_batch", "prefill", "chunk_tokens", "gpu_memory_utilization"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data.update(batching=replica.batching, kv_cache=replica.kv_cache, load_time=replica.load_time)
+        return ReplicaSpec.model_validate(data)
+
+
 class SloSpec(Spec):
     """Per-request latency objectives; a request meets the SLO when it meets every one given."""
 
@@ -145,6 +185,36 @@ class InferenceWorkloadSpec(Spec):
     shared_prefix_tokens: int = Field(
         0, ge=0, description="tokens every prompt starts with (a system prompt), reused with replica.prefix_caching"
     )
+    prefill_pool: PoolSpec | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="disaggregated serving: the replicas that prefill (a request ends there at its first token)")
+    decode_pool: PoolSpec | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="disaggregated serving: the replicas that decode, after the prompt's KV moves to them")
+
+    def pool(self, role: str) -> InferenceWorkloadSpec:
+        """The workload as one pool of a disaggregated service sees it (``role``: prefill or
+        decode): its replica shape and its replicas per region."""
+        pool: PoolSpec = self.prefill_pool if role == "prefill" else self.decode_pool  # type: ignore[assignment]
+        return self.model_copy(update={"replica": pool.shape(self.replica), "replicas": dict(pool.replicas)})
+
+    @model_validator(mode="after")
+    def _pools(self) -> InferenceWorkloadSpec:
+        if self.prefill_pool is None and self.decode_pool is None:
+            return self
+        if self.prefill_pool is None or self.decode_pool is None:
+            missing = "prefill_pool" if self.prefill_pool is None else "decode_pool"
+            raise ValueError(f"{missing}: a disaggregated service sets both prefill_pool and decode_pool")
+        for role in ("prefill", "decode"):
+            if self.replica.batching != "iteration":
+                raise ValueError(f"{role}_pool: disaggregated serving needs replica.batching: iteration "
+                                 f"(the decode pool admits prefilled requests at iteration boundaries)")
+            try:
+                self.pool(role)
+            except ValueError as exc:
+                msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)  # type: ignore[attr-defined]
+                raise ValueError(f"{role}_pool.{msg.removeprefix('Value error, ')}") from None
+        return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:

@@ -38,21 +38,38 @@ from typing import Protocol
 from swarmsim.serving import ServiceProfile
 
 
-def iteration_s(profile: ServiceProfile, decodes: int, prefill_tokens: int | None, chunked: bool) -> float:
+def iteration_s(profile: ServiceProfile, decodes: int, prefill_tokens: int | None, chunked: bool,
+                quad_s: float | None = None) -> float:
     """Duration of one iteration, s: ``decodes`` requests decode one token each and, when
     ``prefill_tokens`` is not None, that many prompt tokens are prefilled.
 
     - decode only: ``tpot_s(decodes)``;
     - a stall prefill (no decodes run), or a chunked iteration with nothing decoding:
-      ``prefill_s(prefill_tokens)`` (fixed cost plus per token);
-    - a chunked iteration with decodes: ``tpot_s(decodes) + prefill_s_per_token x prefill_tokens``
-      (the fixed cost of a step is already in the decode time).
+      ``prefill_fixed_s + prefill_s_per_token x prefill_tokens + quad_s``;
+    - a chunked iteration with decodes: ``tpot_s(decodes) + prefill_s_per_token x prefill_tokens
+      + quad_s`` (the fixed cost of a step is already in the decode time).
+
+    ``quad_s`` is the attention (quadratic) part of the chunks, s: for a chunk of ``c`` tokens of
+    a prompt with ``d`` tokens already prefilled, ``prefill_s_per_token_sq x ((d + c)^2 - d^2)``,
+    so that a prompt prefilled in chunks costs what ``prefill_s`` of the whole prompt costs
+    (:func:`chunk_quad_s`). None: the tokens are one prompt from scratch (``prefill_tokens^2``).
     """
     if prefill_tokens is None:
         return profile.tpot_s(decodes)
+    if quad_s is None:
+        quad_s = prefill_tokens * prefill_tokens * profile.prefill_s_per_token_sq
     if not chunked or decodes == 0:
-        return profile.prefill_s(prefill_tokens)
-    return profile.tpot_s(decodes) + prefill_tokens * profile.prefill_s_per_token
+        return profile.prefill_fixed_s + prefill_tokens * profile.prefill_s_per_token + quad_s
+    return profile.tpot_s(decodes) + prefill_tokens * profile.prefill_s_per_token + quad_s
+
+
+def chunk_quad_s(profile: ServiceProfile, chunks: list[tuple[int, int]]) -> float:
+    """Attention time of prefill chunks ``[(done, tokens)]``, s: ``sq x sum((d + c)^2 - d^2)``,
+    where ``done`` is the prompt tokens already prefilled before the chunk."""
+    sq = profile.prefill_s_per_token_sq
+    if not sq:
+        return 0.0
+    return sq * sum((d + c) * (d + c) - d * d for d, c in chunks)
 
 
 class Source(Protocol):
@@ -70,8 +87,8 @@ class Source(Protocol):
 class Job:
     """One request on a replica."""
 
-    __slots__ = ("batch", "fin", "first", "gen", "kv", "left", "output", "payload", "preempted", "prompt", "seq",
-                 "start")
+    __slots__ = ("batch", "fin", "first", "gen", "kv", "left", "need", "output", "payload", "preempted", "prompt",
+                 "seq", "start")
 
     def __init__(self, payload: object, prompt: int, output: int, start: float) -> None:
         self.payload = payload
@@ -81,6 +98,7 @@ class Job:
         self.gen = 0  # output tokens produced
         self.kv = 0  # KV tokens held
         self.left = 0  # prefill tokens still to process
+        self.need = 0  # prefill tokens at admission (left counts down from it)
         self.seq = 0  # admission order on this replica
         self.fin = -1  # token-clock value at which it finishes (-1: not decoding)
         self.first = math.nan  # s, first output token
@@ -103,10 +121,14 @@ class Batcher:
         max_batch: most requests admitted at once.
         chunk_tokens: prefill tokens per iteration (``prefill: chunked``), or None (``stall``).
         window: s from which occupancy is integrated (the statistics window's start).
+        prefilled: a decode-pool engine (disaggregated serving): every request it admits from the
+            source arrives prefilled, with its first output token made and the prompt's KV moved
+            in, and goes straight into decoding, holding ``prompt + 1`` KV tokens.
     """
 
     def __init__(self, profile: ServiceProfile, kv_tokens: float, max_batch: int, chunk_tokens: int | None,
-                 window: float = 0.0) -> None:
+                 window: float = 0.0, prefilled: bool = False) -> None:
+        self.prefilled = prefilled
         self.profile = profile
         self.cap = kv_tokens
         self.max_batch = max_batch
@@ -165,9 +187,21 @@ class Batcher:
                     break
                 job = Job(source.take(), head[0], head[1], now)  # type: ignore[union-attr]
                 job.batch = len(running) + len(prefilling) + 1
+                if self.prefilled and job.output > 1:
+                    self.seq += 1
+                    job.seq = self.seq
+                    job.gen = 1
+                    job.first = now  # made on the prefill pool: not a first token of this engine
+                    job.kv = tokens + 1
+                    self.used += tokens + 1
+                    job.fin = self.V + job.output - 1
+                    running[job.seq] = job
+                    heapq.heappush(self.heap, (job.fin, job.seq, job))
+                    continue
             self.seq += 1
             job.seq = self.seq
             job.left = tokens
+            job.need = tokens
             job.kv = tokens + 1
             self.used += tokens + 1
             prefilling.append(job)
@@ -182,7 +216,8 @@ class Batcher:
             if stall:
                 chunks = [(job, job.left) for job in prefilling]
                 tokens = sum(job.left for job in prefilling)
-                self.tau = iteration_s(self.profile, 0, tokens, False)
+                quad = chunk_quad_s(self.profile, [(j.need - j.left, j.left) for j in prefilling])
+                self.tau = iteration_s(self.profile, 0, tokens, False, quad)
                 self.k = 1
             else:
                 budget = self.chunk
@@ -191,6 +226,8 @@ class Batcher:
                 # (same decodes, same chunk, no prefill completes), run as one, cut short by the
                 # first decode to finish or the KV overflow.
                 k = (head.left - 1) // budget
+                if self.profile.prefill_s_per_token_sq:
+                    k = 1  # attention: each chunk of a prompt costs more than the one before
                 if k >= 2 and b:
                     self._next_finish()
                     k = min(k, self.heap[0][0] - self.V)
@@ -209,7 +246,8 @@ class Batcher:
                             break
                         chunks.append((job, take))
                         tokens += take
-                self.tau = iteration_s(self.profile, b, tokens, True)
+                quad = chunk_quad_s(self.profile, [(j.need - j.left, c) for j, c in chunks])
+                self.tau = iteration_s(self.profile, b, tokens, True, quad)
                 self.k = k
             self.chunks = chunks
         elif b:
@@ -337,4 +375,4 @@ class Batcher:
         return sorted([*self.running.values(), *self.prefilling, *self.resume], key=lambda j: j.start)
 
 
-__all__ = ["Batcher", "Job", "Source", "iteration_s"]
+__all__ = ["Batcher", "Job", "Source", "chunk_quad_s", "iteration_s"]

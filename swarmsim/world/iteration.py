@@ -30,6 +30,12 @@ class _Counts(Protocol):
     rtt: list[list[float]]  # s, rtt[origin][region]
 
 
+class _Handoff(Protocol):
+    def prefilled(self, site: Site, request: Request, start: float, first: float, ttft: float) -> None: ...
+
+    def decoded(self, request: Request) -> tuple[float, float, float]: ...
+
+
 class IterationHost(Protocol):
     """What :class:`IterationServing` needs of :class:`~swarmsim.world.service.Services`."""
 
@@ -40,6 +46,7 @@ class IterationHost(Protocol):
     recorder: RequestRecorder
 
     world: _Counts
+    handoff: _Handoff  # disaggregated services (world/disagg_serving.py)
 
     def drop(self, site: Site, request: Request, reason: int) -> None: ...
 
@@ -71,7 +78,8 @@ class _SiteSource:
                 queue.popleft()
                 self.host.host.drop(self.site, request, 3)
                 continue
-            return request[3] - self._cached(request[3]), request[4]
+            # a prefill pool serves a request up to its first token
+            return request[3] - self._cached(request[3]), 1 if self.site.service.role == "prefill" else request[4]
         return None
 
     def _cached(self, prompt: int) -> int:
@@ -118,7 +126,8 @@ class IterationServing:
         cap = service.kv_tokens[replica.node.pool.ntype.index] - service.prefix_tokens  # the prefix: once
         spec = service.spec.replica
         chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
-        replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup)
+        replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup,
+                                 prefilled=service.role == "decode")
         replica.born = self.env.now
 
     def retire(self, replica: Replica) -> None:
@@ -229,11 +238,19 @@ class IterationServing:
         host = self.host
         if host.track_requests:
             del replica.requests[request[0]]
-        tpot = (now - job.first) / (job.output - 1) if job.output > 1 else 0.0
-        r = site.region.index
-        ttft = site.service.access_s[r] + host.world.rtt[request[2]][r] + (job.start - request[1]) \
-            + (job.first - job.start)
-        host.record(site, request, job.start, now, ttft, tpot, job.batch)
+        role = site.service.role
+        if role == "decode":  # TTFT came on the prefill pool; TPOT runs across the hand-off
+            start, first, ttft = host.handoff.decoded(request)
+            host.record(site, request, start, now, ttft, (now - first) / (request[4] - 1), job.batch)
+        else:
+            r = site.region.index
+            ttft = site.service.access_s[r] + host.world.rtt[request[2]][r] + (job.start - request[1]) \
+                + (job.first - job.start)
+            if role == "prefill" and request[4] > 1:
+                host.handoff.prefilled(site, request, job.start, job.first, ttft)
+            else:
+                tpot = (now - job.first) / (job.output - 1) if job.output > 1 else 0.0
+                host.record(site, request, job.start, now, ttft, tpot, job.batch)
         site.in_service -= 1
         a = replica.active
         replica.active = a - 1

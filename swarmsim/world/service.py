@@ -31,6 +31,7 @@ from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.traces import BadRows
 from swarmsim.workloads.requests import RequestBatch, request_batches, sample_share
 from swarmsim.world.clock import After, Clock
+from swarmsim.world.disagg_serving import disaggregate
 from swarmsim.world.iteration import NEVER_FITS, IterationServing, never_fits
 from swarmsim.world.sites import (
     DRAINING,
@@ -69,6 +70,7 @@ class Services:
         sc = world.scenario
         names = [n for n, w in sc.workloads.items() if isinstance(w, InferenceWorkloadSpec)]
         self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]
+        self.handoff = disaggregate(self.services, world, self, after)  # disaggregated services: two pools
         self.recorder = RequestRecorder(names, world.region_names)
         self.warmup = sc.warmup
         # (service, region, node type, GPUs, start s, end s) of every replica that held GPUs.
@@ -107,7 +109,7 @@ class Services:
                 site.wanted += n
             for region in w.regions:
                 self.place(region, initial=True)
-        for service in self.services:
+        for service in (s for s in self.services if s.role != "decode"):  # decode pools: fed by prefill ones
             feed = self._feed(service)
             self._feeds.append(feed)
             next(feed, None)
@@ -337,7 +339,8 @@ class Services:
         rec = self.recorder
         if counted:
             rec.arrived[origin] += 1
-        if service.iteration and never_fits(service.kv_floor, request):
+        if service.iteration and never_fits(service.kv_floor, request) \
+                if service.partner is None else self.handoff.never_fits(service, request):
             self._drop(service, request, -1, NEVER_FITS, counted)
             return
         r = self._route(service, origin)
@@ -477,6 +480,11 @@ class Services:
     def drop(self, site: Site, request: Request, reason: int) -> None:
         """Drop a request at a site, for a reason of ``DROP_REASONS``."""
         self._drop(site.service, request, site.region.index, reason, request[1] >= self.warmup)
+
+    def arrive_prefilled(self, site: Site, request: Request) -> None:
+        """A prefilled request's KV reached a decode pool site (world/disagg_serving.py)."""
+        self.world.events += 1
+        self.iteration.arrive(site, request)
 
     def _drain_queue(self, site: Site) -> None:
         """Start queued requests while replicas have room (dropping those past their timeout)."""

@@ -120,6 +120,12 @@ class Service:
         self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
         self.kv_floor -= self.prefix_tokens  # a cold replica holds the prefix and the whole prompt
         self.sites = [Site(self, r) for r in world.regions]
+        #: Disaggregated serving (world/disagg_serving.py): "prefill" or "decode" ("" colocated),
+        #: the other pool's service, and the hand-off link (KV bytes per prompt token, bit/s).
+        self.role = ""
+        self.partner: Service | None = None
+        self.kv_bytes_per_token = 0.0
+        self.link_bps = math.inf
         self.access_s = [sc.regions[r].access_latency_s for r in world.region_names]
         self.routing = spec.routing or sc.scheduler.routing
         self.slo = spec.slo
