@@ -77,6 +77,13 @@ class ServiceCounts:
         self.hist_ttft = [[0] * HIST_BINS for _ in range(regions)]
         self.hist_tpot = [[0] * HIST_BINS for _ in range(regions)]
 
+    def completed_one(self, origin: int, latency_s: float, ttft_s: float, tpot_s: float) -> None:
+        """Count one completed window request of users in region ``origin``."""
+        self.completed[origin] += 1
+        self.hist_latency[origin][bin_of(latency_s)] += 1
+        self.hist_ttft[origin][bin_of(ttft_s)] += 1
+        self.hist_tpot[origin][bin_of(tpot_s)] += 1
+
 
 class RequestRecorder:
     """Counters, histograms and sampled rows of the requests of one run."""
@@ -149,6 +156,17 @@ class RequestRecorder:
         self.ts_dropped = array("q")
         self.ts_latency_sum = array("d")
         self._last = [(0, 0, 0, 0, 0.0)] * n
+
+    def service_completed(self, service: int, origin: int, latency_s: float, ttft_s: float, tpot_s: float) -> None:
+        """Count one completed window request in its service's own figures (two or more services)."""
+        if self.by_service is not None:
+            self.by_service[service].completed_one(origin, latency_s, ttft_s, tpot_s)
+
+    def dropped_one(self, service: int, origin: int) -> None:
+        """Count one dropped window request of service index ``service`` from region ``origin``."""
+        self.dropped[origin] += 1
+        if self.by_service is not None:
+            self.by_service[service].dropped[origin] += 1
 
     def row(self, req_id: int, service: int, origin: int, region: int, status: int, reason: int,
             arrival: float, start: float, finish: float, access: float, network: float,

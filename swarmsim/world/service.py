@@ -454,12 +454,7 @@ class Services:
             rec.hist_latency[origin][bin_of(latency)] += 1
             rec.hist_ttft[origin][bin_of(ttft)] += 1
             rec.hist_tpot[origin][bin_of(tpot)] += 1
-            if rec.by_service is not None:
-                mine = rec.by_service[service.index]
-                mine.completed[origin] += 1
-                mine.hist_latency[origin][bin_of(latency)] += 1
-                mine.hist_ttft[origin][bin_of(ttft)] += 1
-                mine.hist_tpot[origin][bin_of(tpot)] += 1
+            rec.service_completed(service.index, origin, latency, ttft, tpot)
             rec.served[r] += 1
             rec.hist_served[r][bin_of(latency)] += 1
             rec.traffic[origin][r] += 1
@@ -507,9 +502,7 @@ class Services:
     def _drop(self, service: Service, request: Request, region: int, reason: int, counted: bool) -> None:
         origin = request[2]
         if counted:
-            self.recorder.dropped[origin] += 1
-            if self.recorder.by_service is not None:
-                self.recorder.by_service[service.index].dropped[origin] += 1
+            self.recorder.dropped_one(service.index, origin)
             if reason in FAILED_REASONS:
                 self.recorder.failed[origin] += 1
             if reason == NEVER_FITS:
