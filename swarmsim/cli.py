@@ -420,7 +420,8 @@ def _plan(args: argparse.Namespace) -> int:
         result = plan(scenario, slos, args.vary, node_types=_names("--node-types", args.node_types),
                       regions=_names("--regions", args.regions), seeds=args.seeds, backend=args.backend,
                       jobs=args.jobs, address=args.address, out=out, max_runs=args.max_runs,
-                      confidence=args.confidence, max_seeds=args.max_seeds, progress=say)
+                      confidence=args.confidence, max_seeds=args.max_seeds, progress=say,
+                      report=not args.no_report)
     except KeyboardInterrupt:
         print(f"interrupted; finished runs are kept in {out}; run the same command to resume", file=sys.stderr)
         return 130

@@ -283,3 +283,13 @@ def test_progress_bars_only_on_a_terminal_unless_asked(monkeypatch: pytest.Monke
         runs(done, 1, 4)
     runs.close()
     assert "4/4 runs" in shown.getvalue() and "failed=1" in shown.getvalue() and "left" in shown.getvalue()
+
+
+def test_no_report_means_no_report_anywhere_in_a_plan_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "plan"
+    proc = cli("plan", str(ROOT / "scenarios" / "plan-mmc.yaml"), "--slo", "job_wait_mean_s=3", "--seeds", "2",
+               "--jobs", "1", "--set", "horizon=8h", "--no-report", "--out", str(folder), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (folder / "run" / "summary.json").is_file()  # the chosen plan's run is still written
+    assert not list(folder.rglob(REPORT_FILE)), "plan --no-report wrote a report"
+    assert "report:" not in proc.stdout

@@ -81,10 +81,10 @@ class PlanResult:
             "wall_time_s": round(self.wall_time_s, 1),
         }
 
-    def save(self, folder: str | os.PathLike[str], run: bool = True) -> Path:
+    def save(self, folder: str | os.PathLike[str], run: bool = True, report: bool = True) -> Path:
         """Write ``plan.csv``, ``plan.json``, ``cost-vs-slo.png``, ``fleet-by-region.png`` and (with
-        ``run``) the chosen plan's run folder ``run/`` (seed = the plan's first seed) into ``folder``.
-        Each file appears atomically."""
+        ``run``) the chosen plan's run folder ``run/`` (seed = the plan's first seed; with its
+        ``report.html`` unless ``report`` is false) into ``folder``. Each file appears atomically."""
         from swarmsim.experiments.sweep import write_atomic
         from swarmsim.planning.plots import plot_cost_vs_slo, plot_fleet
 
@@ -109,7 +109,7 @@ class PlanResult:
         if run and chosen is not None:
             from swarmsim.simulation import simulate
 
-            simulate(load_scenario(chosen, {"seed": self.seeds[0]})).save(out / "run")
+            simulate(load_scenario(chosen, {"seed": self.seeds[0]})).save(out / "run", report=report)
         return out
 
     def render(self) -> str:

@@ -89,6 +89,7 @@ def plan(
     max_seeds: int | None = None,
     analytic_start: bool = True,
     progress: Callable[[str], None] | None = None,
+    report: bool = True,
 ) -> PlanResult:
     """Find the cheapest plan that meets every SLO (or answer an inverse question).
 
@@ -116,6 +117,7 @@ def plan(
             to measure what the analytic start saves).
         progress: called with one line per event (the estimate, each candidate, the best plan so
             far); default: the module's logger at INFO.
+        report: write ``report.html`` in the chosen plan's run folder (``out/run``).
 
     Raises:
         ScenarioError: bad scenario, SLO, vary, node type, region, seeds, backend or out folder;
@@ -200,7 +202,7 @@ def plan(
         info.update(_gap(base, info, best, slos))
     result.wall_time_s = time.perf_counter() - started
     if folder is not None:
-        result.save(folder)
+        result.save(folder, report=report)
     return result
 
 
