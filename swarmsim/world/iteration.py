@@ -251,12 +251,7 @@ class IterationServing:
             else:
                 tpot = (now - job.first) / (job.output - 1) if job.output > 1 else 0.0
                 host.record(site, request, job.start, now, ttft, tpot, job.batch)
-        site.in_service -= 1
-        a = replica.active
-        replica.active = a - 1
-        if replica.state == SERVING:
-            del site.by_active[a][replica.id]
-            site.by_active[a - 1][replica.id] = replica
+        site.one_done(replica)
 
 
 def never_fits(kv_floor: float, request: Request) -> bool:

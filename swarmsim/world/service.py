@@ -424,13 +424,8 @@ class Services:
         network = w.rtt[request[2]][site.region.index]
         ttft = access + network + (start - request[1]) + prefill + tpot
         self.record(site, request, start, now, ttft, tpot, batch)
-        site.in_service -= 1
-        a = replica.active
-        replica.active = a - 1
-        if replica.state == SERVING:
-            del site.by_active[a][replica.id]
-            site.by_active[a - 1][replica.id] = replica
-        elif replica.active == 0:
+        site.one_done(replica)
+        if replica.state != SERVING and replica.active == 0:
             self.release(replica)
         self._drain_queue(site)
 

@@ -89,6 +89,16 @@ class Site:
                 return next(iter(by_active[a].values()))
         return None
 
+    def one_done(self, replica: Replica) -> None:
+        """A request of ``replica`` has left it (done, handed off): one fewer in service, and a
+        serving replica moves down one bucket of :attr:`by_active`."""
+        self.in_service -= 1
+        a = replica.active
+        replica.active = a - 1
+        if replica.state == SERVING:
+            del self.by_active[a][replica.id]
+            self.by_active[a - 1][replica.id] = replica
+
 
 class Service:
     """An inference workload at run time."""
