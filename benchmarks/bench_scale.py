@@ -39,43 +39,24 @@ import tempfile
 import time
 from typing import Any
 
+from bench_core import regions_scenario
+
 RATE_PER_H = 6000.0
 REGIONS = ["us-east", "us-west", "eu-west", "eu-central", "ap-northeast"]
 PER_REGION = {"a100x8": 500, "h100x8": 300, "l4x4": 600, "rtx4090x1": 600}
 
 
 def scale_scenario(jobs: int, mode: str) -> dict[str, Any]:
-    """The scenario, with its horizon set for ``jobs`` expected arrivals and ``record: mode``."""
+    """Case (b) of ``bench_core.py`` at five times the fleet and rate, hourly samples, no warm-up,
+    with its horizon set for ``jobs`` expected arrivals and ``record: mode``."""
     rate_per_s = RATE_PER_H / 3600.0
-    return {
-        "name": "bench-scale",
-        "seed": 7,
-        "horizon": jobs / rate_per_s,
-        "sample_every": "1h",
-        "regions": {r: {} for r in REGIONS},
-        "network": {"rtt": "builtin", "bandwidth": "10Gbps", "egress_usd_per_gb": 0.02},
-        "node_types": {
-            "a100x8": {"gpu": "A100-80GB", "gpus": 8},
-            "h100x8": {"gpu": "H100-SXM", "gpus": 8},
-            "l4x4": {"gpu": "L4", "gpus": 4},
-            "rtx4090x1": {"gpu": "RTX-4090", "gpus": 1},
-        },
-        "fleet": {r: dict(PER_REGION) for r in REGIONS},
-        "workloads": {
-            "training": {
-                "kind": "jobs",
-                "arrivals": {"process": "poisson", "rate": rate_per_s},
-                "origin": {"us-east": 0.3, "us-west": 0.2, "eu-west": 0.2, "eu-central": 0.15,
-                           "ap-northeast": 0.15},
-                "gpus": {"dist": "empirical", "values": [1, 2, 4, 8, 16], "weights": [40, 25, 20, 10, 5]},
-                "duration": {"dist": "lognormal", "median": "1h", "sigma": 1.0},
-                "data": "10GB",
-                "residency": "any",
-            }
-        },
-        "scheduler": {"queue": "fifo", "placement": "best-fit", "routing": "nearest"},
-        **({} if mode == "full" else {"record": {"mode": mode}}),
-    }
+    sc = regions_scenario(jobs)
+    sc.update(name="bench-scale", horizon=jobs / rate_per_s, sample_every="1h", warmup=0,
+              fleet={r: dict(PER_REGION) for r in REGIONS})
+    sc["workloads"]["training"]["arrivals"]["rate"] = rate_per_s
+    if mode != "full":
+        sc["record"] = {"mode": mode}
+    return sc
 
 
 def run_case(jobs: int, mode: str, out: str | None) -> dict[str, Any]:
