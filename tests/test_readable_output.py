@@ -51,7 +51,10 @@ def test_region_table_columns_never_run_together(tmp_path: Path, capsys: pytest.
 
 def test_from_trace_unknown_key_carries_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = yaml.safe_load(Path("scenarios/trace-alibaba-2023.yaml").read_text())
-    data["fleet"]["us-east"]["from_trace"]["gpu_mpa"] = data["fleet"]["us-east"]["from_trace"].pop("gpu_map")
+    node_list = data["fleet"]["us-east"]["from_trace"]
+    node_list["path"] = str(Path(__file__).parent / "data" / "nodes" / "alibaba2023_nodes.csv")  # no SWARMSIM_DATA
+    node_list["gpu_mpa"] = node_list.pop("gpu_map")
+    data["workloads"]["openb"]["trace"]["path"] = str(Path(__file__).parent / "data" / "jobs" / "alibaba2023_pods.csv")
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(data))
     assert main(["validate", str(path)]) == 2
