@@ -56,6 +56,18 @@ class _Windows:
         self.highs: deque[tuple[float, int]] = deque([(time_s, value)])
         self.last_s = time_s  # s, time of the newest recommendation
 
+    def add(self, time_s: float, value: int) -> None:
+        """Add the recommendation ``value`` made at ``time_s`` (s): drop the entries it dominates
+        from the back of each monotonic deque."""
+        lows, highs = self.lows, self.highs
+        while lows and lows[-1][1] >= value:
+            lows.pop()
+        lows.append((time_s, value))
+        while highs and highs[-1][1] <= value:
+            highs.pop()
+        highs.append((time_s, value))
+        self.last_s = time_s
+
 
 class TargetTrackingParams(MetricParams):
     """Kubernetes HPA (autoscaling/v2) toward a target share, with nodes as replicas (facts §1)."""
@@ -226,14 +238,7 @@ class TargetTracking:
             # window is at most ``desired``, the MAX of the scale-down one at least): only add
             # the recommendation. Expired entries stay at the fronts until the next call that
             # reads them expires them, with a later cut: the deques it reads are the same.
-            lows, highs = windows.lows, windows.highs
-            while lows and lows[-1][1] >= desired:
-                lows.pop()
-            lows.append((now, desired))
-            while highs and highs[-1][1] <= desired:
-                highs.pop()
-            highs.append((now, desired))
-            windows.last_s = now
+            windows.add(now, desired)
             recs.append((now, desired))
             keep_after = now - max(p.scale_up_stabilization, p.scale_down_stabilization)
             while recs and recs[0][0] <= keep_after:
@@ -251,13 +256,7 @@ class TargetTracking:
                 highs.popleft()
             if highs and highs[0][1] > down:
                 down = highs[0][1]
-            while lows and lows[-1][1] >= desired:
-                lows.pop()
-            lows.append((now, desired))
-            while highs and highs[-1][1] <= desired:
-                highs.pop()
-            highs.append((now, desired))
-            windows.last_s = now
+            windows.add(now, desired)
         else:
             for t, r in recs:
                 if t > up_cut and r < up:
