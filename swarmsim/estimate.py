@@ -153,7 +153,7 @@ def estimate(sc: Scenario) -> Estimate:
             biggest_jobs = max(biggest_jobs, (n, where))
     est.rows = (sc.horizon / sc.sample_every) * len(sc.regions)
     est.parts["nodes"] = (est.nodes * NODE_BYTES, _biggest_fleet(sc))
-    est.parts["jobs"] = (est.jobs * JOB_BYTES, biggest_jobs[1])
+    est.parts["jobs"] = (_held_jobs(sc, est.jobs) * JOB_BYTES, biggest_jobs[1])
     est.parts["time-series rows"] = (est.rows * ROW_BYTES, "sample_every")
     if est.requests:
         est.parts["request recorder"] = (REQUEST_RECORDER_BYTES, "workloads")
@@ -161,6 +161,16 @@ def estimate(sc: Scenario) -> Estimate:
     job_s = JOB_S * (POLICY_FACTOR if sc.policies else 1.0)
     est.time_s = BASE_S + est.jobs * job_s + est.requests * REQUEST_S + est.nodes * NODE_S + est.rows * ROW_S
     return est
+
+
+def _held_jobs(sc: Scenario, jobs: float) -> float:
+    """Job rows held in memory at the peak: every job under ``record: full``; under ``stream``
+    and ``aggregate`` at most one chunk of ended jobs (``record.chunk_jobs``) plus the sampled
+    rows (one in ``record.sample_every``), so the figure stops growing with the horizon."""
+    rec = sc.record
+    if rec is None or rec.mode == "full":
+        return jobs
+    return min(jobs, float(rec.chunk_jobs)) + jobs / rec.sample_every
 
 
 def peak_nodes(sc: Scenario) -> int:

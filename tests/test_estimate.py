@@ -120,3 +120,17 @@ def test_the_counts_follow_the_arrival_processes() -> None:
 def test_machine_memory_is_known_here() -> None:
     ram = machine_memory()
     assert ram is not None and math.isfinite(ram) and ram > 1e8
+
+
+@pytest.mark.parametrize("mode", ["stream", "aggregate"])
+def test_bounded_record_modes_hold_one_chunk_of_jobs(mode: str) -> None:
+    # 1,000 jobs/h for 10,000 h = 10 M jobs: full holds every row; stream and aggregate hold at
+    # most one chunk of ended jobs (here 100,000) plus the sampled rows (10 M / 1,000 = 10,000)
+    over = {"horizon": "10000h", "warmup": "0", "sample_every": "1d",
+            "workloads.training.arrivals": "{process: poisson, rate: 1000/h}",
+            "workloads.eu-research.arrivals": "{process: deterministic, rate: 1/h, count: 1}"}
+    full = estimate(load_scenario(QUICK, over))
+    bounded = estimate(load_scenario(QUICK, {**over, "record": f"{{mode: {mode}, chunk_jobs: 100000}}"}))
+    assert full.jobs == bounded.jobs == pytest.approx(10_000_001)
+    assert full.parts["jobs"][0] == pytest.approx(10_000_001 * 480.0)
+    assert bounded.parts["jobs"][0] == pytest.approx((100_000 + 10_000_001 / 1000) * 480.0)
