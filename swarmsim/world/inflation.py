@@ -13,7 +13,10 @@ dropped.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,18 +38,33 @@ class InflationRun:
     unallocated_gpus: float = 0.0
     fragmented_gpus: float = 0.0
     total_gpus: int = 0
+    jobs: list[dict[str, float | int | str]] = field(default_factory=list)
+    ended: int = 0
 
 
-def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: Shapes, *, seed: int,
-            stop_at: float, gap_s: float = 1.0, sample_every: float = 0.01, region: str = "",
-            check_every: int = 0, online: bool = False) -> InflationRun:
-    """Run the inflation. ``pool``: the task shapes to draw from (each row equally likely);
-    ``stop_at``: requested GPUs / capacity at which arrivals stop; ``check_every`` > 0 checks
-    the conservation laws every that many tasks (tests). ``online``: FGD's shapes are learned
-    from the arrivals so far, refreshed at every sample (``shapes`` is only the start)."""
+def inflate(nodes: SharedNodes | Any, pool: list[Task] | list[Any], placement: Placement | Any,
+            shapes: Shapes | Any, *, seed: int, stop_at: float, gap_s: float = 1.0, sample_every: float = 0.01,
+            region: str = "", check_every: int = 0, online: bool = False, weights: list[float] | None = None,
+            durations: Callable[[np.random.Generator], float] | None = None,
+            poisson: bool = False) -> InflationRun:
+    """Run the inflation. ``pool``: the task shapes to draw from (each row equally likely, or
+    by ``weights``); ``stop_at``: requested GPUs / capacity at which arrivals stop;
+    ``check_every`` > 0 checks the conservation laws every that many tasks (tests).
+    ``online``: FGD's shapes are learned from the arrivals so far, refreshed at every sample
+    (``shapes`` is only the start). ``poisson``: exponential gaps of mean ``gap_s`` instead of
+    a fixed gap.
+
+    ``durations`` (MIG fleets, :class:`~swarmsim.world.mig.MigNodes`): each task draws a run
+    time on the reference GPU (s) and leaves at arrival + the grant's reconfiguration delay +
+    run time / the grant's speed; ``jobs`` then holds one row per placed task. Without it
+    tasks never leave (the nodes need no ``release``)."""
     if not any(t.gpu_milli for t in pool):  # arrivals would never reach stop_at
         raise ValueError("no task to draw from asks for GPUs")
     rng = np.random.default_rng(seed)
+    rng_time = np.random.default_rng([seed, 1])  # gaps and run times: their own stream
+    p = None if weights is None else np.asarray(weights, dtype=float) / float(sum(weights))
+    running: list[tuple[float, int, Any]] = []  # (end s, arrival index, grant)
+    now = 0.0
     total = nodes.total_milli
     limit = stop_at * total
     frag = sum(shapes.node(nodes.states[nodes.of[i]]) for i in range(len(nodes)))
@@ -61,7 +79,8 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
     refresh = False
     while requested < limit:
         if k == len(batch):
-            batch, k = rng.integers(0, len(pool), size=4096), 0
+            batch = rng.integers(0, len(pool), size=4096) if p is None else rng.choice(len(pool), 4096, p=p)
+            k = 0
         task = pool[int(batch[k])]
         k += 1
         if online:
@@ -73,6 +92,13 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
                 frag = sum(node_frag(states[of[i]]) for i in range(len(nodes)))
                 refresh = False
         out.arrived += 1
+        now = now + float(rng_time.exponential(gap_s)) if poisson else out.arrived * gap_s
+        while running and running[0][0] <= now:  # departures up to now
+            _, _, grant = heapq.heappop(running)
+            frag -= node_frag(states[of[grant.node]])
+            nodes.release(grant)
+            frag += node_frag(states[of[grant.node]])
+            out.ended += 1
         requested += task.gpu_milli
         where = choose(nodes, task)
         if where is None:
@@ -80,13 +106,16 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
         else:
             i, option = where
             frag -= node_frag(states[of[i]])
-            take(i, task, option)
+            grant = take(i, task, option)
             frag += node_frag(states[of[i]])
             out.placed += 1
+            if durations is not None:
+                out.jobs.append(_job(out.arrived - 1, now, grant, durations(rng_time)))
+                heapq.heappush(running, (float(out.jobs[-1]["end_s"]), out.arrived - 1, grant))
         if check_every and out.arrived % check_every == 0:
             nodes.check()
         if requested >= next_sample * total or requested >= limit:
-            out.rows.append(_row(out, nodes, frag, requested, gap_s, region))
+            out.rows.append(_row(out, nodes, frag, requested, now, region))
             next_sample = requested / total + sample_every
             refresh = True
     out.requested_gpus = requested / MILLI
@@ -97,11 +126,11 @@ def inflate(nodes: SharedNodes, pool: list[Task], placement: Placement, shapes: 
     return out
 
 
-def _row(out: InflationRun, nodes: SharedNodes, frag: float, requested: int, gap_s: float,
+def _row(out: InflationRun, nodes: SharedNodes | Any, frag: float, requested: float, now: float,
          region: str) -> dict[str, float | int | str]:
     total = nodes.total_milli
-    return {
-        "time_s": out.arrived * gap_s,
+    row: dict[str, float | int | str] = {
+        "time_s": now,
         "region": region,
         "arrived_tasks": out.arrived,
         "placed_tasks": out.placed,
@@ -112,10 +141,25 @@ def _row(out: InflationRun, nodes: SharedNodes, frag: float, requested: int, gap
         "gpus_idle": (total - nodes.allocated_milli) / MILLI,
         "gpus_fragmented": max(frag, 0.0) / MILLI,
     }
+    if hasattr(nodes, "figures"):  # MIG: reconfigurations so far, jobs running
+        row.update(nodes.figures())
+        row["running_tasks"] = out.placed - out.ended
+    return row
+
+
+def _job(index: int, now: float, grant: Any, duration_ref: float) -> dict[str, float | int | str]:
+    """One placed task's row: it starts after the grant's reconfiguration delay and runs
+    ``duration_ref / speed`` (speed relative to the reference GPU)."""
+    run = duration_ref / grant.speed
+    start = now + grant.delay_s
+    return {"job": index, "arrival_s": now, "node": grant.node,
+            "gpus": "|".join(str(j) for j, _, _ in grant.instances), "profile": grant.profile, "instances": grant.task.count, "reconfigure_s": grant.delay_s,
+            "start_s": start, "duration_ref_s": duration_ref, "speed": grant.speed, "run_time_s": run,
+            "end_s": start + run}
 
 
 def _learned(seen: dict[Task, int], current: Shapes) -> Shapes:
     """The distribution of the shapes arrived so far (the current one until a GPU task came)."""
     if not any(t.num_gpu for t in seen):
         return current
-    return Shapes(list(seen), [float(c) for c in seen.values()], "online")
+    return type(current)(list(seen), [float(c) for c in seen.values()], "online")
