@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 
 from swarmsim.errors import ScenarioError
 from swarmsim.result import Result
+from swarmsim.catalog.mig import mig_profiles
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
+from swarmsim.scenario.sharing import is_mig
 from swarmsim.traces import BadRows, TraceError
 from swarmsim.traces.shares import read_pod_resources
 from swarmsim.workloads.replay import trace_path
 from swarmsim.world.fragmentation import Shapes
-from swarmsim.world.inflation import inflate
+from swarmsim.world.inflation import InflationRun, inflate
+from swarmsim.world.mig import MigNodes, MigPlacement, MigShapes, MigTask, slices_for_share
 from swarmsim.world.placement import Placement
 from swarmsim.world.sharing import MILLI, SharedNodes, Task
 
@@ -40,7 +44,7 @@ def build_nodes(sc: Scenario, track_shapes: bool) -> SharedNodes:
     return SharedNodes(cpu, mem, gpus, track_shapes=track_shapes)
 
 
-def read_tasks(sc: Scenario, name: str, work: JobsWorkloadSpec, nodes: SharedNodes) -> list[Task]:
+def read_tasks(sc: Scenario, name: str, work: JobsWorkloadSpec, nodes: SharedNodes | MigNodes) -> list[Task]:
     """The workload's task shapes, one per trace row; ScenarioError for a row no node can hold."""
     assert work.trace is not None
     path = trace_path(work.trace, sc)
@@ -73,6 +77,8 @@ def read_tasks(sc: Scenario, name: str, work: JobsWorkloadSpec, nodes: SharedNod
 def simulate_sharing(sc: Scenario) -> Result:
     """Run a scenario whose fleet shares GPUs (checked by the scenario: one region, one jobs
     workload replaying by ``replay: sample``)."""
+    if is_mig(sc):  # MIG: the same inflation loop on MIG nodes (swarmsim.world.mig)
+        return simulate_mig(sc)
     wall = time.perf_counter()
     region = next(iter(sc.fleet))
     name, work = next((n, w) for n, w in sc.workloads.items() if isinstance(w, JobsWorkloadSpec))
@@ -109,3 +115,88 @@ def simulate_sharing(sc: Scenario) -> Result:
     empty = pd.DataFrame()
     return Result(scenario=sc, summary=summary, jobs=empty, timeseries=ts, actions=empty, billing=empty,
                   breakdown=empty)
+
+
+def build_mig_nodes(sc: Scenario) -> MigNodes:
+    """The MIG fleet's nodes, node types in the order of ``fleet``, ids in that order."""
+    models, gpus, cpu, mem, reconf = [], [], [], [], []
+    for counts in sc.fleet.values():
+        for name, count in counts.items():
+            t = sc.node_types[name]
+            models += [t.gpu] * count
+            gpus += [t.gpus] * count
+            cpu += [round((t.cpus or 0) * 1000)] * count
+            mem += [round(t.memory_mib or 0)] * count
+            reconf += [t.reconfigure_s] * count
+    return MigNodes(models, gpus, cpu, mem, reconf)
+
+
+def mig_pool(sc: Scenario, name: str, work: JobsWorkloadSpec,
+             nodes: MigNodes) -> tuple[list[MigTask], list[float] | None, str]:
+    """The tasks to draw from, their weights (None: each row equally likely) and where they
+    came from. A trace's share of a GPU becomes the smallest profile holding it (1, 2, 3, 4 or
+    7 slices of 7), a task of whole GPUs that many whole-GPU instances; ``mig_profile`` names
+    the profile (or a mix) of synthetic jobs."""
+    if work.trace is not None:
+        tasks = read_tasks(sc, name, work, nodes)
+        pool = [MigTask(t.cpu, t.mem, t.num_gpu, 0 if not t.num_gpu else
+                        slices_for_share(t.milli) if t.fractional else 7) for t in tasks]
+        return pool, None, f"trace: {{}} GPU task shapes from {len(pool)} rows of workloads.{name}"
+    mix = work.mig_mix()
+    slices = {p.name: p.compute_slices for m in dict.fromkeys(nodes.models) for p in mig_profiles(m)}
+    pool = [MigTask(0, 0, 1, slices[p], p) for p in mix]
+    return pool, list(mix.values()), f"given: mig_profile of workloads.{name}, {{}} profiles"
+
+
+def simulate_mig(sc: Scenario) -> Result:
+    """Run a scenario on a MIG fleet (docs/sharing.md, "MIG"): trace inflation, or synthetic
+    Poisson jobs asking for ``mig_profile`` that leave after their run time on the instance."""
+    wall = time.perf_counter()
+    region = next(iter(sc.fleet))
+    name, work = next((n, w) for n, w in sc.workloads.items() if isinstance(w, JobsWorkloadSpec))
+    assert work.stop_at_requested is not None
+    nodes = build_mig_nodes(sc)
+    pool, weights, source = mig_pool(sc, name, work, nodes)
+    shapes = MigShapes.of(pool, "trace") if weights is None else MigShapes(pool, weights, "given")
+    placement = MigPlacement(sc.scheduler.placement, nodes, shapes, seed=sc.seed)
+    online = sc.scheduler.task_shapes == "online"
+    if work.trace is not None:
+        run = inflate(nodes, pool, placement, shapes, seed=sc.seed, stop_at=work.stop_at_requested,
+                      gap_s=1.0 / work.trace.sample_rate, region=region, online=online)
+    else:
+        assert work.arrivals is not None and work.duration is not None
+        duration = work.duration
+
+        def draw(rng: np.random.Generator) -> float:
+            return float(duration.sample(rng, 1)[0])
+
+        run = inflate(nodes, pool, placement, shapes, seed=sc.seed, stop_at=work.stop_at_requested,
+                      gap_s=1.0 / work.arrivals.rate, region=region, online=online, weights=weights,
+                      durations=draw, poisson=True)  # type: ignore[union-attr]
+    if online:
+        shapes = placement.shapes
+    summary = _figures(sc, run, source.format(len(shapes)) if not online else
+                       f"online: learned from the arrivals, {len(shapes)} GPU task shapes at the end")
+    summary.update({"jobs_ended": run.ended, "mig_reconfigurations": nodes.reconfigurations,
+                    "mig_reconfigure_s": nodes.reconfigure_total_s,
+                    "wall_time_s": time.perf_counter() - wall})
+    empty = pd.DataFrame()
+    return Result(scenario=sc, summary=summary, jobs=pd.DataFrame(run.jobs), timeseries=pd.DataFrame(run.rows),
+                  actions=empty, billing=empty, breakdown=empty)
+
+
+def _figures(sc: Scenario, run: InflationRun, task_shapes: str) -> dict[str, object]:
+    total = run.total_gpus
+    return {
+        "placement": sc.scheduler.placement,
+        "jobs_arrived": run.arrived,
+        "jobs_started": run.placed,
+        "jobs_dropped": run.dropped,
+        "gpus_total": total,
+        "requested_gpu_fraction": run.requested_gpus / total if total else float("nan"),
+        "gpu_allocation_ratio": run.allocated_gpus / total if total else float("nan"),
+        "gpu_utilization": run.allocated_gpus / total if total else float("nan"),
+        "gpus_unallocated_final": run.unallocated_gpus,
+        "gpus_fragmented_final": run.fragmented_gpus,
+        "task_shapes": task_shapes,
+    }

@@ -15,12 +15,16 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from swarmsim import catalog
 from swarmsim.distributions import DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
-from swarmsim.scenario.common import Provider, Spec, catalog_gpu, did_you_mean
+from swarmsim.catalog.mig import mig_gpus, mig_profiles
+from swarmsim.scenario.common import NonNegativeDuration, Provider, Spec, catalog_gpu, did_you_mean
 from swarmsim.units import parse_data
 
 #: Default node provisioning time: lognormal, median 3.5 min, p95 ≈ 8 min
 #: (scaling-and-cloud-facts.md §6.1: sigma = ln(8 / 3.5) / 1.645 ≈ 0.5).
 DEFAULT_PROVISION_TIME = {"dist": "lognormal", "median": 210.0, "sigma": 0.5}
+
+#: Default seconds to change a GPU's MIG layout: an assumption (docs/catalog.md, "MIG").
+DEFAULT_RECONFIGURE_S = 30.0
 
 
 class NodeTypeSpec(Spec):
@@ -40,6 +44,8 @@ class NodeTypeSpec(Spec):
     gpu_sharing: Literal["none", "fractional", "mig"] = Field(
         "none", description="none: whole GPUs; fractional: a job may take a share of one GPU; mig: NVIDIA MIG"
     )
+    mig_reconfigure: NonNegativeDuration | None = Field(
+        None, description="s to change a GPU's MIG layout (gpu_sharing: mig; default 30 s, docs/catalog.md)")
 
     @field_validator("gpu")
     @classmethod
@@ -67,7 +73,7 @@ class NodeTypeSpec(Spec):
         # scenarios of fleets that do not share stay as they were.
         out = handler(self)
         if isinstance(out, dict):
-            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none")):
+            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none"), ("mig_reconfigure", None)):
                 if key in out and out[key] == default:
                     del out[key]
         return out
@@ -83,11 +89,16 @@ class NodeTypeSpec(Spec):
             object.__setattr__(self, "usd_per_gpu_hour", price)
         if self.max_gpus is None:
             object.__setattr__(self, "max_gpus", self.gpus)
-        if self.gpu_sharing == "mig" and not any(m in self.gpu for m in ("A100", "H100")):
-            raise ValueError(f"gpu_sharing: mig needs an A100 or H100 GPU (NVIDIA MIG), not {self.gpu}")
-        if self.gpu_sharing == "mig":
-            raise ValueError("gpu_sharing: mig is not simulated yet (docs/sharing.md); use fractional")
+        if self.gpu_sharing == "mig" and not mig_profiles(self.gpu):
+            raise ValueError(f"gpu_sharing: mig needs a GPU with MIG ({', '.join(mig_gpus())}), not {self.gpu}")
+        if self.mig_reconfigure is not None and self.gpu_sharing != "mig":
+            raise ValueError("mig_reconfigure: only for gpu_sharing: mig")
         return self
+
+    @property
+    def reconfigure_s(self) -> float:
+        """Seconds to change a GPU's MIG layout on this node type."""
+        return DEFAULT_RECONFIGURE_S if self.mig_reconfigure is None else float(self.mig_reconfigure)
 
     @property
     def speed(self) -> float:

@@ -9,7 +9,11 @@ without departures, stopped by ``stop_at_requested``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from swarmsim.catalog.mig import COMPUTE_SLICES, mig_gpus, mig_profiles
+from swarmsim.scenario.common import did_you_mean
 
 #: A validated :class:`~swarmsim.scenario.model.Scenario` (not imported: model imports checks).
 Scenario = Any
@@ -17,11 +21,42 @@ Scenario = Any
 #: Placement names that only a sharing fleet has.
 SHARING_ONLY = ("worst-fit", "random", "dot-product", "gpu-packing", "gpu-clustering", "fgd")
 
+#: Placement names a MIG fleet accepts (as swarmsim.world.mig.MIG_POLICIES).
+MIG_PLACEMENTS = ("first-fit", "random", "best-fit", "worst-fit", "spread", "fgd")
+
+
+def _used(s: Scenario) -> list[str]:
+    """The node types the fleet has nodes of, in fleet order."""
+    out: list[str] = []
+    for counts in s.fleet.values():
+        out += [n for n, c in counts.items() if c > 0 and n in s.node_types and n not in out]
+    return out
+
 
 def shares(s: Scenario) -> bool:
     """Whether any node type in the fleet shares GPUs."""
-    used = {name for counts in s.fleet.values() for name, n in counts.items() if n > 0}
-    return any(s.node_types[n].gpu_sharing != "none" for n in used if n in s.node_types)
+    return any(s.node_types[n].gpu_sharing != "none" for n in _used(s))
+
+
+def is_mig(s: Scenario) -> bool:
+    """Whether the fleet shares GPUs by MIG."""
+    return any(s.node_types[n].gpu_sharing == "mig" for n in _used(s))
+
+
+def _check_profile(name: str, gpus: list[str]) -> str | None:
+    """The problem with a profile name on a fleet of these MIG GPUs, or None."""
+    have = {p.name: p for g in gpus for p in mig_profiles(g)}
+    if name in have:
+        return None
+    listing = "; ".join(f"{g}: {', '.join(p.name for p in mig_profiles(g))}" for g in gpus)
+    m = re.fullmatch(r"(\d+)g\.(\d+)gb", name)
+    if m:
+        g, mem = int(m.group(1)), float(m.group(2))
+        same = [p for p in have.values() if p.compute_slices == g]
+        if g > COMPUTE_SLICES or (same and all(p.memory_gb < mem for p in same)) or \
+                (not same and mem > max(p.memory_gb for p in have.values())):
+            return f"{name} is larger than the fleet's MIG GPUs ({listing})"
+    return f"unknown MIG profile {name!r}{did_you_mean(name, have)}; the fleet's: {listing}"
 
 
 def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
@@ -42,6 +77,12 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
                                  "for sharing fleets (workload inflation)"))
             if w.stop_at_requested is not None:
                 problems.append((f"workloads.{name}.stop_at_requested", "needs a sharing fleet"))
+            if w.mig_profile is not None:
+                problems.append((f"workloads.{name}.mig_profile", "needs a node type with gpu_sharing: mig "
+                                 f"(GPUs with MIG: {', '.join(mig_gpus())})"))
+        return
+    if is_mig(s):
+        _check_mig(s, jobs, problems)
         return
     where = "fleet"
     if len(s.fleet) != 1:
@@ -57,6 +98,8 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
         problems.append(("workloads", "a sharing fleet needs a jobs workload"))
     for name, w in jobs.items():
         base = f"workloads.{name}"
+        if w.mig_profile is not None:
+            problems.append((f"{base}.mig_profile", "needs a node type with gpu_sharing: mig, not fractional"))
         t = w.trace
         if t is None or t.format != "alibaba-gpu-2023" or t.replay != "sample":
             problems.append((f"{base}.trace", "a sharing fleet replays an alibaba-gpu-2023 pod list by "
@@ -67,3 +110,55 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
             problems.append((f"{base}.stop_at_requested", "required on a sharing fleet, e.g. 1.3"))
     if s.scheduler.placement not in (*SHARING_ONLY, "first-fit", "best-fit", "spread"):
         problems.append(("scheduler.placement", "unknown"))  # pragma: no cover - the Literal stops it
+
+
+def _check_mig(s: Scenario, jobs: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """The problems of a MIG fleet: every node type MIG, jobs asking for profiles the fleet has,
+    arrivals the inflation engine runs (docs/sharing.md, "MIG")."""
+    used = _used(s)
+    other = [n for n in used if s.node_types[n].gpu_sharing != "mig"]
+    if other:
+        problems.append((f"node_types.{other[0]}.gpu_sharing", "a MIG fleet has only gpu_sharing: mig node types "
+                         "(one kind of sharing per fleet)"))
+    gpus = list(dict.fromkeys(s.node_types[n].gpu for n in used if s.node_types[n].gpu_sharing == "mig"))
+    if len(s.fleet) != 1:
+        problems.append(("fleet", "a sharing fleet is simulated in one region for now (docs/sharing.md)"))
+    if s.policies:
+        problems.append(("policies", "scaling policies do not act on a sharing fleet yet (docs/sharing.md)"))
+    for n in used:
+        t = s.node_types[n]
+        if t.cpus is None or t.memory is None:
+            problems.append((f"node_types.{n}.cpus", "a sharing node type needs cpus and memory"))
+    if any(w.kind != "jobs" for w in s.workloads.values()):
+        problems.append(("workloads", "a sharing fleet runs jobs workloads only for now"))
+    if not jobs:
+        problems.append(("workloads", "a sharing fleet needs a jobs workload"))
+    if s.scheduler.placement not in MIG_PLACEMENTS:
+        problems.append(("scheduler.placement", f"{s.scheduler.placement} is not defined for MIG fleets; use "
+                         f"one of {', '.join(MIG_PLACEMENTS)}"))
+    for name, w in jobs.items():
+        base = f"workloads.{name}"
+        if w.stop_at_requested is None:
+            problems.append((f"{base}.stop_at_requested", "required on a sharing fleet, e.g. 1.3"))
+        t = w.trace
+        if t is not None:
+            if w.mig_profile is not None:
+                problems.append((f"{base}.mig_profile", "a trace brings its own task shapes (each share maps to "
+                                 "the smallest profile holding it): give mig_profile or trace, not both"))
+            if t.format != "alibaba-gpu-2023" or t.replay != "sample":
+                problems.append((f"{base}.trace", "a sharing fleet replays an alibaba-gpu-2023 pod list by "
+                                 "replay: sample"))
+            elif t.departures:
+                problems.append((f"{base}.trace.departures", "false is required: workload inflation keeps jobs"))
+            continue
+        if w.mig_profile is None:
+            problems.append((f"{base}.mig_profile", "required for synthetic jobs on a MIG fleet, e.g. 3g.40gb or "
+                             "a mix {1g.10gb: 0.5, 3g.40gb: 0.5}"))
+        if w.arrivals is not None and w.arrivals.process != "poisson":
+            problems.append((f"{base}.arrivals.process", "poisson on a MIG fleet (for now)"))
+        if w.gpus.lower() != 1 or getattr(w.gpus, "value", None) != 1:
+            problems.append((f"{base}.gpus", "1 on a MIG fleet: a job asks for one instance of mig_profile"))
+        for profile in w.mig_mix():
+            problem = _check_profile(profile, gpus)
+            if problem:
+                problems.append((f"{base}.mig_profile", problem))

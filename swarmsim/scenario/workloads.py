@@ -39,13 +39,24 @@ class JobsWorkloadSpec(Spec):
     stop_at_requested: float | None = Field(
         None, gt=0, description="stop arrivals once the GPUs asked for reach this fraction of the fleet's "
         "GPU capacity (workload inflation, sharing fleets)")
+    mig_profile: str | dict[str, float] | None = Field(
+        None, description="MIG fleets: the GPU-instance profile each job asks for (3g.40gb), or a mix "
+        "{profile: share}")
 
     @model_serializer(mode="wrap")
     def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
-        if isinstance(out, dict) and out.get("stop_at_requested", 0) is None:
-            del out["stop_at_requested"]
+        if isinstance(out, dict):
+            for key in ("stop_at_requested", "mig_profile"):
+                if key in out and out[key] is None:
+                    del out[key]
         return out
+
+    def mig_mix(self) -> dict[str, float]:
+        """``mig_profile`` as {profile: share} (shares sum to 1); {} when not given."""
+        if self.mig_profile is None:
+            return {}
+        return {self.mig_profile: 1.0} if isinstance(self.mig_profile, str) else dict(self.mig_profile)
 
     @field_validator("gpu_types")
     @classmethod
@@ -64,6 +75,10 @@ class JobsWorkloadSpec(Spec):
             raise ValueError("duration: a duration cannot be negative")
         if self.data.lower() < 0:
             raise ValueError("data: a size cannot be negative")
+        if isinstance(self.mig_profile, dict):
+            if not self.mig_profile or any(v < 0 for v in self.mig_profile.values()) \
+                    or abs(sum(self.mig_profile.values()) - 1) > 1e-9:
+                raise ValueError("mig_profile: a mix gives each profile a share >= 0, the shares summing to 1")
         return self
 
 
