@@ -15,10 +15,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from swarmsim.catalog.mig import mig_profiles
 from swarmsim.errors import ScenarioError
 from swarmsim.result import Result
-from swarmsim.catalog.mig import mig_profiles
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
+from swarmsim.scenario.arrivals import PoissonArrivals
 from swarmsim.scenario.sharing import is_mig
 from swarmsim.traces import BadRows, TraceError
 from swarmsim.traces.shares import read_pod_resources
@@ -164,7 +165,7 @@ def simulate_mig(sc: Scenario) -> Result:
         run = inflate(nodes, pool, placement, shapes, seed=sc.seed, stop_at=work.stop_at_requested,
                       gap_s=1.0 / work.trace.sample_rate, region=region, online=online)
     else:
-        assert work.arrivals is not None and work.duration is not None
+        assert isinstance(work.arrivals, PoissonArrivals) and work.duration is not None
         duration = work.duration
 
         def draw(rng: np.random.Generator) -> float:
@@ -172,7 +173,7 @@ def simulate_mig(sc: Scenario) -> Result:
 
         run = inflate(nodes, pool, placement, shapes, seed=sc.seed, stop_at=work.stop_at_requested,
                       gap_s=1.0 / work.arrivals.rate, region=region, online=online, weights=weights,
-                      durations=draw, poisson=True)  # type: ignore[union-attr]
+                      durations=draw, poisson=True)
     if online:
         shapes = placement.shapes
     summary = _figures(sc, run, source.format(len(shapes)) if not online else

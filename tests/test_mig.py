@@ -236,8 +236,8 @@ def test_the_mig_scenario_runs_deterministically(tmp_path: Path) -> None:
      "did you mean '3g.40gb'"),
     (lambda d: d["workloads"]["mig-jobs"].update(mig_profile="3g.80gb"), "workloads.mig-jobs.mig_profile",
      "larger than the fleet's MIG GPUs"),
-    (lambda d: [t.update(gpu_sharing="none") or t.pop("mig_reconfigure", 0) for t in d["node_types"].values()], "workloads.mig-jobs.mig_profile",
-     "needs a node type with gpu_sharing: mig"),
+    (lambda d: [t.update(gpu_sharing="none") or t.pop("mig_reconfigure", 0) for t in d["node_types"].values()],
+     "workloads.mig-jobs.mig_profile", "needs a node type with gpu_sharing: mig"),
     (lambda d: d["node_types"]["a100-mig"].update(gpu_sharing="none", mig_reconfigure="10s"),
      "node_types.a100-mig", "mig_reconfigure: only for gpu_sharing: mig"),
     (lambda d: d["scheduler"].update(placement="dot-product"), "scheduler.placement", "not defined for MIG"),
@@ -271,3 +271,24 @@ def test_every_policy_prefers_a_free_instance_then_free_slices_then_reconfigurin
         nodes.take(i, three, plan)
     assert pl.choose(nodes, three) is None
     nodes.check()
+
+
+def test_a_traced_pod_list_runs_on_a_mig_fleet(tmp_path: Path) -> None:
+    # Two nodes of 2 A100-80GB; a 0.3-GPU pod becomes a 3g.40gb (3/7 >= 0.3 > 2/7), a 2-GPU pod two 7g.80gb.
+    (tmp_path / "nodes.csv").write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,8000,16384,2,G2\nn1,8000,16384,2,G2\n")
+    (tmp_path / "pods.csv").write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,"
+                                       "creation_time,deletion_time,scheduled_time\n"
+                                       "p0,1000,1024,1,300,,LS,Running,0,10,0\np1,1000,1024,2,1000,,LS,Running,0,10,0\n")
+    doc = yaml.safe_load((ROOT / "scenarios" / "fragmentation-openb.yaml").read_text())
+    doc["fleet"]["us-east"]["from_trace"].update(path=str(tmp_path / "nodes.csv"), gpu_map={"G2": "A100-80GB"},
+                                                 gpu_sharing="mig")
+    doc["workloads"]["openb"]["trace"]["path"] = str(tmp_path / "pods.csv")
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    res = _run(["run", str(path), "--out", str(tmp_path / "r")], tmp_path)
+    assert res.returncode == 0, res.stderr
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())["summary"]
+    assert s["gpus_total"] == 4 and s["task_shapes"].startswith("trace: 2 GPU task shapes")
+    # Allocated GPU is a sum of 3/7 and 2 x 7/7 instances.
+    alloc = s["gpu_allocation_ratio"] * 4 * 7
+    assert alloc == pytest.approx(round(alloc)) and s["gpus_unallocated_final"] == pytest.approx(4 - alloc / 7)

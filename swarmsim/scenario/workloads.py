@@ -75,10 +75,9 @@ class JobsWorkloadSpec(Spec):
             raise ValueError("duration: a duration cannot be negative")
         if self.data.lower() < 0:
             raise ValueError("data: a size cannot be negative")
-        if isinstance(self.mig_profile, dict):
-            if not self.mig_profile or any(v < 0 for v in self.mig_profile.values()) \
-                    or abs(sum(self.mig_profile.values()) - 1) > 1e-9:
-                raise ValueError("mig_profile: a mix gives each profile a share >= 0, the shares summing to 1")
+        mix = self.mig_profile
+        if isinstance(mix, dict) and (not mix or any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1) > 1e-9):
+            raise ValueError("mig_profile: a mix gives each profile a share >= 0, the shares summing to 1")
         return self
 
 

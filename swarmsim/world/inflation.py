@@ -96,7 +96,7 @@ def inflate(nodes: SharedNodes | Any, pool: list[Task] | list[Any], placement: P
         while running and running[0][0] <= now:  # departures up to now
             _, _, grant = heapq.heappop(running)
             frag -= node_frag(states[of[grant.node]])
-            nodes.release(grant)
+            nodes.release(grant)  # type: ignore[union-attr]  # only MIG nodes run with durations
             frag += node_frag(states[of[grant.node]])
             out.ended += 1
         requested += task.gpu_milli
@@ -153,7 +153,8 @@ def _job(index: int, now: float, grant: Any, duration_ref: float) -> dict[str, f
     run = duration_ref / grant.speed
     start = now + grant.delay_s
     return {"job": index, "arrival_s": now, "node": grant.node,
-            "gpus": "|".join(str(j) for j, _, _ in grant.instances), "profile": grant.profile, "instances": grant.task.count, "reconfigure_s": grant.delay_s,
+            "gpus": "|".join(str(j) for j, _, _ in grant.instances), "profile": grant.profile,
+            "instances": grant.task.count, "reconfigure_s": grant.delay_s,
             "start_s": start, "duration_ref_s": duration_ref, "speed": grant.speed, "run_time_s": run,
             "end_s": start + run}
 

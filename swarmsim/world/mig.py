@@ -453,6 +453,7 @@ class MigPlacement:
                 return tier, sign * idle
             return tier, 0.0
 
+        plans: list[Plan]
         if task.count == 1:
             plans = [(s,) for steps in distinct for s in steps]
         else:  # each GPU's first option, the GPUs of the best tiers
