@@ -9,6 +9,8 @@ Three small curated CSV files ship inside this package, each row with a source c
 - ``regions.csv``: cloud-region metros with coordinates, data-residency jurisdiction,
   standard-time UTC offset and the Azure region name used for RTTs.
 - ``rtt.csv``: measured round-trip times between every pair of sites, in milliseconds.
+- ``mig.csv``: NVIDIA MIG profiles of the A100 and H100 (slices, placements, speed;
+  :mod:`swarmsim.catalog.mig`).
 - ``models.csv``: open LLM architectures (layers, attention and KV heads, MLA, experts,
   parameters) for KV-cache and weight sizing (:mod:`swarmsim.catalog.models`).
 
@@ -24,13 +26,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from swarmsim.catalog.mig import COMPUTE_SLICES, MigProfile, mig_gpus, mig_profiles
 from swarmsim.catalog.models import LlmModel, find_model, llm_models
 
 __all__ = [
+    "COMPUTE_SLICES",
     "EARTH_RADIUS_KM",
     "REFERENCE_GPU",
     "GpuType",
     "LlmModel",
+    "MigProfile",
     "RegionSite",
     "find_gpu",
     "find_model",
@@ -39,6 +44,8 @@ __all__ = [
     "great_circle_km",
     "llm_models",
     "measured_rtt_ms",
+    "mig_gpus",
+    "mig_profiles",
     "nearest_site",
     "region_sites",
 ]

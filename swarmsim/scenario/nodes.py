@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from swarmsim import catalog
-from swarmsim.catalog.mig import mig_gpus, mig_profiles
+from swarmsim.catalog import mig_gpus, mig_profiles
 from swarmsim.distributions import DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
 from swarmsim.scenario.common import NonNegativeDuration, Provider, Spec, catalog_gpu, did_you_mean

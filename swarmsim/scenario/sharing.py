@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from swarmsim.catalog.mig import COMPUTE_SLICES, mig_gpus, mig_profiles
+from swarmsim.catalog import COMPUTE_SLICES, mig_gpus, mig_profiles
 from swarmsim.scenario.common import did_you_mean
 
 #: A validated :class:`~swarmsim.scenario.model.Scenario` (not imported: model imports checks).
