@@ -28,6 +28,7 @@ from swarmsim.world.mig import (
     MigPlacement,
     MigShapes,
     MigTask,
+    free_view,
     gpu_options,
     is_valid,
     node_fragment,
@@ -104,6 +105,9 @@ def test_placement_tiers_instance_then_free_slices_then_reconfigure() -> None:
     assert gpu_options(free_3g, K["2g.20gb"], A100) == []
     # A 1g: new instances at 5 and 6 (the free 3g is not torn down while the 1g at 4 runs).
     assert [t for t, _ in gpu_options(free_3g, K["1g.10gb"], A100)] == [TIER_CREATE, TIER_CREATE]
+    # The free-capacity view says the same per profile (-1: none now).
+    assert free_view("A100-80GB", free_3g) == {"1g.10gb": TIER_CREATE, "2g.20gb": -1, "3g.40gb": TIER_INSTANCE,
+                                               "4g.40gb": -1, "7g.80gb": -1}
     # Once empty, the GPU may be reconfigured for a 7g.
     empty = lay(("3g.40gb", 0), ("1g.10gb", 4), busy=0)
     assert gpu_options(empty, K["7g.80gb"], A100) == [(TIER_RECONFIGURE, lay(("7g.80gb", 0)))]
@@ -225,8 +229,13 @@ def test_the_mig_scenario_runs_deterministically(tmp_path: Path) -> None:
     a = json.loads((tmp_path / "a" / "summary.json").read_text())["summary"]
     assert a["jobs_arrived"] == a["jobs_started"] + a["jobs_dropped"] and a["gpus_total"] == 80
     assert a["requested_gpu_fraction"] >= 1.0
+    # The resolved scenario (mig_profile mix, mig_reconfigure) runs again to the same files.
+    again = _run(["run", str(tmp_path / "a" / "scenario.yaml"), "--out", str(tmp_path / "c")], tmp_path)
+    assert again.returncode == 0, again.stderr
     for f in ("jobs.csv", "timeseries.csv"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "c" / f).read_bytes()
+    assert "mig_reconfigurations" in (tmp_path / "a" / "timeseries.csv").read_text()
 
 
 @pytest.mark.parametrize(("change", "field", "words"), [
