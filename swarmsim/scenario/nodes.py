@@ -15,7 +15,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from swarmsim import catalog
 from swarmsim.distributions import DistOrValue, LognormalDist
 from swarmsim.errors import ScenarioError
-from swarmsim.scenario.common import Provider, Spec, catalog_gpu, did_you_mean
+from swarmsim.scenario.common import NonNegativeDuration, Provider, Spec, catalog_gpu, did_you_mean
 from swarmsim.units import parse_data
 
 #: Default node provisioning time: lognormal, median 3.5 min, p95 ≈ 8 min
@@ -31,6 +31,9 @@ class NodeTypeSpec(Spec):
     max_gpus: int | None = Field(None, ge=1, description="vertical scaling limit, GPUs")
     usd_per_gpu_hour: float | None = Field(None, ge=0, description="default: GPU catalog price")
     provision_time: DistOrValue = Field(default_factory=lambda: LognormalDist(**DEFAULT_PROVISION_TIME))
+    lead_time: NonNegativeDuration | None = Field(
+        None, description="s from a policy's order to the node's delivery (then its provision_time); "
+        "e.g. 6w. None: nodes are there as soon as asked for")
     provider: Provider = "datacenter"
     multi_node: bool = Field(
         True, description="a job may span several nodes of this type (fast interconnect)"
@@ -63,11 +66,11 @@ class NodeTypeSpec(Spec):
 
     @model_serializer(mode="wrap")
     def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # The sharing fields appear in a resolved scenario only when set, so the resolved
-        # scenarios of fleets that do not share stay as they were.
+        # The sharing fields and lead_time appear in a resolved scenario only when set, so the
+        # resolved scenarios of fleets that do not use them stay as they were.
         out = handler(self)
         if isinstance(out, dict):
-            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none")):
+            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none"), ("lead_time", None)):
                 if key in out and out[key] == default:
                     del out[key]
         return out
