@@ -155,4 +155,8 @@ def commitments(starts: np.ndarray, ends: np.ndarray, committed: int, term_s: fl
         if step > 0:
             cover(at)
     renew_until(horizon_s - 1e-9)
-    return [t for t in terms if t[1] > 0 and not math.isnan(t[0])]
+    merged: dict[float, int] = {}
+    for t0, n in terms:  # nodes that start together are one commitment
+        if n > 0 and not math.isnan(t0):
+            merged[t0] = merged.get(t0, 0) + n
+    return list(merged.items())

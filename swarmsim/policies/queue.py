@@ -239,9 +239,13 @@ class QueueScaler:
                 nodes += new
         # Nodes already on order (a lead time) will host these jobs when they arrive: order only
         # the rest, so that another type (on-demand) bridges the wait instead of a second order.
-        nodes -= pool_of(region, node_type).nodes_on_order
-        if nodes <= 0:
-            return None
+        ordered = pool_of(region, node_type).nodes_on_order
+        if ordered:
+            if nodes <= ordered:
+                return None
+            share = (nodes - ordered) / nodes
+            nodes -= ordered
+            jobs, gpus_placed = max(round(jobs * share), 1), min(gpus_placed, nodes * size)
         usd = nodes * size * node_type.usd_per_gpu_hour * region.price_multiplier
         return _Option(node_type, nodes, gpus_placed, jobs, usd)
 
