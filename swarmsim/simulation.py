@@ -19,7 +19,13 @@ from swarmsim.metrics.frames import (
     timeseries_frame,
 )
 from swarmsim.metrics.levels import level_figures
-from swarmsim.metrics.pricing import plain_node_cost_usd, priced_billing, priced_breakdown, pricing_figures
+from swarmsim.metrics.pricing import (
+    busy_by_pool,
+    plain_node_cost_usd,
+    priced_billing,
+    priced_breakdown,
+    pricing_figures,
+)
 from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
 from swarmsim.metrics.stream import finish_chunks, sampling_warning
@@ -79,10 +85,11 @@ def simulate(
                        else breakdown_aggregate(agg, billing, lost, replicas, request_breakdown(rrec)))
     if sc.pricing:  # the bill by pricing model (docs/pricing-power-carbon.md)
         bill_out = priced_billing(sc, billing)
-        figs = pricing_figures(sc, bill_out)
+        busy = busy_by_pool(sc, jobs, lost, replicas, agg)
+        figs = pricing_figures(sc, bill_out, busy)
         summary["cost_usd"] = float(summary["cost_usd"]) - plain_node_cost_usd(sc, billing) + figs.pop("node_cost_usd")
         summary.update(figs)
-        bd = priced_breakdown(sc, bd, bill_out, summary)
+        bd = priced_breakdown(sc, bd, bill_out, busy)
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())

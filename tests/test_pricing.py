@@ -122,9 +122,11 @@ def test_on_demand_increments_and_minimum_end_to_end() -> None:
 
 def _commitment_run(**extra: Any) -> Any:
     # Region price multiplier 1.25. 2 reserved nodes of 8 GPUs from t=0, 3 committed; a schedule
-    # policy orders 2 more at 1 h (no provisioning time). Horizon 2 h.
+    # policy orders 2 more at 1 h (no provisioning time); one 8-GPU job runs 30 min from t=0.
+    # Horizon 2 h.
     sc = scenario(
         horizon="2h",
+        workloads={"w": one_job(0, 8, "30m")},
         regions={"us-east": {"price_multiplier": 1.25}},
         node_types={"r8": {"gpu": "A100-80GB", "gpus": 8, "provision_time": 0}},
         fleet={"us-east": {"r8": 2}},
@@ -144,8 +146,10 @@ def test_reserved_commitment_shorter_horizon_than_term_and_unused() -> None:
     rows = res.billing[res.billing["node_id"] == -1]
     assert sorted(zip(rows["start_s"], rows["gpus"], strict=True)) == [(0.0, 24), (3600.0, 8)]
     assert res.summary["cost_reserved_usd"] == pytest.approx(56 * eff, rel=1e-12)
-    # Nodes ran 2 x 8 x 2 h + 2 x 8 x 1 h = 48 GPU-h: 8 committed GPU-h idle (one node, first hour).
-    assert res.summary["committed_unused_usd"] == pytest.approx(8 * eff, rel=1e-12)
+    # Paid but idle: 56 committed GPU-h minus the job's 8 GPUs x 0.5 h = 52 GPU-h (8 of them with
+    # no node in the slot, one node's first hour; 44 on nodes that ran without work).
+    assert res.jobs["finish_s"].iloc[0] - res.jobs["start_s"].iloc[0] == 1800.0
+    assert res.summary["committed_unused_usd"] == pytest.approx(52 * eff, rel=1e-12)
     # Upfront cash: 4 committed nodes x 8 GPUs x 5000 USD x 1.25.
     assert res.summary["upfront_usd"] == pytest.approx(4 * 8 * 5000 * 1.25, rel=1e-12)
     # Reserved node segments cost nothing of their own: the commitments carry the cost.
@@ -153,7 +157,7 @@ def test_reserved_commitment_shorter_horizon_than_term_and_unused() -> None:
     assert res.summary["cost_usd"] == pytest.approx(56 * eff, rel=1e-12)
     region = res.breakdown[(res.breakdown["by"] == "region")].iloc[0]
     assert region["cost_reserved_usd"] == pytest.approx(56 * eff, rel=1e-12)
-    assert region["committed_unused_usd"] == pytest.approx(8 * eff, rel=1e-12)
+    assert region["committed_unused_usd"] == pytest.approx(52 * eff, rel=1e-12)
 
 
 def test_reserved_payment_options_change_cash_not_the_amortized_rate() -> None:

@@ -12,8 +12,9 @@ Every figure counts the measurement window ``[warmup, horizon]``:
 - a reserved node's segment costs nothing of its own (``cost_usd`` 0): its node is under a
   commitment, and each commitment is one row (``node_id`` -1) that costs its amortized rate
   over the part of its term in the window, used or not;
-- ``committed_unused_usd`` is the commitments' cost minus the amortized value of the
-  reserved GPU-seconds that nodes ran in the window.
+- ``committed_unused_usd`` is the commitments' cost minus the busy GPU-seconds of their pools
+  (jobs, interrupted runs, replicas) at the amortized rate: committed capacity paid but idle,
+  whether no node held it or a node held it without work.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from swarmsim.metrics.window import overlap_s
+from swarmsim.metrics.aggregate import JobAggregate
+from swarmsim.metrics.summary import busy_gpu_seconds
+from swarmsim.metrics.window import lost_gpu_seconds, overlap_s
 from swarmsim.pricing import MODELS, billed_seconds, commitments, rates_for
 from swarmsim.scenario import Scenario
 
@@ -104,36 +107,60 @@ def _commitment_rows(sc: Scenario, bill: pd.DataFrame) -> list[dict[str, object]
     return rows
 
 
-def pricing_figures(sc: Scenario, bill: pd.DataFrame) -> dict[str, float]:
+#: Busy GPU-seconds in the window per (region, node type): jobs, interrupted runs, replicas.
+Busy = dict[tuple[str, str], float]
+
+
+def busy_by_pool(sc: Scenario, jobs: pd.DataFrame, lost: pd.DataFrame, replicas: pd.DataFrame | None,
+                 agg: JobAggregate | None = None) -> Busy:
+    """GPU-seconds that did work in the window, per (region, node type): jobs (from the rows,
+    or the aggregate's exact sums), interrupted runs and GPUs held by model replicas, the same
+    busy time as ``gpu_hours_busy`` and ``idle_cost_usd`` count."""
+    held = [lost] if replicas is None or not len(replicas) else [lost, replicas[lost.columns.intersection(
+        replicas.columns)]]
+    parts = [h.assign(busy_s=lost_gpu_seconds(h, sc))[["region", "node_type", "busy_s"]] for h in held]
+    if agg is None:
+        parts.append(jobs.assign(busy_s=busy_gpu_seconds(jobs, sc))[["region", "node_type", "busy_s"]])
+    frame = pd.concat(parts, ignore_index=True)
+    out: Busy = {}
+    if len(frame):
+        sums = frame.assign(region=frame["region"].astype(str), node_type=frame["node_type"].astype(str)) \
+            .groupby(["region", "node_type"])["busy_s"].sum()
+        out = {(str(r), str(t)): float(v) for (r, t), v in sums.items()}
+    if agg is not None:
+        cube = agg.cube(agg.busy_s).sum(axis=0)[1:, 1:]  # (region, node type)
+        for i, region in enumerate(agg.regions):
+            for j, ntype in enumerate(agg.node_types):
+                if cube[i, j]:
+                    out[(region, ntype)] = out.get((region, ntype), 0.0) + float(cube[i, j])
+    return out
+
+
+def pricing_figures(sc: Scenario, bill: pd.DataFrame, busy: Busy) -> dict[str, float]:
     """The summary's cost by pricing model, ``committed_unused_usd`` and ``upfront_usd``, and
     ``cost_usd`` of the nodes (egress not included), from :func:`priced_billing`'s frame."""
     out = {_key(m): float(bill.loc[bill["pricing"] == m, "cost_usd"].sum()) for m in MODELS}
-    out["committed_unused_usd"] = committed_unused_usd(sc, bill)
+    out["committed_unused_usd"] = committed_unused_usd(bill, busy)
     out["upfront_usd"] = float(bill["upfront_usd"].sum())
     out["node_cost_usd"] = float(bill["cost_usd"].sum())
     return out
 
 
-def committed_unused_usd(sc: Scenario, bill: pd.DataFrame) -> float:
-    """USD of commitments paid but idle in the window: each commitment row's cost minus the
-    amortized value of the reserved node-seconds run in the window (per region and node type,
-    never below 0)."""
-    lo, hi = sc.warmup, sc.horizon
-    res = bill[bill["pricing"] == "reserved"]
-    if res.empty:
-        return 0.0
-    nodes = res["node_id"].to_numpy() >= 0
-    used = res["gpus"].to_numpy() * res["usd_per_gpu_hour"].to_numpy() * overlap_s(
-        res["start_s"].to_numpy(dtype=float), res["end_s"].to_numpy(dtype=float), lo, hi) / 3600.0
-    frame = pd.DataFrame({"region": res["region"].astype(str).to_numpy(), "node_type": res["node_type"].astype(str)
-                          .to_numpy(), "paid": np.where(nodes, 0.0, res["cost_usd"].to_numpy()),
-                          "used": np.where(nodes, used, 0.0)})
-    per = frame.groupby(["region", "node_type"])[["paid", "used"]].sum()
-    return float((per["paid"] - per["used"]).clip(lower=0.0).sum())
+def committed_unused_usd(bill: pd.DataFrame, busy: Busy) -> float:
+    """USD of commitments paid in the window for GPU time that did no work: per region and
+    reserved node type, the commitments' cost minus the busy GPU-seconds there at the
+    commitment's amortized rate (never below 0). It counts committed capacity with no node in
+    it and reserved nodes that ran idle alike."""
+    rows = bill[(bill["pricing"] == "reserved") & (bill["node_id"] < 0)]
+    total = 0.0
+    for (region, ntype), group in rows.groupby([rows["region"].astype(str), rows["node_type"].astype(str)]):
+        paid = float(group["cost_usd"].sum())
+        rate = float(group["usd_per_gpu_hour"].iloc[0]) / 3600.0
+        total += max(paid - busy.get((str(region), str(ntype)), 0.0) * rate, 0.0)
+    return total
 
 
-def priced_breakdown(sc: Scenario, breakdown: pd.DataFrame, bill: pd.DataFrame,
-                     summary: dict[str, object]) -> pd.DataFrame:
+def priced_breakdown(sc: Scenario, breakdown: pd.DataFrame, bill: pd.DataFrame, busy: Busy) -> pd.DataFrame:
     """The breakdown with each row's ``cost_usd`` from the priced bill (plus egress on region
     rows, as before) and one column per pricing model's cost and ``committed_unused_usd``."""
     gpu_of = {name: t.gpu for name, t in sc.node_types.items()}
@@ -154,5 +181,5 @@ def priced_breakdown(sc: Scenario, breakdown: pd.DataFrame, bill: pd.DataFrame,
         out.at[i, "cost_usd"] = float(mine["cost_usd"].sum()) + extra
         for m in MODELS:
             out.at[i, _key(m)] = float(mine.loc[mine["pricing"] == m, "cost_usd"].sum())
-        out.at[i, "committed_unused_usd"] = committed_unused_usd(sc, mine)
+        out.at[i, "committed_unused_usd"] = committed_unused_usd(mine, busy)
     return out
