@@ -315,3 +315,33 @@ def test_bad_pricing_input_one_message_exit_2(tmp_path: Path, change: dict[str, 
 def test_rates_for_defaults_to_the_node_type_price() -> None:
     sc = load_scenario(scenario(pricing={"a1": {"billing": "gcp"}}))
     assert rates_for(sc, "a1") == Rates("on-demand", 2.0, 0.0, 0.0, 1.0, 60.0)
+
+
+# --- the planner ---------------------------------------------------------------------------------
+
+
+def test_planner_prices_pools_by_their_model_and_lists_orders_ahead() -> None:
+    import pandas as pd
+
+    from swarmsim.planning.analytic import HOURS_PER_MONTH, monthly_cost_usd
+    from swarmsim.planning.result import PlanResult
+
+    sc = load_scenario(scenario(
+        node_types={"a1": {"gpu": "A100-80GB", "gpus": 1, "usd_per_gpu_hour": 2.0},
+                    "r8": {"gpu": "A100-80GB", "gpus": 8, "lead_time": "6w"}},
+        fleet={"us-east": {"a1": 1, "r8": 1}},
+        pricing={"r8": _reserved(count={"us-east": 1})},
+    ))
+    eff = 1.5 + 5000.0 * 3600.0 / YEAR_S
+    # 3 on-demand 1-GPU nodes at 2 USD + 2 reserved 8-GPU nodes at the amortized rate, a month.
+    fleet = {"us-east": {"a1": 3, "r8": 2}}
+    assert monthly_cost_usd(sc, fleet) == pytest.approx((3 * 2.0 + 16 * eff) * HOURS_PER_MONTH, rel=1e-12)
+    row = {"candidate": 1, "phase": "search", "nodes.us-east.a1": 3, "nodes.us-east.r8": 2, "runs": 1,
+           "cost_usd_per_month": 1.0, "meets": True,
+           "overrides": {}}
+    plan = PlanResult(vary="fleet", slos=[], seeds=[0], table=pd.DataFrame([row]), recommended=row, feasible=True,
+                      binding=None, closest=None, analytic={}, runs=1, runs_reused=0, base=sc)
+    # The plan adds 1 node of the 6-week type: it must be ordered 42 days ahead; a1 has no lead time.
+    assert plan.orders_ahead() == [{"region": "us-east", "node_type": "r8", "nodes": 1,
+                                    "lead_time_s": 42 * 86400.0}]
+    assert "order the 1 more r8 nodes in us-east 42 days before" in plan.render()
