@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-
 from builders import one_job, scenario
+
+from swarmsim.errors import ScenarioError
 from swarmsim.pricing import Rates, billed_seconds, cash_usd, commitments, cost_usd, rates_for
 from swarmsim.scenario import load_scenario
 from swarmsim.simulation import simulate
@@ -38,7 +39,7 @@ def _reserved(**extra: Any) -> dict[str, Any]:
 
 
 def test_increments_and_minimums() -> None:
-    # Per-minute rounding (azure preset: 60 s increment, 60 s minimum): 61 s is billed 120 s.
+    # Per-minute rounding (the azure preset: 60 s increments): 61 s is billed 120 s.
     assert billed_seconds(61.0, 60.0, 60.0) == 120.0
     # AWS (1 s increment, 60 s minimum): 30 s is billed 60 s; 90.2 s is 91 s; 120 s stays 120 s.
     assert billed_seconds(30.0, 1.0, 60.0) == 60.0
@@ -99,8 +100,8 @@ def test_no_pricing_section_keeps_the_plain_bill() -> None:
 
 def test_on_demand_increments_and_minimum_end_to_end() -> None:
     # Two node types whose nodes fail for good at a fixed age: ``pm`` after 61 s under per-minute
-    # billing (billed 120 s), ``aws`` after 30 s under the 60 s minimum (billed 60 s). ``pm`` has
-    # 2 nodes of 4 GPUs at 3 USD/GPU-h, ``aws`` 1 node of 8 GPUs at 2 USD/GPU-h.
+    # billing (the azure preset: billed 120 s), ``aws`` after 30 s under the 60 s minimum (billed
+    # 60 s). ``pm`` has 2 nodes of 4 GPUs at 3 USD/GPU-h, ``aws`` 1 node of 8 GPUs at 2 USD/GPU-h.
     # pm:  2 x 4 x 3 x 120 / 3600 = 0.8 USD;  aws: 1 x 8 x 2 x 60 / 3600 = 0.2667 USD.
     sc = scenario(
         horizon="1h",
@@ -193,7 +194,7 @@ def test_spot_lifetime_given_twice_must_agree(tmp_path: Path) -> None:
     sc = scenario(node_types={"s2": {"gpu": "A100-80GB", "gpus": 2}}, fleet={"us-east": {"s2": 1}},
                   pricing={"s2": {"model": "spot", "usd_per_gpu_hour": 1.2, "mean_lifetime": "30m"}},
                   failures={"spot": {"s2": {"mean_lifetime": "1h"}}})
-    with pytest.raises(Exception, match="pricing.s2.mean_lifetime"):
+    with pytest.raises(ScenarioError, match=r"pricing\.s2\.mean_lifetime"):
         load_scenario(sc)
 
 
@@ -269,7 +270,7 @@ def test_queue_scaler_bridges_an_order_with_a_fast_type() -> None:
 
 
 def test_views_expose_nodes_on_order_and_lead_time() -> None:
-    from swarmsim.world.control_views import pool_view, _static_views
+    from swarmsim.world.control_views import _static_views, pool_view
     from swarmsim.world.world import build_world
 
     sc = load_scenario(scenario(node_types={"a1": {"gpu": "A100-80GB", "gpus": 1, "lead_time": "6w"}}))

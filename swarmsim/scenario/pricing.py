@@ -28,16 +28,16 @@ from swarmsim.scenario.common import NonNegativeDuration, PositiveDuration, Spec
 #: aws: EC2 Linux on-demand and spot are billed per second with a 60 s minimum (AWS EC2 pricing
 #: page, "Per-second billing", since 2017-10-02); gcp: Compute Engine bills in one-second
 #: increments with a 1-minute minimum (cloud.google.com/compute/vm-instance-pricing); azure:
-#: per-minute billing, a VM stopped within its first minute billed one minute (docs.azure.cn
-#: "Explanation of Billing for Azure Core Services"; a Microsoft Q&A answer of 2025-04 announces
-#: per-second billing with a 300 s minimum from 2025-06-01, not verified on a pricing page, so
-#: give ``increment: 1s, minimum: 5m`` to model it); per-hour: the pre-2017 EC2 rule;
-#: per-second: 1 s, no minimum; exact: the seconds as simulated (swarmsim's behaviour without a
-#: ``pricing:`` section).
+#: per-minute billing (docs.azure.cn "Explanation of Billing for Azure Core Services", which adds
+#: that a VM run for under a minute is not charged: not modelled, such a segment is billed 60 s;
+#: a Microsoft Q&A answer of 2025-04 announces per-second billing with a 300 s minimum from
+#: 2025-06-01, not verified on a pricing page: give ``increment: 1s, minimum: 5m`` to model it);
+#: per-hour: the pre-2017 EC2 rule; per-second: 1 s, no minimum; exact: the seconds as
+#: simulated (swarmsim's behaviour without a ``pricing:`` section).
 BILLING_PRESETS: dict[str, tuple[float, float]] = {
     "aws": (1.0, 60.0),
     "gcp": (1.0, 60.0),
-    "azure": (60.0, 60.0),
+    "azure": (60.0, 0.0),
     "per-hour": (3600.0, 3600.0),
     "per-second": (1.0, 0.0),
     "exact": (0.0, 0.0),
