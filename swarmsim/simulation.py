@@ -87,7 +87,8 @@ def simulate(
         bill_out = priced_billing(sc, billing)
         busy = busy_by_pool(sc, jobs, lost, replicas, agg)
         figs = pricing_figures(sc, bill_out, busy)
-        summary["cost_usd"] = float(summary["cost_usd"]) - plain_node_cost_usd(sc, billing) + figs.pop("node_cost_usd")
+        egress = float(summary["cost_usd"] or 0.0) - plain_node_cost_usd(sc, billing)  # what is not nodes
+        summary["cost_usd"] = egress + figs.pop("node_cost_usd")
         summary.update(figs)
         bd = priced_breakdown(sc, bd, bill_out, busy)
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}

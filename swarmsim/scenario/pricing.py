@@ -6,7 +6,7 @@ One entry per node type, one pricing model each:
   segment of a node, rounded up to the billing ``increment`` with a ``minimum`` per segment
   (``billing: aws`` and the other presets in :data:`BILLING_PRESETS`, sources there).
 - ``reserved``: a commitment for a ``term`` (1 or 3 years) of ``count`` nodes per region from
-  ``start``, paid whether used or not: ``upfront_usd_per_gpu`` once and ``usd_per_gpu_hour``
+  t = 0 (more when nodes beyond it run), paid whether used or not: ``upfront_usd_per_gpu`` once and ``usd_per_gpu_hour``
   for every hour of the term, as ``payment`` (all-upfront, partial-upfront, no-upfront) says.
 - ``spot``: ``usd_per_gpu_hour`` billed like on-demand; the interruptions are the spot
   preemption of ``failures.spot`` (``mean_lifetime`` here fills that entry: one mechanism).
@@ -63,9 +63,9 @@ class PricingSpec(Spec):
     term: Literal["1y", "3y"] | None = Field(None, description="reserved: commitment term")
     payment: Literal["all-upfront", "partial-upfront", "no-upfront"] | None = Field(
         None, description="reserved: how the commitment is paid")
-    upfront_usd_per_gpu: float | None = Field(None, ge=0, description="reserved: paid once per GPU at start")
+    upfront_usd_per_gpu: float | None = Field(
+        None, ge=0, description="reserved: USD paid once per GPU when a term starts")
     count: dict[str, int] = Field(default_factory=dict, description="reserved: nodes committed per region")
-    start: NonNegativeDuration = Field(0.0, description="reserved: s from the scenario start the term begins")
     mean_lifetime: PositiveDuration | None = Field(
         None, description="spot: mean s to an interruption (fills failures.spot for this node type)")
 
