@@ -36,7 +36,7 @@ class ScheduleParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    orders: list[Order] = Field(min_length=1)
+    orders: list[Order] = Field(default_factory=list, description="the purchase schedule (none: no orders)")
     ahead: bool = Field(False, description="place each order its node type's lead time + mean provisioning "
                                            "time before at, so that the nodes are ready at at")
 
