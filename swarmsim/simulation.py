@@ -19,6 +19,13 @@ from swarmsim.metrics.frames import (
     timeseries_frame,
 )
 from swarmsim.metrics.levels import level_figures
+from swarmsim.metrics.pricing import (
+    busy_by_pool,
+    plain_node_cost_usd,
+    priced_billing,
+    priced_breakdown,
+    pricing_figures,
+)
 from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
 from swarmsim.metrics.stream import finish_chunks, sampling_warning
@@ -74,6 +81,16 @@ def simulate(
         request_figures(rrec) if services else None, resilience_figures(sc, failures, availability))
     if sc.report is not None and sc.report.figures:  # service levels on request (docs/metrics.md)
         summary.update(level_figures(sc.report.figures, jobs, sc.warmup, sc.horizon, rrec if services else None))
+    bill_out, bd = billing, (breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)) if agg is None
+                       else breakdown_aggregate(agg, billing, lost, replicas, request_breakdown(rrec)))
+    if sc.pricing:  # the bill by pricing model (docs/pricing-power-carbon.md)
+        bill_out = priced_billing(sc, billing)
+        busy = busy_by_pool(sc, jobs, lost, replicas, agg)
+        figs = pricing_figures(sc, bill_out, busy)
+        egress = float(summary["cost_usd"] or 0.0) - plain_node_cost_usd(sc, billing)  # what is not nodes
+        summary["cost_usd"] = egress + figs.pop("node_cost_usd")
+        summary.update(figs)
+        bd = priced_breakdown(sc, bd, bill_out, busy)
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())
@@ -87,9 +104,8 @@ def simulate(
         jobs=jobs,
         timeseries=timeseries_frame(recorder),
         actions=actions,
-        billing=billing,
-        breakdown=breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)) if agg is None
-        else breakdown_aggregate(agg, billing, lost, replicas, request_breakdown(rrec)),
+        billing=bill_out,
+        breakdown=bd,
         lost=lost,
         requests=requests_frame(rrec),
         request_timeseries=request_timeseries_frame(rrec),

@@ -41,6 +41,7 @@ from scipy import stats as sps
 from swarmsim.errors import ScenarioError
 from swarmsim.kvcache import kv_capacity_tokens
 from swarmsim.levels import Level, parse_level
+from swarmsim.pricing import rates_for
 from swarmsim.scenario import (
     DiurnalArrivals,
     InferenceWorkloadSpec,
@@ -474,14 +475,14 @@ def _latency_figures(x: np.ndarray, w: np.ndarray) -> dict[str, float]:
 
 
 def monthly_cost_usd(scenario: Scenario, fleet: Fleet) -> float:
-    """Cost of running ``fleet`` for a month (:data:`HOURS_PER_MONTH`), USD: nodes x GPUs x
-    price per GPU-hour x the region's price multiplier."""
+    """Cost of running ``fleet`` for a month (:data:`HOURS_PER_MONTH`), USD: nodes x GPUs x the
+    pool's price per GPU-hour (its pricing model's: :func:`swarmsim.pricing.rates_for`, reserved
+    at its amortized rate) x the region's price multiplier."""
     total = 0.0
     for region, counts in fleet.items():
         mult = scenario.regions[region].price_multiplier
         for t, n in counts.items():
-            spec = scenario.node_types[t]
-            total += n * spec.gpus * (spec.usd_per_gpu_hour or 0.0) * mult
+            total += n * scenario.node_types[t].gpus * rates_for(scenario, t).effective_usd_per_gpu_hour * mult
     return total * HOURS_PER_MONTH
 
 

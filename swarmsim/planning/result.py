@@ -58,6 +58,20 @@ class PlanResult:
         row = self.recommended or self.closest
         return None if row is None else fleet_of(row) or self.base.fleet
 
+    def orders_ahead(self) -> list[dict[str, Any]]:
+        """The nodes the recommended fleet adds to the base fleet of a node type with a lead time:
+        ``region``, ``node_type``, ``nodes``, ``lead_time_s``; they must be ordered that long
+        before they are needed."""
+        fleet = self.fleet if self.vary == "fleet" else None
+        out = []
+        for region, counts in (fleet or {}).items():
+            for t, n in counts.items():
+                lead = float(self.base.node_types[t].lead_time or 0.0)
+                extra = n - self.base.fleet.get(region, {}).get(t, 0)
+                if lead > 0 and extra > 0:
+                    out.append({"region": region, "node_type": t, "nodes": extra, "lead_time_s": lead})
+        return out
+
     def scenario(self) -> Scenario | None:
         """The recommended (else closest) candidate as a scenario, or None."""
         row = self.recommended or self.closest
@@ -75,6 +89,7 @@ class PlanResult:
             "slo": [str(s) for s in self.slos], "seeds": self.seeds,
             "max_seeds": self.max_seeds or len(self.seeds), "feasible": self.feasible,
             "recommended": clean(self.recommended), "fleet": self.fleet if self.vary == "fleet" else None,
+            **({"orders_ahead": self.orders_ahead()} if self.orders_ahead() else {}),
             "binding_constraint": self.binding, "closest": clean(self.closest) if not self.feasible else None,
             "analytic_vs_simulated": self.analytic, "simulations_run": self.runs,
             "simulations_reused": self.runs_reused, "candidates": len(self.table),
@@ -139,6 +154,9 @@ class PlanResult:
             if self.closest is not None:
                 lines.append(f"closest: candidate {self.closest['candidate']}: {_labels_text(_labels(self.closest))}, "
                              f"${self.closest['cost_usd_per_month']:,.0f}/month")
+        for o in self.orders_ahead():
+            lines.append(f"lead time: order the {o['nodes']} more {o['node_type']} nodes in {o['region']} "
+                         f"{o['lead_time_s'] / 86400:g} days before they are needed (lead_time)")
         if self.binding:
             lines.append(f"binding constraint: {self.binding}")
         gap = self.analytic.get("gap")

@@ -141,7 +141,9 @@ def _largest_ready_gpus(pool: PoolView) -> int:
 class QueueScaler:
     """Cluster Autoscaler: add nodes for pending jobs that the free and provisioning capacity
     cannot absorb (binpacking, then an expander picks the node type); remove nodes that stayed
-    below the utilization threshold for the unneeded time."""
+    below the utilization threshold for the unneeded time. Nodes on order (a node type's lead
+    time) do not absorb pending jobs, but a type is not ordered again for jobs its orders will
+    host: the expander then picks among the other types, which bridge the lead time."""
 
     Params = QueueScalerParams
     default_interval_s = 10.0  # facts §2.1: scan-interval 10 s
@@ -188,7 +190,7 @@ class QueueScaler:
                       max(len(pool.nodes_by_free), node_type.max_gpus + 1), _largest_ready_gpus(pool))
             for f, n in enumerate(pool.nodes_by_free):
                 b.counts[f] += n
-            b.open(pool.nodes_provisioning)
+            b.open(pool.nodes_provisioning - pool.nodes_on_order)  # orders are weeks away (lead time)
             bins.append((node_type, b))
         left = []
         for shape in sorted(pending, key=lambda s: -s.gpus):
@@ -235,6 +237,15 @@ class QueueScaler:
                 if rest % per_node:
                     b.counts[size - (rest % per_node) * gpus] += 1
                 nodes += new
+        # Nodes already on order (a lead time) will host these jobs when they arrive: order only
+        # the rest, so that another type (on-demand) bridges the wait instead of a second order.
+        ordered = pool_of(region, node_type).nodes_on_order
+        if ordered:
+            if nodes <= ordered:
+                return None
+            share = (nodes - ordered) / nodes
+            nodes -= ordered
+            jobs, gpus_placed = max(round(jobs * share), 1), min(gpus_placed, nodes * size)
         usd = nodes * size * node_type.usd_per_gpu_hour * region.price_multiplier
         return _Option(node_type, nodes, gpus_placed, jobs, usd)
 

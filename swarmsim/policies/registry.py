@@ -8,6 +8,7 @@ from types import MappingProxyType
 from swarmsim.policies.geographic import ExpandOnLatency, FollowTheSun, ResidencyFirst
 from swarmsim.policies.horizontal import Predictive, QueueScaler, TargetTracking, Threshold
 from swarmsim.policies.replicas import ServeAutoscaler
+from swarmsim.policies.schedule import Schedule
 from swarmsim.policies.static import Static
 from swarmsim.policies.vertical import Recommender, UpgradeOnDemand
 
@@ -19,6 +20,7 @@ BUILTIN = MappingProxyType({
     ("horizontal", "queue"): QueueScaler,
     ("horizontal", "predictive"): Predictive,
     ("horizontal", "serve"): ServeAutoscaler,
+    ("horizontal", "schedule"): Schedule,
     ("vertical", "upgrade-on-demand"): UpgradeOnDemand,
     ("vertical", "recommender"): Recommender,
     ("geographic", "expand-on-latency"): ExpandOnLatency,

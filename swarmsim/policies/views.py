@@ -26,6 +26,7 @@ class NodeTypeView:
     usd_per_gpu_hour: float  # before a region's price multiplier
     provision_time_s: float  # mean provisioning time
     multi_node: bool = True  # a job may span several nodes of this type
+    lead_time_s: float = 0.0  # from an order to the node's delivery (then provision_time_s)
 
 
 class PoolView(NamedTuple):
@@ -45,6 +46,8 @@ class PoolView(NamedTuple):
     nodes_by_free: tuple[int, ...]  # ready nodes with exactly f free GPUs, f = 0 .. max_gpus
     largest_node_gpus: int  # GPUs of the largest node (any state but gone); 0 without nodes
     nodes_by_gpus: tuple[int, ...]  # ready nodes with exactly g GPUs, g = 0 .. max_gpus
+    nodes_on_order: int = 0  # of nodes_provisioning: ordered, not yet delivered (lead time)
+    gpus_on_order: int = 0  # of gpus_provisioning: on nodes on order
 
     @property
     def nodes(self) -> int:

@@ -156,6 +156,11 @@ def cost_section(result: RunFrames) -> Section:
         frame = pd.DataFrame({"region": bill["region"].astype(str), "node_type": bill["node_type"].astype(str),
                               "price": bill["usd_per_gpu_hour"].to_numpy(dtype=float), "gpu_h": gpu_h})
         frame["cost"] = frame["price"] * frame["gpu_h"]
+        if "pricing" in bill.columns:  # a pricing: section: its costs (commitment rows, rounding)
+            nodes = bill["node_id"].to_numpy() >= 0
+            frame["gpu_h"] = np.where(nodes, frame["gpu_h"], 0.0)
+            frame["cost"] = bill["cost_usd"].to_numpy(dtype=float)
+            frame["node_type"] = frame["node_type"] + " (" + bill["pricing"].astype(str) + ")"
         agg = frame.groupby(["region", "node_type", "price"], sort=False)[["gpu_h", "cost"]].sum().reset_index()
         rows = [[esc(r["region"]), esc(r["node_type"]), f"${r['price']:,.3f}", f"{r['gpu_h']:,.0f}",
                  fmt("cost_usd", r["cost"])] for _, r in agg.iterrows()]

@@ -24,6 +24,7 @@ from swarmsim.scenario.common import Name, NonNegativeDuration, PositiveDuration
 from swarmsim.scenario.failures import FailuresSpec
 from swarmsim.scenario.nodes import NodeTypeSpec, fleet_from_trace
 from swarmsim.scenario.policies import LimitsSpec, PolicySpec
+from swarmsim.scenario.pricing import PricingSpec, check_pricing, spot_from_pricing
 from swarmsim.scenario.record import RecordSpec
 from swarmsim.scenario.regions import NetworkSpec, RegionSpec, fill_regions_from_catalog
 from swarmsim.scenario.report import ReportSpec, check_level_names
@@ -54,11 +55,18 @@ class Scenario(Spec):
     report: ReportSpec | None = None
     # How job rows are kept (full, stream, aggregate); None (= full) is left out of to_yaml and the digest.
     record: RecordSpec | None = None
+    # How each node type is paid for (docs/pricing-power-carbon.md); None is left out of to_yaml.
+    pricing: dict[Name, PricingSpec] | None = None
 
     # Where the scenario came from: the folder relative paths resolve against (not hashed).
     source: str | None = Field(None, exclude=True, description="file the scenario was read from")
 
-    # pydantic runs "before" model validators last-defined first: regions, then the fleet.
+    # pydantic runs "before" model validators last-defined first: regions, then the fleet, then spot prices.
+    @model_validator(mode="before")
+    @classmethod
+    def _spot_from_pricing(cls, data: Any) -> Any:
+        return spot_from_pricing(data)
+
     @model_validator(mode="before")
     @classmethod
     def _fleet_from_trace(cls, data: Any) -> Any:
@@ -72,6 +80,7 @@ class Scenario(Spec):
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
         problems = cross_checks(self)
+        check_pricing(self, problems)
         for i, text in enumerate(self.report.figures if self.report else []):
             why = check_level_names(text, self.workloads, list(self.regions))
             if why:
@@ -144,6 +153,8 @@ class Scenario(Spec):
             data.pop("report", None)
         if data.get("record") is None:
             data.pop("record", None)
+        if data.get("pricing") is None:
+            data.pop("pricing", None)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -157,6 +168,7 @@ def scenario_json_schema() -> dict[str, Any]:
     schema["properties"].pop("source", None)
     schema["properties"].get("report", {}).pop("default", None)
     schema["properties"].get("record", {}).pop("default", None)
+    schema["properties"].get("pricing", {}).pop("default", None)
     region = schema.get("$defs", {}).get("RegionSpec", {})
     region["required"] = [
         r for r in region.get("required", []) if r not in ("location", "jurisdiction", "utc_offset")

@@ -35,6 +35,9 @@ class NodeTypeSpec(Spec):
     max_gpus: int | None = Field(None, ge=1, description="vertical scaling limit, GPUs")
     usd_per_gpu_hour: float | None = Field(None, ge=0, description="default: GPU catalog price")
     provision_time: DistOrValue = Field(default_factory=lambda: LognormalDist(**DEFAULT_PROVISION_TIME))
+    lead_time: NonNegativeDuration | None = Field(
+        None, description="s from a policy's order to the node's delivery (then its provision_time); "
+        "e.g. 6w. None: nodes are there as soon as asked for")
     provider: Provider = "datacenter"
     multi_node: bool = Field(
         True, description="a job may span several nodes of this type (fast interconnect)"
@@ -69,11 +72,12 @@ class NodeTypeSpec(Spec):
 
     @model_serializer(mode="wrap")
     def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # The sharing fields appear in a resolved scenario only when set, so the resolved
-        # scenarios of fleets that do not share stay as they were.
+        # The sharing fields and lead_time appear in a resolved scenario only when set, so the
+        # resolved scenarios of fleets that do not use them stay as they were.
         out = handler(self)
         if isinstance(out, dict):
-            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none"), ("mig_reconfigure", None)):
+            for key, default in (("cpus", None), ("memory", None), ("gpu_sharing", "none"), ("mig_reconfigure", None),
+                                 ("lead_time", None)):
                 if key in out and out[key] == default:
                     del out[key]
         return out

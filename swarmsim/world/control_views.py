@@ -392,7 +392,7 @@ def _static_views(w: ControlledWorld) -> dict[str, Any]:
     sc = w.scenario
     types = {
         t.name: NodeTypeView(t.name, t.gpu, t.gpus, t.max_gpus, t.speed, t.usd_per_gpu_hour,
-                             float(t.provision_time.expected()), t.multi_node)
+                             float(t.provision_time.expected()), t.multi_node, t.lead_time_s)
         for t in w.node_types
     }
     workloads = {}
@@ -416,14 +416,17 @@ def pool_view(pool: Pool) -> PoolView:
     sizes = pool.sizes
     # Ready nodes through the size histogram; provisioning and draining nodes are few.
     largest = pool.largest()
-    prov_gpus = 0
+    prov_gpus = on_order = order_gpus = 0
     if pool.provisioning:
         prov_gpus = sum(n.gpus for n in pool.provisioning.values())
         largest = max(largest, max(n.gpus for n in pool.provisioning.values()))
+        if pool.ntype.lead_time_s > 0:
+            on_order = sum(1 for n in pool.provisioning.values() if n.ordered)
+            order_gpus = sum(n.gpus for n in pool.provisioning.values() if n.ordered)
     if pool.draining:
         largest = max(largest, max(n.gpus for n in pool.draining.values()))
     return _new_tuple(PoolView, (  # PoolView(...) without its Python-level __new__: the same tuple
         pool.ntype.name, len(pool.provisioning), len(pool.nodes), len(pool.draining), prov_gpus,
         sum(map(mul, range(len(sizes)), sizes)), pool.busy_gpus, pool.free_gpus,
-        tuple(pool.counts), largest, tuple(sizes),
+        tuple(pool.counts), largest, tuple(sizes), on_order, order_gpus,
     ))

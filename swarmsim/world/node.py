@@ -34,6 +34,7 @@ class NodeType:
     usd_per_gpu_hour: float  # before the region's price multiplier
     provision_time: Distribution
     multi_node: bool = True  # a job may span several nodes of this type
+    lead_time_s: float = 0.0  # from a policy's order to delivery, s (then the provisioning time)
 
 
 class Node:
@@ -44,10 +45,11 @@ class Node:
     Failures (``world/failures.py``): ``life`` counts the node's up periods, so that a failure
     scheduled in an earlier one is ignored; ``notice`` is set while it drains before going down;
     ``going`` when it is to be released rather than come back; ``held`` while it waits for its
-    region's outage to end."""
+    region's outage to end; ``ordered`` while a node a policy ordered has not yet arrived (its
+    lead time: provisioning, not billed)."""
 
     __slots__ = ("action", "billed_since", "billing", "free", "going", "gpus", "held", "id", "jobs", "life",
-                 "notice", "pool", "replicas", "resize_to", "running", "state")
+                 "notice", "ordered", "pool", "replicas", "resize_to", "running", "state")
 
     def __init__(self, node_id: int, pool: Pool, gpus: int, now: float) -> None:
         self.id = node_id
@@ -66,6 +68,7 @@ class Node:
         self.notice = False
         self.going = False
         self.held = False
+        self.ordered = False
 
 
 class Pool:

@@ -21,6 +21,7 @@ from simpy.events import Timeout
 
 from swarmsim.metrics.recorder import PREEMPTED, Recorder
 from swarmsim.metrics.stream import make_recorder
+from swarmsim.pricing import rates_for
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.world.job import Job, Plan
@@ -46,9 +47,12 @@ class World:
         self.rtt: list[list[float]] = self.rtt_s.tolist()
         self.bandwidth_bps = scenario.network.bandwidth
         self.egress_usd_per_byte = scenario.network.egress_usd_per_gb / 1e9
+        # A node type's price: its pricing model's (docs/pricing-power-carbon.md; reserved: the
+        # amortized rate), the list price without a pricing: section.
         self.node_types = [
             NodeType(i, name, t.gpu, t.gpus, t.max_gpus or t.gpus, t.speed,
-                     float(t.usd_per_gpu_hour or 0.0), t.provision_time, t.multi_node)
+                     rates_for(scenario, name).effective_usd_per_gpu_hour, t.provision_time, t.multi_node,
+                     lead_time_s=float(t.lead_time or 0.0))
             for i, (name, t) in enumerate(scenario.node_types.items())
         ]
         self.regions = [
@@ -106,13 +110,22 @@ class World:
     def add_node(self, region: Region, ntype: NodeType, delay_s: float | None = None,
                  action: int = -1, spare: bool = False) -> Node:
         """Request a node; billing starts now and it is ready after ``delay_s`` (default: drawn
-        from the node type's provisioning-time distribution), or kept as a hot ``spare``."""
+        from the node type's provisioning-time distribution), or kept as a hot ``spare``. A node
+        a policy orders (``delay_s`` None) of a type with a lead time arrives after it: it counts
+        as provisioning from now, billing starts on arrival, then it provisions."""
         pool = region.pools[ntype.index]
         node = Node(self._next_node_id, pool, ntype.gpus, self.env.now)
         node.action = action
         self._next_node_id += 1
         self.nodes[node.id] = node
         region.nodes_alive += 1
+        if delay_s is None and not spare and ntype.lead_time_s > 0:
+            node.ordered = True
+            node.state = PROVISIONING
+            pool.provisioning[node.id] = node
+            pool.version += 1
+            self._after(ntype.lead_time_s, self._on_arrive, node)
+            return node
         self._bill_start(node)
         if spare:
             self.make_spare(node)
@@ -132,6 +145,17 @@ class World:
             self._ready(node)
         else:
             self._after(delay_s, self._on_ready, node)
+
+    def _on_arrive(self, event: Timeout) -> None:
+        """An ordered node arrives after its lead time (unless the order was cancelled by a
+        drain): billed from now, then provisioned."""
+        self.events += 1
+        node: Node = event._value
+        if node.state != PROVISIONING or not node.ordered:
+            return
+        node.ordered = False
+        self._bill_start(node)
+        self._provision(node, None)
 
     def _on_ready(self, event: Timeout) -> None:
         self.events += 1
