@@ -67,6 +67,28 @@ Fleet = dict[str, dict[str, int]]
 """region -> node type -> nodes."""
 
 
+def held_gpus(scenario: Scenario, work: JobsWorkloadSpec) -> float:
+    """Mean GPUs one job of a workload holds, the job queue's server size. On a sharing fleet
+    (docs/sharing.md) a share below one GPU counts by its share (a 0.25-GPU job is a quarter of
+    a GPU of load; with ``fractional_gpus: ceil`` a whole GPU) and a draw of 1 or more by its
+    whole GPUs, as the world rounds them; elsewhere the distribution's mean, as before. CPU and
+    memory packing is not in this model (the simulation checks it)."""
+    from swarmsim.distributions import EmpiricalDist
+    from swarmsim.workloads.jobs import shares_gpus
+
+    dist = work.gpus
+    if not shares_gpus(scenario, work):
+        return dist.expected()
+    if isinstance(dist, EmpiricalDist):
+        x, p = np.asarray(dist.values, dtype=np.float64), dist.probabilities()
+    else:  # a fixed sample of the distribution (the same for every call)
+        x = dist.sample(np.random.default_rng(0), 100_000)
+        p = np.full(len(x), 1.0 / len(x))
+    share = x < 1.0
+    held = np.where(share, x if work.fractional_gpus != "ceil" else 1.0, np.maximum(np.rint(x), 1.0))
+    return float(p @ held)
+
+
 def erlang_c(servers: int, offered: float) -> float:
     """Probability that an arrival waits in M/M/c (Erlang C), 0..1.
 
@@ -349,7 +371,7 @@ class Model:
         gpus = sum(counts[t] * self.scenario.node_types[t].gpus for t in types)
         speed = (sum(counts[t] * self.scenario.node_types[t].gpus * self.scenario.node_types[t].speed
                      for t in types) / gpus) if gpus else 1.0
-        mean_gpus = work.gpus.expected()
+        mean_gpus = held_gpus(self.scenario, work)
         duration = work.duration.expected() / speed  # type: ignore[union-attr]
         scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]
         return Queue(int(gpus // mean_gpus), rate, duration, scv)

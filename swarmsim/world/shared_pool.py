@@ -99,7 +99,7 @@ class FractionalPool(Pool):
     def _capacity(self, delta_milli: int) -> None:
         """Free GPU capacity of the ready nodes changed by ``delta_milli``."""
         old = self.free_gpus
-        self.free_gpus = (self.free_milli + delta_milli) / MILLI
+        self.free_gpus = (self.free_milli + delta_milli) / MILLI  # type: ignore[assignment]  # GPUs, a float here
         self.region.free_gpus += self.free_gpus - old
 
     @property
@@ -115,7 +115,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         share.taken = self.shared.take(i, share.task, share.option)
-        self.busy_gpus += share
+        self.busy_gpus += share  # type: ignore[assignment]
         self._reindex(node, i)
         self._capacity(-share.task.gpu_milli)
 
@@ -124,7 +124,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         self.shared.give(i, share.task, share.taken)
-        self.busy_gpus -= share
+        self.busy_gpus -= share  # type: ignore[assignment]
         if node.id in self.nodes:
             self._reindex(node, i)
             self._capacity(share.task.gpu_milli)
@@ -166,7 +166,8 @@ class FractionalPool(Pool):
         memo = self.placement._memo[task]
         score = memo[self.shared.of[i]]
         node = self.node_of[i]
-        return (score[0] if score is not None else 0.0), (self.ntype, [(node, Share(task, option))])
+        plan: Plan = (self.ntype, [(node, Share(task, option))])  # type: ignore[list-item]  # a Share is a float
+        return (score[0] if score is not None else 0.0), plan
 
     def fragmentation_milli(self, shapes: Shapes) -> float:
         """Sum of ``F_n(M)`` over the ready nodes, milli-GPU (docs/sharing.md)."""
