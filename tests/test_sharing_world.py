@@ -35,8 +35,10 @@ def _doc() -> dict[str, Any]:
     return yaml.safe_load(FLEET.read_text())
 
 
-def _small(values: list[float], cpus: float, memory_gib: int, placement: str, seed: int) -> dict[str, Any]:
-    """Two regions of 2-GPU sharing nodes, jobs of the given GPU sizes that depart, a policy."""
+def _small(values: list[float], cpus: float, memory_gib: int, placement: str, seed: int,
+           strategy: str = "target-tracking", failures: bool = False) -> dict[str, Any]:
+    """Two regions of 2-GPU sharing nodes, jobs of the given GPU sizes that depart, a horizontal
+    policy of ``strategy``, and with ``failures`` nodes that fail and come back."""
     doc = _doc()
     doc.update(seed=seed, horizon="12h", warmup=0, sample_every="30m")
     doc["node_types"]["a100x8"].update(gpus=2, cpus=16, memory="128GiB")
@@ -46,7 +48,10 @@ def _small(values: list[float], cpus: float, memory_gib: int, placement: str, se
         "origin": {"us-east": 0.5, "eu-west": 0.5}, "gpus": {"dist": "empirical", "values": values},
         "cpus": cpus, "memory": f"{memory_gib}GiB", "duration": {"dist": "exponential", "mean": "1h"}}}
     doc["scheduler"] = {"queue": "fifo", "placement": placement}
-    doc["policies"][0].update(max_nodes=4, interval="5m")
+    doc["policies"] = [{"kind": "horizontal", "strategy": strategy, "min_nodes": 1, "max_nodes": 4,
+                        "interval": "5m"}]
+    if failures:
+        doc["failures"] = {"nodes": {"a100x8": {"mtbf": "3h", "repair": "30m"}}}
     return doc
 
 
@@ -73,11 +78,14 @@ def _check_pools(world: Any) -> None:
 
 @pytest.mark.parametrize("placement", POLICIES)
 @given(values=st.lists(st.sampled_from([0.1, 0.25, 0.3, 0.5, 0.75, 1, 2]), min_size=1, max_size=4),
-       cpus=st.sampled_from([0, 1, 4, 8]), memory=st.sampled_from([0, 8, 48]), seed=st.integers(0, 3))
+       cpus=st.sampled_from([0, 1, 4, 8]), memory=st.sampled_from([0, 8, 48]), seed=st.integers(0, 3),
+       strategy=st.sampled_from(["target-tracking", "threshold", "queue"]), failures=st.booleans())
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_no_policy_overcommits_a_shared_node_in_the_world(placement: str, values: list[float], cpus: int,
-                                                          memory: int, seed: int) -> None:
-    sc = load_scenario(_small(values, cpus, memory, placement, seed))
+                                                          memory: int, seed: int, strategy: str,
+                                                          failures: bool) -> None:
+    # Nodes come (the policy), go (drained, failed) and come back; jobs are interrupted and queue again.
+    sc = load_scenario(_small(values, cpus, memory, placement, seed, strategy, failures))
     world = build_world(sc)
     world.run(progress=lambda now, horizon: _check_pools(world))
     _check_pools(world)
@@ -201,3 +209,22 @@ def test_bad_sharing_input_in_the_world_names_the_field(tmp_path: Path, change, 
     assert res.returncode == 2, res.stderr
     assert field in res.stderr and words in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_fgd_learns_its_task_shapes_online_in_the_world() -> None:
+    doc = _doc()
+    doc["horizon"] = "12h"
+    world = build_world(load_scenario(doc, {"scheduler.task_shapes": "online"}))
+    world.run()
+    sharing = world.sharing
+    assert sharing is not None
+    # What arrived, exactly: the learned distribution is the arrivals' shapes by their counts.
+    arrived = sum(sharing.seen.values())
+    assert arrived == world.jobs._next_job_id
+    assert set(sharing.shapes.tasks) == {t for t in sharing.seen if t.num_gpu}
+    top = max(sharing.seen, key=lambda t: sharing.seen[t])
+    assert sharing.shapes.p[sharing.shapes.tasks.index(top)] == pytest.approx(sharing.seen[top] / arrived)
+    assert sharing.summary()["task_shapes"].startswith("online: ")
+    for pools in sharing.pools:
+        for pool in pools:
+            assert pool.placement.shapes is sharing.shapes

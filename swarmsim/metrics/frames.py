@@ -151,7 +151,7 @@ def lost_frame(rec: Recorder) -> pd.DataFrame:
         "job_id": np.frombuffer(rec.lost_job, dtype=np.int64),
         "region": _names(np.frombuffer(rec.lost_region, dtype=np.int32), rec.region_names),
         "node_type": _names(np.frombuffer(rec.lost_node_type, dtype=np.int32), rec.node_type_names),
-        "gpus": np.frombuffer(rec.lost_gpus, dtype=np.int32),
+        "gpus": np.frombuffer(rec.lost_gpus, dtype=np.float64 if rec.shares else np.int32),
         "start_s": np.frombuffer(rec.lost_start, dtype=np.float64),
         "end_s": np.frombuffer(rec.lost_end, dtype=np.float64),
         "kept_until_s": np.frombuffer(rec.lost_kept_until, dtype=np.float64),

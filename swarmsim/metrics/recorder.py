@@ -92,6 +92,7 @@ class Recorder:
         self.shares = True
         self.ts_busy = array("d", self.ts_busy)
         self.ts_queued_gpus = array("d", self.ts_queued_gpus)
+        self.lost_gpus = array("d", self.lost_gpus)
 
     def job_end(self, job_id: int, region: int, node_type: int, nodes: int, status: int, start: float,
                 run_time: float) -> None:

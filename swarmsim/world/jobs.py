@@ -266,7 +266,7 @@ class Jobs:
     def _reject(self, job: Job) -> None:
         w = job.workload
         if self.rejected_by_workload[w] == 0:
-            log.warning("workload %s: a job asking for %d GPUs fits no allowed region; "
+            log.warning("workload %s: a job asking for %g GPUs fits no allowed region; "
                         "rejecting it (further rejections are counted, not logged)",
                         self.workload_names[w], job.gpus)
         self.rejected_by_workload[w] += 1
