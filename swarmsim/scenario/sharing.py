@@ -24,9 +24,8 @@ SHARING_ONLY = ("worst-fit", "random", "dot-product", "gpu-packing", "gpu-cluste
 
 
 def shares(s: Scenario) -> bool:
-    """Whether any node type in the fleet shares GPUs."""
-    used = {name for counts in s.fleet.values() for name, n in counts.items() if n > 0}
-    return any(s.node_types[n].gpu_sharing != "none" for n in used if n in s.node_types)
+    """Whether any node type shares GPUs (in the fleet or for a policy to add)."""
+    return any(t.gpu_sharing != "none" for t in s.node_types.values())
 
 
 def inflation(s: Scenario) -> bool:
@@ -73,9 +72,8 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
 
 
 def _sharing_types(s: Scenario, w: Any) -> list[Any]:
-    """The node types (specs) of the fleet that share GPUs and that a workload may use."""
-    used = {n for counts in s.fleet.values() for n, c in counts.items() if c > 0}
-    return [s.node_types[n] for n in s.node_types_for(w) if n in used and s.node_types[n].gpu_sharing != "none"]
+    """The node types (specs) that share GPUs and that a workload may use."""
+    return [s.node_types[n] for n in s.node_types_for(w) if s.node_types[n].gpu_sharing != "none"]
 
 
 def _world_job_fields(s: Scenario, name: str, w: Any, problems: list[tuple[str, str]]) -> None:

@@ -73,8 +73,7 @@ def job_batches(
 def shares_gpus(scenario: Scenario, spec: JobsWorkloadSpec) -> bool:
     """Whether a workload's jobs may run on a sharing node type of the fleet (they then carry a
     task shape)."""
-    used = {n for counts in scenario.fleet.values() for n, c in counts.items() if c > 0}
-    return any(scenario.node_types[n].gpu_sharing != "none" for n in scenario.node_types_for(spec) if n in used)
+    return any(scenario.node_types[n].gpu_sharing != "none" for n in scenario.node_types_for(spec))
 
 
 def _tasks(name: str, spec: JobsWorkloadSpec, streams: Streams, drawn: np.ndarray,
