@@ -121,8 +121,9 @@ class SharingFleet:
         self.seen[task] += 1
 
     def sample(self, region: Region) -> None:
-        """One timeseries row of the region's sharing figures (GPUs)."""
-        if self.online and any(t.num_gpu for t in self.seen):
+        """One timeseries row of the region's sharing figures (GPUs); ``online``, the shapes
+        are relearned first, once per sample time (at its first region)."""
+        if self.online and region.index == 0 and any(t.num_gpu for t in self.seen):
             self.shapes = Shapes(list(self.seen), [float(c) for c in self.seen.values()], "online")
             self.shapes.source = f"online: learned from the arrivals, {len(self.shapes)} GPU task shapes at the end"
             for pools in self.pools:

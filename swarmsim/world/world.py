@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -28,6 +29,9 @@ from swarmsim.world.jobs import Jobs
 from swarmsim.world.network import rtt_matrix
 from swarmsim.world.node import DOWN, DRAINING, GONE, PROVISIONING, READY, SPARE, Node, NodeType, Pool, Region
 from swarmsim.world.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from swarmsim.world.sharing_fleet import SharingFleet
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,7 @@ class World:
                                       [t.name for t in self.node_types])
         #: A fleet with sharing node types (docs/sharing.md): their pools, and the distribution
         #: of task shapes their placement and fragmentation figures use.
-        self.sharing = None
+        self.sharing: SharingFleet | None = None
         if any(t.gpu_sharing != "none" for t in self.node_types):
             from swarmsim.world.sharing_fleet import SharingFleet
 
