@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swarmsim import simulate
-from swarmsim.planning.analytic import held_gpus
 from swarmsim.scenario import load_scenario
+from swarmsim.workloads.jobs import held_gpus
 from swarmsim.world.placement import POLICIES
 from swarmsim.world.shared_pool import FractionalPool
 from swarmsim.world.sharing import MILLI

@@ -48,6 +48,7 @@ from swarmsim.scenario import (
     Scenario,
 )
 from swarmsim.serving import profile_for_replica
+from swarmsim.workloads.jobs import held_gpus
 
 #: Hours billed in an average month (365.25 * 24 / 12, rounded as cloud price sheets do).
 HOURS_PER_MONTH = 730.0
@@ -65,28 +66,6 @@ PREDICTED = ("job_wait_mean_s", "job_wait_p50_s", "job_wait_p95_s", "job_wait_p9
 
 Fleet = dict[str, dict[str, int]]
 """region -> node type -> nodes."""
-
-
-def held_gpus(scenario: Scenario, work: JobsWorkloadSpec) -> float:
-    """Mean GPUs one job of a workload holds, the job queue's server size. On a sharing fleet
-    (docs/sharing.md) a share below one GPU counts by its share (a 0.25-GPU job is a quarter of
-    a GPU of load; with ``fractional_gpus: ceil`` a whole GPU) and a draw of 1 or more by its
-    whole GPUs, as the world rounds them; elsewhere the distribution's mean, as before. CPU and
-    memory packing is not in this model (the simulation checks it)."""
-    from swarmsim.distributions import EmpiricalDist
-    from swarmsim.workloads.jobs import shares_gpus
-
-    dist = work.gpus
-    if not shares_gpus(scenario, work):
-        return dist.expected()
-    if isinstance(dist, EmpiricalDist):
-        x, p = np.asarray(dist.values, dtype=np.float64), dist.probabilities()
-    else:  # a fixed sample of the distribution (the same for every call)
-        x = dist.sample(np.random.default_rng(0), 100_000)
-        p = np.full(len(x), 1.0 / len(x))
-    share = x < 1.0
-    held = np.where(share, x if work.fractional_gpus != "ceil" else 1.0, np.maximum(np.rint(x), 1.0))
-    return float(p @ held)
 
 
 def erlang_c(servers: int, offered: float) -> float:

@@ -76,6 +76,26 @@ def shares_gpus(scenario: Scenario, spec: JobsWorkloadSpec) -> bool:
     return any(scenario.node_types[n].gpu_sharing != "none" for n in scenario.node_types_for(spec))
 
 
+def held_gpus(scenario: Scenario, work: JobsWorkloadSpec) -> float:
+    """Mean GPUs one job of a workload holds (the planner's server size, planning/analytic.py).
+    On a sharing fleet (docs/sharing.md) a draw below one GPU counts by its share (a 0.25-GPU
+    job is a quarter of a GPU of load; with ``fractional_gpus: ceil`` a whole GPU) and a draw of
+    1 or more by its whole GPUs, as :func:`job_batches` rounds them; elsewhere the distribution's
+    mean, as before. CPU and memory packing is not in this figure."""
+    from swarmsim.distributions import EmpiricalDist
+
+    dist = work.gpus
+    if not shares_gpus(scenario, work):
+        return dist.expected()
+    if isinstance(dist, EmpiricalDist):
+        x, p = np.asarray(dist.values, dtype=np.float64), dist.probabilities()
+    else:  # a fixed sample of the distribution (the same for every call)
+        x = dist.sample(np.random.default_rng(0), 100_000)
+        p = np.full(len(x), 1.0 / len(x))
+    held = np.where(x < 1.0, x if work.fractional_gpus != "ceil" else 1.0, np.maximum(np.rint(x), 1.0))
+    return float(p @ held)
+
+
 def _tasks(name: str, spec: JobsWorkloadSpec, streams: Streams, drawn: np.ndarray,
            whole: np.ndarray) -> tuple[list[float], list[TaskShape]]:
     """GPUs and tasks of a batch on a sharing fleet: a draw below 1 is a share of one GPU (in
