@@ -181,6 +181,8 @@ def fmt(key: str, value: Any) -> str:
 SHARING_KEYS = ("placement", "jobs_arrived", "jobs_started", "jobs_dropped", "gpus_total", "requested_gpu_fraction",
                 "gpu_allocation_ratio", "gpus_unallocated_final", "gpus_fragmented_final", "task_shapes",
                 "wall_time_s")
+#: What a sharing fleet's run in the SimPy world adds to the headline figures.
+SHARING_WORLD_KEYS = ("gpu_allocation_ratio", "gpus_unallocated_final", "gpus_fragmented_final", "task_shapes")
 
 
 def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = "",
@@ -210,8 +212,10 @@ def render_summary(summary: dict[str, Any], breakdown: Any = None, title: str = 
 
     show = [k for k in HEADLINE_KEYS if shown(k)]
     show += [k for k in summary if k not in HEADLINE_KEYS and k not in NO_REQUESTS and is_level(k)]  # report
-    if "gpus_fragmented_final" in summary:  # a sharing fleet's run: its own figures (docs/sharing.md)
+    if "requested_gpu_fraction" in summary:  # workload inflation: its own figures (docs/sharing.md)
         show = [k for k in SHARING_KEYS if k in summary]
+    elif "gpus_fragmented_final" in summary:  # a sharing fleet in the world: its figures too
+        show += [k for k in SHARING_WORLD_KEYS if k in summary]
     width = max(len(k) for k in show)
     lines += [f"  {k:<{width}}  {fmt(k, summary.get(k))}" for k in show]
     if breakdown is not None and len(breakdown):

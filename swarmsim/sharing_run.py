@@ -29,6 +29,7 @@ from swarmsim.world.inflation import InflationRun, inflate
 from swarmsim.world.mig import MigNodes, MigPlacement, MigShapes, MigTask, slices_for_share
 from swarmsim.world.placement import Placement
 from swarmsim.world.sharing import MILLI, SharedNodes, Task
+from swarmsim.world.sharing_fleet import shapes_from_table
 
 
 def build_nodes(sc: Scenario, track_shapes: bool) -> SharedNodes:
@@ -87,7 +88,8 @@ def simulate_sharing(sc: Scenario) -> Result:
     mode = sc.scheduler.placement
     nodes = build_nodes(sc, track_shapes=mode == "gpu-clustering")
     pool = read_tasks(sc, name, work, nodes)
-    shapes = Shapes.of(pool, "trace")
+    table = not isinstance(sc.scheduler.task_shapes, str)
+    shapes = shapes_from_table(sc) if table else Shapes.of(pool, "trace")
     placement = Placement(mode, nodes, shapes, seed=sc.seed)
     gap = 1.0 / work.trace.sample_rate
     online = sc.scheduler.task_shapes == "online"
@@ -109,8 +111,8 @@ def simulate_sharing(sc: Scenario) -> Result:
         "gpus_unallocated_final": run.unallocated_gpus,
         "gpus_fragmented_final": run.fragmented_gpus,
         "task_shapes": (f"online: learned from the arrivals, {len(shapes)} GPU task shapes at the end"
-                        if online else f"trace: {len(shapes)} GPU task shapes from {len(pool)} rows of "
-                        f"workloads.{name}"),
+                        if online else shapes.source if table else f"trace: {len(shapes)} GPU task shapes "
+                        f"from {len(pool)} rows of workloads.{name}"),
         "wall_time_s": time.perf_counter() - wall,
     }
     empty = pd.DataFrame()

@@ -32,7 +32,7 @@ from swarmsim.metrics.stream import finish_chunks, sampling_warning
 from swarmsim.metrics.summary import breakdown, summarize
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
-from swarmsim.scenario.sharing import shares
+from swarmsim.scenario.sharing import inflation, shares
 from swarmsim.world.world import Progress, build_world, run_world
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def simulate(
     check_estimate(sc)  # refuses a run that cannot fit in memory, before it starts
     if (warning := sampling_warning(sc)) is not None:
         log.warning("%s: %s", sc.name, warning)
-    if shares(sc):  # a sharing fleet: workload inflation (docs/sharing.md)
+    if shares(sc) and inflation(sc):  # workload inflation on a sharing fleet (docs/sharing.md)
         from swarmsim.sharing_run import simulate_sharing
 
         return simulate_sharing(sc)
@@ -91,6 +91,8 @@ def simulate(
         summary["cost_usd"] = egress + figs.pop("node_cost_usd")
         summary.update(figs)
         bd = priced_breakdown(sc, bd, bill_out, busy)
+    if world.sharing is not None:  # a sharing fleet's figures (docs/sharing.md)
+        summary.update(world.sharing.summary())  # type: ignore[arg-type]
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())

@@ -51,7 +51,7 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
         "origin": _names(arrived("origin", np.int32), rec.region_names),
         "region": _names(region, rec.region_names),
         "node_type": _names(node_type, rec.node_type_names),
-        "gpus": arrived("gpus", np.int32),
+        "gpus": arrived("gpus", np.float64 if rec.shares else np.int32),
         "nodes": nodes,
         "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
         "arrival_s": arrival,
@@ -102,14 +102,16 @@ def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[str
 
 
 def timeseries_frame(rec: Recorder) -> pd.DataFrame:
-    """Tidy time series: one row per (sample time, region)."""
-    return pd.DataFrame({
+    """Tidy time series: one row per (sample time, region); a sharing fleet's rows add its
+    figures (docs/sharing.md: GPUs of the sharing nodes, allocated, idle, fragmented)."""
+    gpus = np.float64 if rec.shares else np.int64
+    frame = pd.DataFrame({
         "time_s": np.frombuffer(rec.ts_time, dtype=np.float64),
         "region": _names(np.frombuffer(rec.ts_region, dtype=np.int32), rec.region_names),
         "provisioned_gpus": np.frombuffer(rec.ts_provisioned, dtype=np.int64),
         "ready_gpus": np.frombuffer(rec.ts_ready, dtype=np.int64),
-        "busy_gpus": np.frombuffer(rec.ts_busy, dtype=np.int64),
-        "queued_gpus": np.frombuffer(rec.ts_queued_gpus, dtype=np.int64),
+        "busy_gpus": np.frombuffer(rec.ts_busy, dtype=gpus),
+        "queued_gpus": np.frombuffer(rec.ts_queued_gpus, dtype=gpus),
         "queue_length": np.frombuffer(rec.ts_queue_length, dtype=np.int64),
         "running_jobs": np.frombuffer(rec.ts_running, dtype=np.int64),
         "cost_usd_per_hour": np.frombuffer(rec.ts_cost_rate, dtype=np.float64),
@@ -117,6 +119,11 @@ def timeseries_frame(rec: Recorder) -> pd.DataFrame:
         "requests_in_service": np.frombuffer(rec.ts_requests_in_service, dtype=np.int64),
         "requests_queued": np.frombuffer(rec.ts_requests_queued, dtype=np.int64),
     })
+    if rec.shares:
+        rows = np.asarray(rec.share_rows, dtype=np.float64).reshape(-1, 4)
+        for k, name in enumerate(("gpus_total", "gpus_allocated", "gpus_idle", "gpus_fragmented")):
+            frame[name] = rows[:, k]
+    return frame
 
 
 def billing_frame(rec: Recorder) -> pd.DataFrame:
@@ -144,7 +151,7 @@ def lost_frame(rec: Recorder) -> pd.DataFrame:
         "job_id": np.frombuffer(rec.lost_job, dtype=np.int64),
         "region": _names(np.frombuffer(rec.lost_region, dtype=np.int32), rec.region_names),
         "node_type": _names(np.frombuffer(rec.lost_node_type, dtype=np.int32), rec.node_type_names),
-        "gpus": np.frombuffer(rec.lost_gpus, dtype=np.int32),
+        "gpus": np.frombuffer(rec.lost_gpus, dtype=np.float64 if rec.shares else np.int32),
         "start_s": np.frombuffer(rec.lost_start, dtype=np.float64),
         "end_s": np.frombuffer(rec.lost_end, dtype=np.float64),
         "kept_until_s": np.frombuffer(rec.lost_kept_until, dtype=np.float64),

@@ -62,6 +62,10 @@ class Recorder:
         self.ts_replicas = array("q")
         self.ts_requests_in_service = array("q")
         self.ts_requests_queued = array("q")
+        #: A sharing fleet (docs/sharing.md): busy and queued GPUs count shares (floats), job GPUs
+        #: too, and each sample row has its sharing figures (capacity, allocated, idle, fragmented).
+        self.shares = False
+        self.share_rows: list[tuple[float, float, float, float]] = []
         # One row per billing segment of a node (a node has one segment per shape it had).
         self.bill_node = array("q")
         self.bill_region = array("i")
@@ -82,6 +86,13 @@ class Recorder:
         for row, values in enumerate((origin, arrival, gpus, duration_ref, data, priority)):
             block[row] = np.fromiter(values, dtype=np.float64, count=n)
         self.streams[workload].append(block)
+
+    def share_fleet(self) -> None:
+        """Record GPUs as floats (shares of GPUs), before the first sample."""
+        self.shares = True
+        self.ts_busy = array("d", self.ts_busy)
+        self.ts_queued_gpus = array("d", self.ts_queued_gpus)
+        self.lost_gpus = array("d", self.lost_gpus)
 
     def job_end(self, job_id: int, region: int, node_type: int, nodes: int, status: int, start: float,
                 run_time: float) -> None:

@@ -49,6 +49,7 @@ from swarmsim.scenario import (
     Scenario,
 )
 from swarmsim.serving import profile_for_replica
+from swarmsim.workloads.jobs import held_gpus
 
 #: Hours billed in an average month (365.25 * 24 / 12, rounded as cloud price sheets do).
 HOURS_PER_MONTH = 730.0
@@ -350,7 +351,7 @@ class Model:
         gpus = sum(counts[t] * self.scenario.node_types[t].gpus for t in types)
         speed = (sum(counts[t] * self.scenario.node_types[t].gpus * self.scenario.node_types[t].speed
                      for t in types) / gpus) if gpus else 1.0
-        mean_gpus = work.gpus.expected()
+        mean_gpus = held_gpus(self.scenario, work)
         duration = work.duration.expected() / speed  # type: ignore[union-attr]
         scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]
         return Queue(int(gpus // mean_gpus), rate, duration, scv)

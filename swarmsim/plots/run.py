@@ -244,7 +244,7 @@ def plot_slo_over_day(request_timeseries: pd.DataFrame, ax: Axes | None = None) 
 def save_plots(result: RunFrames, folder: Path) -> list[Path]:
     """Write the run's PNG plots into ``folder``; return their paths."""
     out = []
-    if "gpus_fragmented" in result.timeseries.columns:  # a sharing fleet's run (docs/sharing.md)
+    if "arrived_gpu_fraction" in result.timeseries.columns:  # workload inflation (docs/sharing.md)
         return [_save_sharing(result.timeseries, folder)]
     warmup = result.scenario.warmup
     figures = [

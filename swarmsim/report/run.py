@@ -320,7 +320,7 @@ def failures_section(result: RunFrames) -> Section:
 
 def _sharing(summary: dict[str, Any]) -> bool:
     """Whether a run is a sharing fleet's workload inflation (``swarmsim/sharing_run.py``)."""
-    return "gpus_fragmented_final" in summary
+    return "requested_gpu_fraction" in summary
 
 
 def run_page(result: RunFrames) -> str:

@@ -69,6 +69,13 @@ def _latency_input(value: Any) -> Any:
     return value
 
 
+class TaskShapesTable(Spec):
+    """FGD's distribution of task shapes from a table (docs/sharing.md)."""
+
+    table: str = Field(description="CSV with columns cpu_milli, memory_mib, num_gpu, gpu_milli and an optional "
+                       "weight, one task shape a row; relative to the scenario's folder; ${VAR} expands")
+
+
 class SchedulerSpec(Spec):
     """How each region's queue is ordered, where jobs are placed and routed."""
 
@@ -85,9 +92,10 @@ class SchedulerSpec(Spec):
         LatencySpec | None,
         BeforeValidator(_latency_input, json_schema_input_type=Literal["none", "kubernetes"] | LatencySpec | None),
     ] = Field(None, description="when decisions are made: none (at once, the default), 'kubernetes' or a mapping")
-    task_shapes: Literal["trace", "online"] = Field(
-        "trace", description="FGD's distribution of task shapes: the replayed trace's rows, or learned "
-        "online from the arrivals so far (sharing fleets)")
+    task_shapes: Literal["trace", "online"] | TaskShapesTable = Field(
+        "trace", description="FGD's distribution of task shapes (sharing fleets): the replayed trace's rows "
+        "(in the SimPy world: the workloads' own jobs), learned online from the arrivals so far, or "
+        "{table: shapes.csv}")
 
     @model_serializer(mode="wrap")
     def _drop_defaults(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """Cross-checks of GPU sharing (docs/sharing.md): what a sharing fleet needs, and what only a
 sharing fleet may ask for.
 
-A scenario *shares* when a node type of its fleet has ``gpu_sharing`` other than ``none``. The
-sharing engine (:mod:`swarmsim.sharing_run`) runs workload inflation: one region, fixed fleet
-(no scaling policies, no failures), jobs workloads replaying a trace by ``replay: sample``
-without departures, stopped by ``stop_at_requested``.
+A scenario *shares* when a node type of its fleet has ``gpu_sharing`` other than ``none``. It
+runs one of two ways:
+
+- *workload inflation* (:mod:`swarmsim.sharing_run`, a workload with ``stop_at_requested`` or
+  ``replay: sample``): one region, fixed fleet, an alibaba-gpu-2023 pod list sampled without
+  departures;
+- otherwise the SimPy world (``world/shared_pool.py``): synthetic jobs workloads asking for
+  ``gpus`` (a share below 1, or whole GPUs), ``cpus`` and ``memory``, that finish and free
+  their shares, in any number of regions, with routing, queues, policies and billing.
 """
 
 from __future__ import annotations
@@ -34,13 +39,20 @@ def _used(s: Scenario) -> list[str]:
 
 
 def shares(s: Scenario) -> bool:
-    """Whether any node type in the fleet shares GPUs."""
-    return any(s.node_types[n].gpu_sharing != "none" for n in _used(s))
+    """Whether any node type shares GPUs (in the fleet or for a policy to add)."""
+    return any(t.gpu_sharing != "none" for t in s.node_types.values())
 
 
 def is_mig(s: Scenario) -> bool:
     """Whether the fleet shares GPUs by MIG."""
     return any(s.node_types[n].gpu_sharing == "mig" for n in _used(s))
+
+
+def inflation(s: Scenario) -> bool:
+    """Whether a scenario is a workload-inflation run (docs/sharing.md)."""
+    return any(w.kind == "jobs" and (w.stop_at_requested is not None
+                                     or (w.trace is not None and w.trace.replay == "sample"))
+               for w in s.workloads.values())
 
 
 def _check_profile(name: str, gpus: list[str]) -> str | None:
@@ -80,15 +92,11 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
             if w.mig_profile is not None:
                 problems.append((f"workloads.{name}.mig_profile", "needs a node type with gpu_sharing: mig "
                                  f"(GPUs with MIG: {', '.join(mig_gpus())})"))
+            _world_job_fields(s, name, w, problems)
         return
     if is_mig(s):
         _check_mig(s, jobs, problems)
         return
-    where = "fleet"
-    if len(s.fleet) != 1:
-        problems.append((where, "a sharing fleet is simulated in one region for now (docs/sharing.md)"))
-    if s.policies:
-        problems.append(("policies", "scaling policies do not act on a sharing fleet yet (docs/sharing.md)"))
     for name, t in s.node_types.items():
         if t.gpu_sharing != "none" and (t.cpus is None or t.memory is None):
             problems.append((f"node_types.{name}.cpus", "a sharing node type needs cpus and memory"))
@@ -96,18 +104,74 @@ def check_sharing(s: Scenario, problems: list[tuple[str, str]]) -> None:
         problems.append(("workloads", "a sharing fleet runs jobs workloads only for now"))
     if not jobs:
         problems.append(("workloads", "a sharing fleet needs a jobs workload"))
+    if inflation(s):
+        _check_inflation(s, jobs, problems)
+        return
+    if s.record is not None and s.record.mode != "full":
+        problems.append(("record.mode", "a sharing fleet records in full for now (docs/sharing.md)"))
+    for name, w in jobs.items():
+        _world_job_fields(s, name, w, problems)
+
+
+def _sharing_types(s: Scenario, w: Any) -> list[Any]:
+    """The node types (specs) that share GPUs and that a workload may use."""
+    return [s.node_types[n] for n in s.node_types_for(w) if s.node_types[n].gpu_sharing != "none"]
+
+
+def _world_job_fields(s: Scenario, name: str, w: Any, problems: list[tuple[str, str]]) -> None:
+    """A jobs workload in the SimPy world: shares, CPU and memory only on sharing types, and a
+    job no larger than the largest such node."""
+    base = f"workloads.{name}"
+    types = _sharing_types(s, w)
+    if not types:
+        if w.gpus.lower() < 1:
+            problems.append((f"{base}.gpus", f"{w.gpus.lower():g} GPUs is a share of one GPU: it needs a node "
+                             "type with gpu_sharing: fractional that the workload may use"))
+        for key in ("cpus", "memory", "fractional_gpus"):
+            if getattr(w, key) is not None:
+                problems.append((f"{base}.{key}", "is for jobs on a sharing fleet (a node type with "
+                                 "gpu_sharing: fractional)"))
+        return
+    if w.trace is not None:
+        problems.append((f"{base}.trace", "a trace on a sharing node type is replayed by workload inflation "
+                         "only (replay: sample, stop_at_requested); use synthetic arrivals with gpus, cpus "
+                         "and memory for jobs that depart"))
+        return
+    gpus = w.gpus.upper()
+    asks = (("gpus", gpus, lambda t: t.gpus, ""),
+            ("cpus", w.cpus.upper() if w.cpus is not None else 0.0, lambda t: t.cpus or 0.0, " CPUs"),
+            ("memory", (w.memory.upper() if w.memory is not None else 0.0) / 2**20,
+             lambda t: t.memory_mib or 0.0, " MiB"))
+    for key, need, have, unit in asks:
+        if need == float("inf"):
+            problems.append((f"{base}.{key}", "needs a bounded distribution on a sharing fleet (a job must fit "
+                             "one node)"))
+        elif not any(need <= have(t) + 1e-9 for t in types):
+            big = max(have(t) for t in types)
+            problems.append((f"{base}.{key}", f"a job can ask for {need:g}{unit}: larger than every node "
+                             f"(the largest sharing node type has {big:g}{unit}; a job on a sharing fleet "
+                             "runs on one node)"))
+
+
+def _check_inflation(s: Scenario, jobs: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """Workload inflation's limits (one region, fixed fleet, a sampled pod list)."""
+    where = "fleet"
+    if len(s.fleet) != 1:
+        problems.append((where, "workload inflation runs in one region (docs/sharing.md)"))
+    if s.policies:
+        problems.append(("policies", "workload inflation keeps the fleet fixed: no scaling policies"))
     for name, w in jobs.items():
         base = f"workloads.{name}"
         if w.mig_profile is not None:
             problems.append((f"{base}.mig_profile", "needs a node type with gpu_sharing: mig, not fractional"))
         t = w.trace
         if t is None or t.format != "alibaba-gpu-2023" or t.replay != "sample":
-            problems.append((f"{base}.trace", "a sharing fleet replays an alibaba-gpu-2023 pod list by "
-                             "replay: sample (the only sharing workload so far)"))
+            problems.append((f"{base}.trace", "workload inflation replays an alibaba-gpu-2023 pod list by "
+                             "replay: sample"))
         elif t.departures:
             problems.append((f"{base}.trace.departures", "false is required: workload inflation keeps jobs"))
         if w.stop_at_requested is None:
-            problems.append((f"{base}.stop_at_requested", "required on a sharing fleet, e.g. 1.3"))
+            problems.append((f"{base}.stop_at_requested", "required for workload inflation, e.g. 1.3"))
     if s.scheduler.placement not in (*SHARING_ONLY, "first-fit", "best-fit", "spread"):
         problems.append(("scheduler.placement", "unknown"))  # pragma: no cover - the Literal stops it
 

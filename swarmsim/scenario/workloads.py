@@ -36,6 +36,12 @@ class JobsWorkloadSpec(Spec):
         None, description="s of run time between checkpoints; a failure loses the work since the last one"
     )
     checkpoint_overhead: NonNegativeDuration = Field(0.0, description="s of run time to write one checkpoint")
+    cpus: DistOrValue | None = Field(None, description="CPUs each job asks for (sharing fleets)")
+    memory: DistOrValue | None = Field(None, description="host memory each job asks for, bytes "
+                                       "(e.g. 16GiB; sharing fleets)")
+    fractional_gpus: Literal["keep", "ceil"] | None = Field(
+        None, description="a job of gpus < 1 on a sharing fleet: keep its share of one GPU (the default) "
+        "or round it up to a whole GPU")
     stop_at_requested: float | None = Field(
         None, gt=0, description="stop arrivals once the GPUs asked for reach this fraction of the fleet's "
         "GPU capacity (workload inflation, sharing fleets)")
@@ -47,7 +53,7 @@ class JobsWorkloadSpec(Spec):
     def _drop_sharing_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
         if isinstance(out, dict):
-            for key in ("stop_at_requested", "mig_profile"):
+            for key in ("stop_at_requested", "mig_profile", "cpus", "memory", "fractional_gpus"):
                 if key in out and out[key] is None:
                     del out[key]
         return out
@@ -68,9 +74,13 @@ class JobsWorkloadSpec(Spec):
         one_source(self.arrivals, self.trace)
         if self.trace is None and self.duration is None:
             raise ValueError("duration: required for synthetic arrivals (a trace brings its own)")
-        if self.gpus.lower() < 1:
-            raise ValueError("gpus: every job needs at least 1 GPU (a share of one GPU needs a sharing fleet "
-                             "and a trace with fractional_gpus: keep, docs/sharing.md)")
+        if self.gpus.lower() <= 0:
+            raise ValueError("gpus: every job needs at least 1 GPU (or, on a sharing fleet, a share of one "
+                             "GPU such as 0.25, docs/sharing.md)")
+        for key in ("cpus", "memory"):
+            dist = getattr(self, key)
+            if dist is not None and dist.lower() < 0:
+                raise ValueError(f"{key}: a job cannot ask for less than nothing")
         if self.duration is not None and self.duration.lower() < 0:
             raise ValueError("duration: a duration cannot be negative")
         if self.data.lower() < 0:

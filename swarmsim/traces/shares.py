@@ -58,7 +58,19 @@ def read_node_resources(path: PathLike, bad_rows: BadRows) -> NodeResources:
 
 def read_pod_resources(path: PathLike, bad_rows: BadRows) -> PodResources:
     """Every pod of an openb pod list, GPU or not, with what it asks for."""
+    return _read_pods(path, bad_rows)[0]
+
+
+def read_task_shapes(path: PathLike, bad_rows: BadRows) -> tuple[PodResources, np.ndarray]:
+    """A table of task shapes with weights (``scheduler.task_shapes: {table: ...}``): the pod
+    list's columns ``cpu_milli``, ``memory_mib``, ``num_gpu``, ``gpu_milli`` and an optional
+    ``weight`` (>= 0; 1 when absent), one shape a row."""
+    return _read_pods(path, bad_rows, weighted=True)
+
+
+def _read_pods(path: PathLike, bad_rows: BadRows, weighted: bool = False) -> tuple[PodResources, np.ndarray]:
     parts = []
+    weights = []
     for raw in read_table(path, bad_rows, 100_000, required=("cpu_milli", "memory_mib", "num_gpu", "gpu_milli")):
         c = Checks(raw)
         cpu = c.count("cpu_milli")
@@ -69,7 +81,11 @@ def read_pod_resources(path: PathLike, bad_rows: BadRows) -> PodResources:
         c.flag((num > 0) & (milli == 0), "gpu_milli", "0 for a pod that asks for GPUs")
         c.flag((num > 1) & (milli != 1000), "gpu_milli", "a share below 1000 for a pod of several GPUs")
         c.flag((num == 0) & (milli > 0), "gpu_milli", "a GPU share for a pod with num_gpu 0")
+        w = c.number("weight", required=False) if weighted and c.has("weight") else np.ones(len(raw.line))
+        c.flag(~(w >= 0), "weight", "a weight is a number >= 0")
         c.report(bad_rows)
         keep = c.good
         parts.append((raw.line[keep], cpu[keep], mem[keep], num[keep], milli[keep]))
-    return PodResources(*(np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)))
+        weights.append(w[keep])
+    pods = PodResources(*(np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)))
+    return pods, (np.concatenate(weights) if weights else np.zeros(0))

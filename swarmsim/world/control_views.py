@@ -329,7 +329,10 @@ class ViewBuilder:
             gpu_types = names.get(types)
             if gpu_types is None:
                 gpu_types = names[types] = tuple(sorted({gpus_of[t] for t in types}))
-            out.append(PendingView(gpus, gpu_types, count))
+            if type(gpus) is float and gpus < 1:  # shares of one GPU (docs/sharing.md): n jobs of
+                out.append(PendingView(1, gpu_types, math.ceil(count * gpus - 1e-9)))  # s need ceil(n s) GPUs
+            else:
+                out.append(PendingView(gpus, gpu_types, count))
         views = tuple(out)
         self._pending[region.index] = (dict(shapes), views)
         return views

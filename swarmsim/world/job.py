@@ -14,12 +14,15 @@ class Job:
     """One job. Times in s from the scenario start; ``duration_ref`` in s at speed 1.0.
 
     ``id`` is handed out at arrival (arrival order across workloads, -1 before); it is also the
-    queue tie-break. ``run_s`` is the length of the current run (NaN when not running)."""
+    queue tie-break. ``run_s`` is the length of the current run (NaN when not running).
+    ``task`` (set only for a job of a workload on a sharing fleet) is what it asks of a
+    sharing node: milli-CPU, MiB, GPUs and milli-GPU per GPU (``world/sharing.py``); its
+    ``gpus`` is then the GPUs it holds, a share counted by its share (0.25)."""
 
     __slots__ = (
         "allocation", "arrival", "data", "done_ref", "duration_ref", "egress_usd", "epoch", "gpus", "id",
         "network_delay", "ntype", "origin", "priority", "region", "restarts", "run_s", "start",
-        "types", "work", "workload",
+        "task", "types", "work", "workload",
     )
 
     def __init__(self, workload: int, origin: int, arrival: float, gpus: int, duration_ref: float, data: float,

@@ -31,6 +31,7 @@ from swarmsim.world.network import transfer_time_s
 from swarmsim.world.node import DRAINING, Node, NodeType, Region
 from swarmsim.world.ports import ReplicaPlacer
 from swarmsim.world.scheduler import Scheduler
+from swarmsim.world.sharing import Task
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class Jobs:
         self._arrived_in = recorder.job_workload.append if len(self.workload_names) > 1 else None
         self._replicas = False  # the run has services (their waiting replicas keep GPUs first)
         self._feeds = [self._feed(i, n) for i, n in enumerate(self.workload_names)]
+        #: Sharing fleets with ``task_shapes: online``: told each arriving job's task.
+        self.learn: Callable[[Task], None] | None = None
         #: ``scheduler.latency``: when decisions are made (None: at once, as events happen).
         self.latency: SchedulingLatency | None = None
         if scenario.scheduler.latency is not None:
@@ -133,17 +136,29 @@ class Jobs:
         stream = self.recorder.job_stream
         arrived_in = self._arrived_in
         route = self.route if self.latency is None else self.latency.deferred(self.route)
+        learn = self.learn
+        if learn is not None:
+            routed = route
+
+            def route(job: Job) -> None:  # an arrival is counted, then routed
+                if hasattr(job, "task"):
+                    learn(job.task)
+                routed(job)
         tracking = self.tracking
         arrived: Job | None = None  # the job that arrived at the last send, to route
+        shapes: dict[tuple[int, int, int, int], Task] = {}  # one Task per shape (placement memoises by task)
         batch: JobBatch
         for batch in job_batches(name, spec, sc, self.streams, bad):
             times, origin, gpus, duration = batch.time, batch.origin, batch.gpus, batch.duration
             data, priority, models = batch.data, batch.priority, batch.gpu_model
+            tasks = None if batch.task is None else [shapes.setdefault(t, Task(*t)) for t in batch.task]
             stream(w, origin, times, gpus, duration, data, priority)
             for i, (home, arrival, k, dur, size, prio) in enumerate(zip(origin, times, gpus, duration, data, priority,
                                                                          strict=True)):
                 job_types = types if models is None else self._types_for(models[i], spec, types, by_model)
                 job = Job(w, home, arrival, k, dur, size, prio, job_types)
+                if tasks is not None:  # a sharing fleet: what the job asks of a sharing node
+                    job.task = tasks[i]
                 Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]
                 if arrived is not None:
                     route(arrived)
@@ -251,7 +266,7 @@ class Jobs:
     def _reject(self, job: Job) -> None:
         w = job.workload
         if self.rejected_by_workload[w] == 0:
-            log.warning("workload %s: a job asking for %d GPUs fits no allowed region; "
+            log.warning("workload %s: a job asking for %g GPUs fits no allowed region; "
                         "rejecting it (further rejections are counted, not logged)",
                         self.workload_names[w], job.gpus)
         self.rejected_by_workload[w] += 1

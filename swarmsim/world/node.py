@@ -34,6 +34,9 @@ class NodeType:
     usd_per_gpu_hour: float  # before the region's price multiplier
     provision_time: Distribution
     multi_node: bool = True  # a job may span several nodes of this type
+    gpu_sharing: str = "none"  # none | fractional (world/shared_pool.py) | mig
+    cpus_milli: int = 0  # milli-CPU per node (sharing types)
+    memory_mib: int = 0  # host memory per node, MiB (sharing types)
     lead_time_s: float = 0.0  # from a policy's order to delivery, s (then the provisioning time)
 
 
@@ -76,6 +79,10 @@ class Pool:
 
     __slots__ = ("_largest", "buckets", "busy_gpus", "counts", "down", "draining", "free_gpus", "nodes", "ntype",
                  "provisioning", "region", "sizes", "spare_target", "spares", "version")
+
+    #: Whether the pool's nodes share GPUs (``world/shared_pool.py``): placement then asks the
+    #: pool (``place``), and the whole-GPU lookups below find nothing.
+    shares = False
 
     def __init__(self, region: Region, ntype: NodeType) -> None:
         self.region = region

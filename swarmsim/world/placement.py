@@ -44,14 +44,17 @@ _MISSING = object()
 class Placement:
     """One policy. ``shapes`` is the workload's task-shape distribution (FGD uses it)."""
 
-    def __init__(self, name: str, nodes: SharedNodes, shapes: Shapes, seed: int = 0) -> None:
+    def __init__(self, name: str, nodes: SharedNodes, shapes: Shapes, seed: int = 0, *,
+                 max_cpu: int | None = None, max_gpus: int | None = None) -> None:
+        """``max_cpu`` (milli-CPU) and ``max_gpus``: the largest node's, for best-fit's
+        normalisation (default: the largest of ``nodes``; give them for a fleet that grows)."""
         if name not in POLICIES:
             raise ValueError(f"unknown placement {name!r}; known: {', '.join(POLICIES)}")
         self.name = name
         self.shapes = shapes
         self.rng = random.Random(seed)
-        self.max_cpu = max(nodes.cpu_cap, default=1) or 1
-        self.max_gpu = MILLI * (max(nodes.gpus, default=1) or 1)
+        self.max_cpu = max_cpu or max(nodes.cpu_cap, default=1) or 1
+        self.max_gpu = MILLI * (max_gpus or max(nodes.gpus, default=1) or 1)
         self._memo: dict[Task, dict[int, Score]] = {}
         self._entries = 0
         self._score = getattr(self, "_" + name.replace("-", "_"), self._first_fit)

@@ -58,6 +58,8 @@ class Scheduler:
         self._replicas_first = self._replicas_after = False
         for region in regions:
             region.queue = deque() if self.blocking else []
+        if any(pool.shares for region in regions for pool in region.pools):
+            self.place = self._place_shared  # type: ignore[method-assign]
 
     def connect(self, jobs: JobStarter, services: ReplicaPlacer) -> None:
         """Hand over the job path (to start jobs with) and the services (to give GPUs to)."""
@@ -236,6 +238,27 @@ class Scheduler:
             if best is None or len(best[1]) > 1 or _better(mode, node, best[1][0][0]):
                 best = (ntype, [(node, k)])
         return best
+
+    def _place_shared(self, region: Region, job: Job) -> Plan | None:
+        """:meth:`place` on a fleet with sharing pools: a job with a task (``job.task``) goes to
+        the sharing pool whose placement policy scores its best node lowest (ties: the first
+        type); a job of whole GPUs that no sharing pool can take now tries the whole-GPU pools
+        (where sharing pools find nothing)."""
+        task = getattr(job, "task", None)
+        if task is not None:
+            best: tuple[float, Plan] | None = None
+            pools = region.pools
+            for t in job.types:
+                pool = pools[t]
+                if pool.shares:
+                    got = pool.place(job)  # type: ignore[attr-defined]
+                    if got is not None and (best is None or got[0] < best[0]):
+                        best = got
+            if best is not None:
+                return best[1]
+            if task.fractional:
+                return None
+        return Scheduler.place(self, region, job)
 
 
 def _better(mode: str, node: Node, incumbent: Node) -> bool:

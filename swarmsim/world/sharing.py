@@ -121,6 +121,72 @@ class SharedNodes:
     def __len__(self) -> int:
         return len(self.gpus)
 
+    # --- a fleet that changes (the SimPy world: nodes come, go, and free their shares) ---------
+
+    def add(self, cpu: int, mem: int, gpus: int) -> int:
+        """A new, empty node of ``cpu`` milli-CPU, ``mem`` MiB and ``gpus`` GPUs; its index."""
+        i = len(self.gpus)
+        self.cpu_cap.append(cpu)
+        self.mem_cap.append(mem)
+        self.gpus.append(gpus)
+        self.cpu.append(cpu)
+        self.mem.append(mem)
+        self.free.append([MILLI] * gpus)
+        self.shapes.append(Counter())
+        self.total_milli += MILLI * gpus
+        sid = self._intern(i, frozenset())
+        self.of.append(sid)
+        self.groups.setdefault(sid, set()).add(i)
+        return i
+
+    def leave(self, i: int) -> None:
+        """Node ``i`` takes no more tasks (draining, down): out of its group, so no policy sees
+        it; what runs there keeps its shares until :meth:`give` frees them."""
+        group = self.groups.get(self.of[i])
+        if group is not None and i in group:
+            group.discard(i)
+            if not group:
+                del self.groups[self.of[i]]
+
+    def join(self, i: int) -> None:
+        """Node ``i`` takes tasks again (after :meth:`leave`)."""
+        self.groups.setdefault(self.of[i], set()).add(i)
+
+    def give(self, i: int, task: Task, taken: list[int]) -> None:
+        """A task that :meth:`take` put on node ``i`` (on GPUs ``taken``) ends: its shares,
+        CPU and memory are free again."""
+        free = self.free[i]
+        share = task.milli if task.fractional else MILLI
+        for j in taken:
+            free[j] += share
+            if free[j] > MILLI:
+                raise ValueError(f"node {i}: GPU {j} would have {free[j]} milli free, more than one GPU")
+        self.cpu[i] += task.cpu
+        self.mem[i] += task.mem
+        self.allocated_milli -= task.gpu_milli
+        tag = self.tags[self.of[i]]
+        if self.track_shapes and task.num_gpu:
+            shape = (task.num_gpu, task.milli)
+            self.shapes[i][shape] -= 1
+            if not self.shapes[i][shape]:
+                del self.shapes[i][shape]
+            tag = frozenset(self.shapes[i])
+        self._move(i, tag)
+
+    def _move(self, i: int, tag: frozenset[tuple[int, int]]) -> None:
+        """Node ``i``'s free capacity changed: into the group of its new state (if it was in one)."""
+        sid = self.of[i]
+        group = self.groups.get(sid)
+        listed = group is not None and i in group
+        if listed:
+            group.discard(i)  # type: ignore[union-attr]
+            if not group:
+                del self.groups[sid]
+        new = self._intern(i, tag)
+        self.of[i] = new
+        if listed:
+            self.groups.setdefault(new, set()).add(i)
+
     def _state(self, i: int) -> State:
         return (self.cpu[i], self.mem[i], tuple(sorted(self.free[i])))
 
@@ -164,13 +230,7 @@ class SharedNodes:
         if self.track_shapes and task.num_gpu:
             self.shapes[i][(task.num_gpu, task.milli)] += 1
             tag = frozenset(self.shapes[i])
-        group = self.groups[sid]
-        group.discard(i)
-        if not group:
-            del self.groups[sid]
-        new = self._intern(i, tag)
-        self.of[i] = new
-        self.groups.setdefault(new, set()).add(i)
+        self._move(i, tag)
         return taken
 
     def check(self) -> None:
@@ -181,3 +241,6 @@ class SharedNodes:
             assert 0 <= self.cpu[i] <= self.cpu_cap[i], (i, self.cpu[i])
             assert 0 <= self.mem[i] <= self.mem_cap[i], (i, self.mem[i])
         assert self.allocated_milli == self.total_milli - sum(sum(f) for f in self.free)
+        for sid, group in self.groups.items():
+            for i in group:
+                assert self.of[i] == sid and self.states[sid] == self._state(i), (i, sid)

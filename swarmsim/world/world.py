@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -29,6 +30,9 @@ from swarmsim.world.jobs import Jobs
 from swarmsim.world.network import rtt_matrix
 from swarmsim.world.node import DOWN, DRAINING, GONE, PROVISIONING, READY, SPARE, Node, NodeType, Pool, Region
 from swarmsim.world.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from swarmsim.world.sharing_fleet import SharingFleet
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class World:
         self.node_types = [
             NodeType(i, name, t.gpu, t.gpus, t.max_gpus or t.gpus, t.speed,
                      rates_for(scenario, name).effective_usd_per_gpu_hour, t.provision_time, t.multi_node,
+                     t.gpu_sharing, round((t.cpus or 0) * 1000), round(t.memory_mib or 0),
                      lead_time_s=float(t.lead_time or 0.0))
             for i, (name, t) in enumerate(scenario.node_types.items())
         ]
@@ -63,6 +68,13 @@ class World:
         self.workload_names = [n for n, w in scenario.workloads.items() if isinstance(w, JobsWorkloadSpec)]
         self.recorder = make_recorder(scenario, self.workload_names, self.region_names,
                                       [t.name for t in self.node_types])
+        #: A fleet with sharing node types (docs/sharing.md): their pools, and the distribution
+        #: of task shapes their placement and fragmentation figures use.
+        self.sharing: SharingFleet | None = None
+        if any(t.gpu_sharing != "none" for t in self.node_types):
+            from swarmsim.world.sharing_fleet import SharingFleet
+
+            self.sharing = SharingFleet(scenario, self.regions, self.node_types, self.recorder)
         spec = scenario.scheduler
         self.scheduler = Scheduler(self.env, self.regions, self.rtt, self.bandwidth_bps, queue=spec.queue,
                                    placement=spec.placement, routing=spec.routing, gpu_priority=spec.gpu_priority)
@@ -72,6 +84,8 @@ class World:
         self.jobs = Jobs(env=self.env, scenario=scenario, streams=self.streams, regions=self.regions,
                          node_types=self.node_types, rtt=self.rtt, recorder=self.recorder, scheduler=self.scheduler,
                          tracking=self.tracking, on_drained=self._drained)
+        if self.sharing is not None and self.sharing.online:
+            self.jobs.learn = self.sharing.arrived
         self.running = self.jobs.running  # by region, job id
         self.moving = self.jobs.moving  # jobs whose input is in transit
         self.blocked = self.jobs.blocked  # jobs that only an inactive region could run (policies may open one)
@@ -414,6 +428,8 @@ class World:
                                  r.queued_gpus, r.queued_jobs, r.running_jobs, r.cost_rate,
                                  sum(s.serving + s.loading for s in sites),
                                  sum(s.in_service for s in sites), sum(len(s.queue) for s in sites))
+            if self.sharing is not None:
+                self.sharing.sample(r)
         if services:
             self.services.sample(now)
 
