@@ -100,4 +100,5 @@ def simulate(
         request_recorder=rrec if services else None,
         jobs_file=jobs_file,
         job_histograms=None if agg is None else histograms_frame(agg),
+        kv_cache=services.iteration.series.frame() if services.iteration.series is not None else None,
     )

@@ -153,6 +153,7 @@ class Batcher:
         self.preemptions = 0
         self.batch_area = 0.0  # requests decoding x s, inside the window
         self.kv_area = 0.0  # KV tokens held x s, inside the window
+        self.kv_peak = 0  # most KV tokens held at an iteration boundary since :meth:`mark_peak`
 
     @property
     def admitted(self) -> int:
@@ -210,6 +211,8 @@ class Batcher:
             while running and self.used + len(running) > cap:
                 self._preempt_newest()
         b = len(running)
+        if self.used > self.kv_peak:
+            self.kv_peak = self.used
         self.t0 = now
         self.b = b
         if prefilling:
@@ -287,6 +290,8 @@ class Batcher:
         if not stall_prefill and self.b:
             self.V += self.k
             self.used += self.b * self.k
+            if self.used > self.kv_peak:  # the most a run of decodes holds: at its end
+                self.kv_peak = self.used
             heap = self.heap
             clock = self.V
             while heap and heap[0][0] <= clock:
@@ -363,6 +368,21 @@ class Batcher:
             self.kv_area += 0.5 * (u0 + u1) * span
         else:
             self.kv_area += self.used * span
+
+    def kv_now(self, now: float) -> float:
+        """KV tokens held at ``now`` (inside the iteration in progress: growing linearly with
+        the decodes it runs, as :meth:`_integrate` counts it)."""
+        if self.busy and self.b and not (self.chunks is not None and self.chunk is None) and self.tau > 0:
+            return self.used + self.b * min(self.k, (now - self.t0) / self.tau)
+        return float(self.used)
+
+    def mark_peak(self, now: float) -> int:
+        """The peak KV tokens since the last mark (at iteration boundaries, and at the two
+        ends of the span), and start a new span at ``now``."""
+        level = self.kv_now(now)
+        peak = max(self.kv_peak, math.ceil(level))
+        self.kv_peak = math.ceil(level)
+        return peak
 
     def settle(self, now: float) -> None:
         """Integrate occupancy up to ``now`` without ending what is in progress (end of run)."""

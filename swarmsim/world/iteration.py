@@ -19,7 +19,8 @@ from simpy.events import Timeout
 from swarmsim.metrics.requests import RequestRecorder
 from swarmsim.world.batching import Batcher, Job
 from swarmsim.world.clock import After
-from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Site
+from swarmsim.world.kv_series import KvSeries
+from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Service, Site
 
 #: Drop reason of a request whose prompt plus output exceeds the KV cache (metrics/requests.py).
 NEVER_FITS = 6
@@ -111,6 +112,8 @@ class IterationServing:
         self._after = after
         self.env = env  # the world's clock (``env.now``, s)
         self._sources: dict[int, _SiteSource] = {}
+        #: KV occupancy over time of the replicas of services with ``replica.kv_series`` (or None).
+        self.series: KvSeries | None = None
 
     def _source(self, site: Site) -> _SiteSource:
         src = self._sources.get(id(site))
@@ -144,7 +147,31 @@ class IterationServing:
         if engine.cap != math.inf:
             rec.kv_area += engine.kv_area
             rec.kv_capacity_s += engine.cap * life
+            if self.series is not None and replica.site.service.kv_series:
+                self.series.retire(replica, now)
         replica.engine = None
+
+    def sample(self, now: float, services: list[Service]) -> None:
+        """A sample time: the rows of ``kv_cache.csv`` for the interval that ends at ``now``."""
+        replicas = []
+        for service in services:
+            if not service.kv_series:
+                continue
+            for site in service.sites:
+                for replica in site.replicas.values():
+                    engine = replica.engine
+                    if engine is not None and engine.cap != math.inf:
+                        engine.settle(now)
+                        replicas.append(replica)
+        self.series.sample(now, replicas)  # type: ignore[union-attr]
+
+    def occupancy(self, site: Site) -> float:
+        """Mean KV utilization (held / capacity, 0-1) of the site's serving replicas with a KV
+        bound, now (NaN: none)."""
+        now = self.env.now
+        shares = [r.engine.kv_now(now) / r.engine.cap for r in site.replicas.values()
+                  if r.state == SERVING and r.engine is not None and r.engine.cap != math.inf]
+        return sum(shares) / len(shares) if shares else math.nan
 
     # --- requests -------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from swarmsim.workloads.requests import RequestBatch, request_batches, sample_sh
 from swarmsim.world.clock import After, Clock
 from swarmsim.world.disagg_serving import disaggregate
 from swarmsim.world.iteration import NEVER_FITS, IterationServing, never_fits
+from swarmsim.world.kv_series import KvSeries
 from swarmsim.world.sites import (
     DRAINING,
     FAILED,
@@ -88,6 +89,8 @@ class Services:
         self.iteration = IterationServing(self, after, world.env)
         self.recorder.iteration = any(s.iteration for s in self.services)
         self.recorder.prefix_caching = any(s.prefix_tokens for s in self.services)
+        if any(s.kv_series for s in self.services):
+            self.iteration.series = KvSeries(self.warmup)
 
     def __bool__(self) -> bool:
         return bool(self.services)
@@ -591,4 +594,6 @@ class Services:
                     rec.slots_busy += site.in_service
                     rec.slots_offered += site.serving * service.max_batch
         self.recorder.interval(time)
+        if self.iteration.series is not None:
+            self.iteration.sample(time, self.services)
 

@@ -129,6 +129,7 @@ class Service:
         #: Shared prompt prefix a warm replica does not prefill again (0: no prefix caching).
         self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
         self.kv_floor -= self.prefix_tokens  # a cold replica holds the prefix and the whole prompt
+        self.kv_series = self.iteration and spec.replica.kv_series  # rows of kv_cache.csv (world/kv_series.py)
         self.sites = [Site(self, r) for r in world.regions]
         #: Disaggregated serving (world/disagg_serving.py): "prefill" or "decode" ("" colocated),
         #: the other pool's service, and the hand-off link (KV bytes per prompt token, bit/s).
