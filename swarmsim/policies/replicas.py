@@ -71,7 +71,7 @@ class ServeAutoscaler:
 
     def __init__(self, params: ServeParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
-        self._ongoing: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._ongoing: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self._direction: dict[tuple[str, str], tuple[int, float]] = {}  # (sign, since s)
 
     def decide(self, view: ClusterView) -> list[Action]:
