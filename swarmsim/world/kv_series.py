@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from array import array
 
-import pandas as pd
-
 from swarmsim.world.sites import Replica
 
 #: Columns of ``kv_cache.csv``.
@@ -32,7 +30,8 @@ COLUMNS = ("time_s", "service", "region", "replica", "node_type", "seconds", "kv
 
 
 class KvSeries:
-    """The rows of ``kv_cache.csv`` as the run goes (see the module docstring)."""
+    """The rows of ``kv_cache.csv`` as the run goes, in columnar buffers (see the module docstring;
+    :func:`swarmsim.metrics.frames.kv_cache_frame` makes the table)."""
 
     def __init__(self, warmup: float) -> None:
         self.warmup = warmup  # s, start of the statistics window
@@ -82,14 +81,6 @@ class KvSeries:
             self.kv_tokens.append(area / seconds)
             self.peak.append(peak)
             self.capacity.append(cap)
-
-    def frame(self) -> pd.DataFrame:
-        """The rows, in time then replica order."""
-        return pd.DataFrame({
-            "time_s": self.time, "service": self.service, "region": self.region, "replica": self.replica,
-            "node_type": self.node_type, "seconds": self.seconds, "kv_tokens": self.kv_tokens,
-            "kv_tokens_peak": self.peak, "kv_capacity": self.capacity,
-        }, columns=list(COLUMNS))
 
 
 __all__ = ["COLUMNS", "KvSeries"]
