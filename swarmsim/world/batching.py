@@ -20,7 +20,9 @@ The rules (docs/serving.md, "Iteration-level serving"):
   token and the next token of every request decoding now; otherwise admission stops (head of
   line).
 - **KV** held by a request = the tokens it has prefilled and produced (the first output token's
-  slot is reserved at admission). Each decode iteration adds one token per decoding request.
+  slot is reserved at admission), and the prompt tokens it found in the replica's prefix cache
+  (block hashes, :mod:`swarmsim.world.prefix_blocks`), which it does not prefill. Each decode
+  iteration adds one token per decoding request.
 - **Preemption** (vLLM's recompute): when the next decode iteration would not fit, the newest
   admitted request gives back all its KV and waits first in line; when admitted again it
   prefills its prompt plus the tokens it had produced, then carries on.
@@ -75,8 +77,10 @@ def chunk_quad_s(profile: ServiceProfile, chunks: list[tuple[int, int]]) -> floa
 class Source(Protocol):
     """The queue a replica admits from (its site's FIFO queue)."""
 
-    def head(self) -> tuple[int, int] | None:
-        """(prompt tokens, output tokens) of the first waiting request, or None."""
+    def head(self) -> tuple[int, ...] | None:
+        """(prompt tokens to prefill, output tokens) of the first waiting request, or None; a
+        third number, when there is one, is prompt tokens it finds in the replica's prefix cache
+        (not prefilled, but held in KV while it runs)."""
         ...
 
     def take(self) -> object:
@@ -175,7 +179,7 @@ class Batcher:
         while len(running) + len(prefilling) < self.max_batch:
             if self.resume:
                 job = self.resume[0]
-                tokens = job.prompt + job.gen
+                tokens = held = job.prompt + job.gen
                 if self.used + tokens + 1 + len(running) > cap:
                     break
                 self.resume.popleft()
@@ -184,9 +188,10 @@ class Batcher:
                 if head is None:
                     break
                 tokens = head[0]
-                if self.used + tokens + 1 + len(running) > cap:
+                held = tokens + head[2] if len(head) > 2 else tokens  # the cached prompt tokens' KV too
+                if self.used + held + 1 + len(running) > cap:
                     break
-                job = Job(source.take(), head[0], head[1], now)  # type: ignore[union-attr]
+                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]
                 job.batch = len(running) + len(prefilling) + 1
                 if self.prefilled and job.output > 1:
                     self.seq += 1
@@ -203,8 +208,8 @@ class Batcher:
             job.seq = self.seq
             job.left = tokens
             job.need = tokens
-            job.kv = tokens + 1
-            self.used += tokens + 1
+            job.kv = held + 1
+            self.used += held + 1
             prefilling.append(job)
         stall = self.chunk is None
         if not (stall and prefilling):

@@ -20,6 +20,7 @@ from swarmsim.metrics.requests import RequestRecorder
 from swarmsim.world.batching import Batcher, Job
 from swarmsim.world.clock import After
 from swarmsim.world.kv_series import KvSeries
+from swarmsim.world.prefix_blocks import BlockCache
 from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Service, Site
 
 #: Drop reason of a request whose prompt plus output exceeds the KV cache (metrics/requests.py).
@@ -41,6 +42,7 @@ class IterationHost(Protocol):
     """What :class:`IterationServing` needs of :class:`~swarmsim.world.service.Services`."""
 
     warmup: float
+    services: list[Service]
     in_flight: list[int]
     sampled_in_flight: dict[int, tuple]
     track_requests: bool
@@ -80,7 +82,12 @@ class _SiteSource:
                 self.host.host.drop(self.site, request, 3)
                 continue
             # a prefill pool serves a request up to its first token
-            return request[3] - self._cached(request[3]), 1 if self.site.service.role == "prefill" else request[4]
+            out = 1 if self.site.service.role == "prefill" else request[4]
+            blocks = self.replica.blocks  # type: ignore[union-attr]
+            if blocks is not None and request[6]:
+                hit = blocks.hit_tokens(request[6], request[3])
+                return request[3] - hit, out, hit
+            return request[3] - self._cached(request[3]), out
         return None
 
     def _cached(self, prompt: int) -> int:
@@ -95,7 +102,14 @@ class _SiteSource:
         request = self.site.queue.popleft()
         replica: Replica = self.replica  # type: ignore[assignment]
         host = self.host.host
-        if self.site.service.prefix_tokens and request[1] >= host.warmup:
+        blocks = replica.blocks
+        if blocks is not None:
+            hashes = request[6] or ()
+            if request[1] >= host.warmup:
+                host.recorder.prefix_hit_tokens += blocks.hit_tokens(hashes, request[3]) if hashes else 0
+                host.recorder.prompt_tokens += request[3]
+            blocks.admit(hashes)
+        elif self.site.service.prefix_tokens and request[1] >= host.warmup:
             rec = host.recorder
             rec.prefix_hit_tokens += self._cached(request[3])
             rec.prompt_tokens += request[3]
@@ -113,7 +127,7 @@ class IterationServing:
         self.env = env  # the world's clock (``env.now``, s)
         self._sources: dict[int, _SiteSource] = {}
         #: KV occupancy over time of the replicas of services with ``replica.kv_series`` (or None).
-        self.series: KvSeries | None = None
+        self.series: KvSeries | None = KvSeries(host.warmup) if any(s.kv_series for s in host.services) else None
 
     def _source(self, site: Site) -> _SiteSource:
         src = self._sources.get(id(site))
@@ -131,6 +145,8 @@ class IterationServing:
         chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
         replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup,
                                  prefilled=service.role == "decode")
+        if service.block_tokens and service.role != "decode":  # a decode pool gets its KV from the prefill pool
+            replica.blocks = BlockCache(cap // service.block_tokens, service.block_tokens)
         replica.born = self.env.now
 
     def retire(self, replica: Replica) -> None:
