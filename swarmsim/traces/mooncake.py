@@ -110,13 +110,13 @@ def _json_record(bad_rows: BadRows, line: int, text: str) -> dict | None:
 def _mooncake_row(bad_rows: BadRows, line: int, record: dict,
                   last: float) -> tuple[int, float, int, int, tuple[int, ...] | None] | None:
     """``(line, submit_s, prompt, output, block hashes or None)``, or None after reporting the row as bad."""
-    values = []
+    values: list[float] = []
     for key in _MOONCAKE:
         value, reason = _json_number(record, key, whole=key != "timestamp")
         if reason is not None:
             _report(bad_rows, line, key, reason, None if reason == "missing" else record.get(key))
             return None
-        values.append(value)
+        values.append(value)  # type: ignore[arg-type]  # not None once reason is None
     submit_s = values[0] / 1000.0
     if submit_s < last:
         _report(bad_rows, line, "timestamp", "before the previous row", record["timestamp"])

@@ -71,7 +71,7 @@ class _SiteSource:
         self.site = site
         self.replica: Replica | None = None
 
-    def head(self) -> tuple[int, int] | None:
+    def head(self) -> tuple[int, ...] | None:
         queue = self.site.queue
         timeout = self.site.service.timeout
         now = self.host.env.now
