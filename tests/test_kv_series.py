@@ -85,7 +85,7 @@ def test_decode_pool_grows_when_kv_fills_and_shrinks_when_it_empties() -> None:
     """The scenario's decode pool scales on KV occupancy: at 3 req/s its one replica's cache
     fills and it grows to at least 4 replicas; once demand has fallen to 0.3 req/s the
     occupancy is below target and it is back to one replica. Every decode action cites KV
-    occupancy, the prefill pool's its queue."""
+    occupancy."""
     res = swarmsim.simulate(AUTOSCALE)
     kv = res.kv_cache
     dec = kv[kv["service"] == "chat/decode"]
@@ -100,8 +100,6 @@ def test_decode_pool_grows_when_kv_fills_and_shrinks_when_it_empties() -> None:
     assert d["reason"].str.startswith("KV occupancy").all()
     adds = d[d["action"] == "AddReplicas"]
     assert adds["time_decided_s"].min() < 300.0  # as soon as the first cache fills
-    p = acts[acts["service"] == "chat"]
-    assert p["reason"].str.contains("queued|/ \\(2 x", regex=True).all()
 
 
 def test_same_load_on_ongoing_requests_waits_for_a_queue() -> None:
