@@ -132,9 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("scenario", help="scenario file: its workloads are the demand to plan for")
     pl.add_argument("--slo", action="append", default=[], metavar="METRIC=VALUE",
                     help="a headline figure and its bound, e.g. request_latency_p99_s=2.0; repeatable")
-    pl.add_argument("--vary", default="fleet", metavar="fleet|demand|policies.N.PARAM",
+    pl.add_argument("--vary", default="fleet", metavar="fleet|demand|pd[:NAME]|policies.N.PARAM",
                     help="fleet (default): nodes per region and type; demand: the most demand the scenario's "
-                         "fleet carries; policies.N.PARAM: the cheapest value of a numeric policy parameter, "
+                         "fleet carries; pd: the cheapest prefill:decode replica split of a disaggregated "
+                         "workload; policies.N.PARAM: the cheapest value of a numeric policy parameter, "
                          "such as policies.0.target_utilization")
     pl.add_argument("--node-types", metavar="T1,T2", help="node types the fleet may use (default: all); --vary fleet")
     pl.add_argument("--regions", metavar="R1,R2",

@@ -54,6 +54,7 @@ class Result:
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     availability: pd.DataFrame = field(default_factory=pd.DataFrame)
     resilience: pd.DataFrame = field(default_factory=pd.DataFrame)
+    kv_cache: pd.DataFrame | None = None  # replica.kv_series: KV occupancy per replica and sample (kv_cache.csv)
     request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
     jobs_file: Path | None = None  # record: stream: every job row, Parquet (``jobs`` holds the sampled rows)
     job_histograms: pd.DataFrame | None = None  # record: stream/aggregate: wait and run time histograms

@@ -35,14 +35,17 @@ def write_table(frame: pd.DataFrame, folder: Path, name: str, format: str = "csv
 
 
 def write_extras(result: Any, folder: Path) -> None:
-    """The files only ``record: stream``/``aggregate`` runs have: ``jobs.parquet`` (every job
-    row) and ``job_histograms.csv``."""
+    """The files only some runs have: ``jobs.parquet`` (every job row) and ``job_histograms.csv``
+    (``record: stream``/``aggregate``), ``kv_cache.csv`` (``replica.kv_series``)."""
     jobs_file = getattr(result, "jobs_file", None)
     if jobs_file is not None:
         shutil.copyfile(jobs_file, folder / "jobs.parquet")
     hist = getattr(result, "job_histograms", None)
     if hist is not None:
         hist.to_csv(folder / "job_histograms.csv", index=False, float_format="%.9g")
+    kv = getattr(result, "kv_cache", None)
+    if kv is not None:
+        kv.to_csv(folder / "kv_cache.csv", index=False, float_format="%.9g")
 
 
 def read_table(folder: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:

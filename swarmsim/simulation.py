@@ -12,6 +12,7 @@ from swarmsim.metrics.frames import (
     actions_frame,
     billing_frame,
     jobs_frame,
+    kv_cache_frame,
     lost_frame,
     replicas_frame,
     request_timeseries_frame,
@@ -118,4 +119,5 @@ def simulate(
         request_recorder=rrec if services else None,
         jobs_file=jobs_file,
         job_histograms=None if agg is None else histograms_frame(agg),
+        kv_cache=kv_cache_frame(services.iteration.series) if services.iteration.series is not None else None,
     )

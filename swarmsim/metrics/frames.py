@@ -6,6 +6,7 @@ Every column is defined in ``docs/metrics.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -220,4 +221,14 @@ def request_timeseries_frame(rec: RequestRecorder) -> pd.DataFrame:
         "slo_met": np.frombuffer(rec.ts_slo_met, dtype=np.int64),
         "dropped": np.frombuffer(rec.ts_dropped, dtype=np.int64),
         "latency_sum_s": np.frombuffer(rec.ts_latency_sum, dtype=np.float64),
+    })
+
+
+def kv_cache_frame(series: Any) -> pd.DataFrame:
+    """``kv_cache.csv`` from a run's :class:`~swarmsim.world.kv_series.KvSeries`: one row per
+    replica and sampling interval, in time then replica order (docs/serving.md)."""
+    return pd.DataFrame({
+        "time_s": series.time, "service": series.service, "region": series.region, "replica": series.replica,
+        "node_type": series.node_type, "seconds": series.seconds, "kv_tokens": series.kv_tokens,
+        "kv_tokens_peak": series.peak, "kv_capacity": series.capacity,
     })

@@ -130,7 +130,7 @@ class PlanResult:
     def render(self) -> str:
         """The table and the recommendation as plain text."""
         cols = [c for c in self.table.columns if (c.startswith("nodes.") and self.table[c].any())
-                or c == "demand_scale" or c.startswith("policies.")]
+                or c in ("demand_scale", "prefill_replicas", "decode_replicas") or c.startswith("policies.")]
         widths = [max(len(c.removeprefix("nodes.")) + 2, 8) for c in cols]
         heads = "".join(f"{c.removeprefix('nodes.'):>{w}}" for c, w in zip(cols, widths, strict=True))
         lines = [f"{'#':>3} {'phase':<9}" + heads
@@ -147,6 +147,8 @@ class PlanResult:
         if self.recommended is not None:
             r = self.recommended
             what = {"fleet": "cheapest plan that meets every SLO", "demand": "most demand within the SLOs"}
+            if self.vary.startswith("pd"):
+                what[self.vary] = "cheapest prefill:decode split that meets every SLO"
             lines.append(f"recommended: candidate {r['candidate']} ({what.get(self.vary, 'cheapest value that meets')}"
                          f"): {_labels_text(_labels(r))}, ${r['cost_usd_per_month']:,.0f}/month")
         else:
@@ -167,7 +169,8 @@ class PlanResult:
 
 
 def _labels(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in row if k.startswith(("nodes.", "policies.")) or k == "demand_scale"}
+    return {k: row[k] for k in row if k.startswith(("nodes.", "policies."))
+            or k in ("demand_scale", "prefill_replicas", "decode_replicas")}
 
 
 def _num(value: Any) -> str:

@@ -22,6 +22,8 @@ Strategies (docs/planning.md):
 * ``vary="demand"``: a bracket, then bisection, on a factor applied to every arrival rate.
 * ``vary="policies.N.param"``: a grid over the parameter's range, then halving the bracket between
   the cheapest value that meets and each neighbour that misses.
+* ``vary="pd"`` (or ``"pd:NAME"``): the prefill and decode replica counts of a disaggregated
+  service (``split.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from swarmsim.planning.slo import (
     parse_slo,
     worst_ratio,
 )
+from swarmsim.planning.split import best_split, plan_split, split_target
 from swarmsim.scenario import Scenario, load_scenario
 
 log = logging.getLogger(__name__)
@@ -98,7 +101,8 @@ def plan(
         slo: ``{"request_latency_p99_s": 2.0, "job_wait_p95_s": "30m"}`` or ``["metric=value", ...]``;
             a bound is an upper bound, or a lower bound for :data:`HIGHER_IS_BETTER` figures.
         vary: ``"fleet"`` (nodes per region and type), ``"demand"`` (most demand the scenario's
-            fleet carries) or ``"policies.N.param"`` (the cheapest value of a policy parameter).
+            fleet carries), ``"policies.N.param"`` (the cheapest value of a policy parameter) or
+            ``"pd"`` / ``"pd:NAME"`` (the cheapest prefill:decode split of a disaggregated service).
         node_types: node types the fleet may use (default: all of the scenario's).
         regions: regions that may hold nodes (default: the scenario's active regions).
         seeds: seeds every candidate runs on (common random numbers); an int n means range(n).
@@ -164,6 +168,8 @@ def plan(
         analytic.groups(base, type_list)  # every workload can be placed on the node types
     elif vary == "demand":
         demand_overrides(base, 1.0)
+    elif vary == "pd" or vary.startswith("pd:"):
+        split_target(base, vary)
     else:
         _policy_range(base, vary)
     with contextlib.ExitStack() as stack:
@@ -180,6 +186,8 @@ def plan(
                 binding, info = _plan_fleet(ev, region_list, type_list, analytic_start)
             elif vary == "demand":
                 binding, info = _plan_demand(ev, analytic_start)
+            elif vary == "pd" or vary.startswith("pd:"):
+                binding, info = plan_split(ev, vary, analytic_start)
             else:
                 binding = _plan_policy(ev, vary)
         except BudgetError:
@@ -188,7 +196,7 @@ def plan(
         except _InfeasibleError as err:
             binding = str(err)
             say(f"infeasible: {binding}")
-    best = ev.best()
+    best = best_split(ev) if vary == "pd" or vary.startswith("pd:") else ev.best()
     if vary == "demand":
         ok = [r for r in ev.rows if r["meets"]]
         best = max(ok, key=lambda r: r["demand_scale"]) if ok else None
@@ -344,7 +352,7 @@ def _plan_demand(ev: Evaluator, analytic_start: bool) -> tuple[str | None, dict[
 def _policy_range(base: Scenario, path: str) -> tuple[float, float, bool, float]:
     """``(low, high, integer, current)`` of the policy parameter at ``path`` (``policies.N.param``)."""
     parts = path.split(".")
-    example = "expected fleet, demand or policies.N.PARAM such as policies.0.target_utilization"
+    example = "expected fleet, demand, pd[:NAME] or policies.N.PARAM such as policies.0.target_utilization"
     if len(parts) != 3 or parts[0] != "policies" or not parts[1].isdigit():
         raise ScenarioError(None, [("--vary", f"{example}, got {path!r}")])
     index, name = int(parts[1]), parts[2]

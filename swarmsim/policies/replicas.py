@@ -13,12 +13,23 @@ requests are averaged over ``look_back_period`` (30 s). From zero replicas with 
 it asks for ``ceil(upscaling_factor)``. Replicas that cannot be placed wait for GPUs and show as
 pending demand in their region's view, so a node policy (e.g. ``horizontal`` / ``queue``) adds
 nodes for them: this is Ray's layering of Serve replicas over the cluster autoscaler (§4.2).
+
+``metric`` picks the signal (docs/serving.md, "Autoscaling the two pools"):
+
+- ``ongoing_requests`` (the default, Ray's): requests queued or in service, per replica, against
+  ``target_ongoing_requests``;
+- ``queue``: requests waiting in the site's queue (a prefill pool's prompts not yet admitted),
+  per replica, against ``target_ongoing_requests``;
+- ``kv_occupancy``: the mean KV-cache utilization of the site's serving replicas (held / capacity,
+  ``batching: iteration``), against ``target_kv_occupancy``: ``error = occupancy / target``, the
+  same smoothing, delays and bounds. From zero replicas, ongoing requests ask for the first one.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +54,13 @@ class ServeParams(BaseModel):
     upscaling_factor: float = Field(1.0, gt=0)  # §4.3
     downscaling_factor: float = Field(1.0, gt=0)  # §4.3
     look_back_period: Duration = Field(30.0, gt=0, description="s over which ongoing requests are averaged")
+    # The two below are left out of the resolved scenario at their defaults (old run folders stay the same).
+    metric: Literal["ongoing_requests", "queue", "kv_occupancy"] = Field(
+        "ongoing_requests", exclude_if=lambda m: m == "ongoing_requests",
+        description="signal: ongoing requests (Ray's), queued requests, or mean KV-cache utilization")
+    target_kv_occupancy: float = Field(
+        0.7, gt=0, le=1, exclude_if=lambda v: v == 0.7,
+        description="metric kv_occupancy: mean KV utilization per replica to aim at, 0-1")
 
 
 class ServeAutoscaler:
@@ -53,7 +71,7 @@ class ServeAutoscaler:
 
     def __init__(self, params: ServeParams, *, rng: np.random.Generator) -> None:
         self.params, self.rng = params, rng
-        self._ongoing: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._ongoing: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self._direction: dict[tuple[str, str], tuple[int, float]] = {}  # (sign, since s)
 
     def decide(self, view: ClusterView) -> list[Action]:
@@ -69,7 +87,7 @@ class ServeAutoscaler:
                 if p.regions is None and not view.regions[region].active:
                     continue
                 key = (name, region)
-                ongoing = self._average(key, now, site.ongoing)
+                ongoing = self._average(key, now, self._signal(site))
                 desired, why = self._desired(site, ongoing)
                 current = site.replicas
                 sign = (desired > current) - (desired < current)
@@ -90,7 +108,17 @@ class ServeAutoscaler:
                     actions.append(RemoveReplicas(name, region, current - desired, reason=reason))
         return actions
 
-    def _average(self, key: tuple[str, str], now: float, ongoing: int) -> float:
+    def _signal(self, site: SiteView) -> float:
+        """The sample of the chosen metric at this decision."""
+        metric = self.params.metric
+        if metric == "ongoing_requests":
+            return site.ongoing
+        if metric == "queue":
+            return site.requests_queued
+        occ = site.kv_occupancy
+        return 0.0 if occ != occ else occ  # NaN: no serving replica with a KV bound
+
+    def _average(self, key: tuple[str, str], now: float, ongoing: float) -> float:
         samples = self._ongoing.setdefault(key, deque())
         samples.append((now, ongoing))
         while samples and samples[0][0] < now - self.params.look_back_period:
@@ -101,8 +129,16 @@ class ServeAutoscaler:
         p = self.params
         running = site.replicas
         if running == 0:
-            desired = math.ceil(p.upscaling_factor) if ongoing > 0 else 0
-            why = f"{ongoing:.1f} ongoing requests on no replica"
+            demand = site.ongoing if p.metric == "kv_occupancy" else ongoing
+            desired = math.ceil(p.upscaling_factor) if demand > 0 else 0
+            why = f"{demand:.1f} {'ongoing' if p.metric != 'queue' else 'queued'} requests on no replica"
+        elif p.metric == "kv_occupancy":
+            error = ongoing / p.target_kv_occupancy
+            factor = p.upscaling_factor if error >= 1 else p.downscaling_factor
+            desired = math.ceil(running * (1 + (error - 1) * factor) - 1e-9)
+            if error < 1 and desired == running:
+                desired -= 1
+            why = f"KV occupancy {ongoing:.2f} / target {p.target_kv_occupancy:g} = {error:.2f}"
         else:
             error = ongoing / (p.target_ongoing_requests * running)
             factor = p.upscaling_factor if error >= 1 else p.downscaling_factor

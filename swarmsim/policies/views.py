@@ -9,6 +9,7 @@ Units: times in s since the scenario start, GPU counts in GPUs, rates per s, mon
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -131,6 +132,7 @@ class SiteView:
     requests_in_service: int
     requests_queued: int
     requests_served: int  # cumulative, window or not: policies diff it for rates
+    kv_occupancy: float = math.nan  # mean KV held / capacity of the serving replicas, 0-1 (NaN: no KV bound)
 
     @property
     def replicas(self) -> int:

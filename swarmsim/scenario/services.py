@@ -53,6 +53,9 @@ class ReplicaSpec(Spec):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory the engine uses")
     prefix_caching: bool = Field(
         False, description="reuse the cached KV of the service's shared prompt prefix (shared_prefix_tokens)")
+    kv_series: bool = Field(  # left out of the resolved scenario when off: old run folders stay the same
+        False, exclude_if=lambda on: not on,
+        description="iteration batching: write kv_cache.csv, KV occupancy per replica per sample_every")
 
     @field_validator("gpu")
     @classmethod
@@ -68,6 +71,8 @@ class ReplicaSpec(Spec):
 
     @model_validator(mode="after")
     def _memory(self) -> ReplicaSpec:
+        if self.kv_series and self.batching != "iteration":
+            raise ValueError("kv_series: needs batching: iteration (only the iteration engine tracks KV memory)")
         if self.batching != "iteration" or self.kv_cache is False:
             return self
         from swarmsim.catalog.models import find_model

@@ -88,6 +88,8 @@ class RequestRows:
     prompt_tokens: np.ndarray  # int64
     output_tokens: np.ndarray  # int64
     group: np.ndarray  # object (str)
+    #: Prompt block hashes per row (object: tuple of int; Mooncake's ``hash_ids``), or None.
+    blocks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

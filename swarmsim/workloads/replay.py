@@ -69,6 +69,8 @@ def replayed(
     last_t = -math.inf
     for rows in read_rows(spec, scenario, bad):
         fields = _FIELDS[type(rows)]
+        if getattr(rows, "blocks", None) is not None:
+            fields = (*fields, "blocks")  # prompt block hashes (prefix caching)
         submit = rows.submit_s
         if len(submit) and np.isnan(submit).all():
             raise TraceError(bad.file, None, None, f"format {spec.format} has no submit times: it cannot be "

@@ -22,6 +22,8 @@ class RequestBatch:
     origin: list[int]
     prompt: list[int]
     output: list[int]
+    #: Prompt block hashes per request (a trace that carries them, e.g. Mooncake), else None each.
+    blocks: list[tuple[int, ...] | None]
 
 
 def request_batches(
@@ -34,16 +36,17 @@ def request_batches(
         from swarmsim.workloads.replay import replayed
 
         for chunk in replayed(name, spec, scenario, streams, bad or BadRows(spec.trace.on_bad_rows)):
+            blocks = chunk["blocks"].tolist() if "blocks" in chunk else [None] * len(chunk["time"])
             yield RequestBatch(chunk["time"].tolist(), chunk["origin"].tolist(),
                                np.maximum(chunk["prompt_tokens"], 0).astype(np.int64).tolist(),
-                               np.maximum(chunk["output_tokens"], 1).astype(np.int64).tolist())
+                               np.maximum(chunk["output_tokens"], 1).astype(np.int64).tolist(), blocks)
         return
     for times, origin in workload_arrivals(name, spec, scenario, streams):
         n = len(times)
         prompt = np.maximum(np.rint(spec.prompt_tokens.sample(streams.get(f"prompt/{name}"), n)), 0)
         output = np.maximum(np.rint(spec.output_tokens.sample(streams.get(f"output/{name}"), n)), 1)
         yield RequestBatch(times.tolist(), origin.tolist(), prompt.astype(np.int64).tolist(),
-                           output.astype(np.int64).tolist())
+                           output.astype(np.int64).tolist(), [None] * n)
 
 
 def sample_share(spec: InferenceWorkloadSpec, scenario: Scenario) -> float:

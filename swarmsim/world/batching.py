@@ -20,7 +20,9 @@ The rules (docs/serving.md, "Iteration-level serving"):
   token and the next token of every request decoding now; otherwise admission stops (head of
   line).
 - **KV** held by a request = the tokens it has prefilled and produced (the first output token's
-  slot is reserved at admission). Each decode iteration adds one token per decoding request.
+  slot is reserved at admission), and the prompt tokens it found in the replica's prefix cache
+  (block hashes, :mod:`swarmsim.world.prefix_blocks`), which it does not prefill. Each decode
+  iteration adds one token per decoding request.
 - **Preemption** (vLLM's recompute): when the next decode iteration would not fit, the newest
   admitted request gives back all its KV and waits first in line; when admitted again it
   prefills its prompt plus the tokens it had produced, then carries on.
@@ -75,8 +77,10 @@ def chunk_quad_s(profile: ServiceProfile, chunks: list[tuple[int, int]]) -> floa
 class Source(Protocol):
     """The queue a replica admits from (its site's FIFO queue)."""
 
-    def head(self) -> tuple[int, int] | None:
-        """(prompt tokens, output tokens) of the first waiting request, or None."""
+    def head(self) -> tuple[int, ...] | None:
+        """(prompt tokens to prefill, output tokens) of the first waiting request, or None; a
+        third number, when there is one, is prompt tokens it finds in the replica's prefix cache
+        (not prefilled, but held in KV while it runs)."""
         ...
 
     def take(self) -> object:
@@ -153,6 +157,7 @@ class Batcher:
         self.preemptions = 0
         self.batch_area = 0.0  # requests decoding x s, inside the window
         self.kv_area = 0.0  # KV tokens held x s, inside the window
+        self.kv_peak = 0  # most KV tokens held at an iteration boundary since :meth:`mark_peak`
 
     @property
     def admitted(self) -> int:
@@ -174,7 +179,7 @@ class Batcher:
         while len(running) + len(prefilling) < self.max_batch:
             if self.resume:
                 job = self.resume[0]
-                tokens = job.prompt + job.gen
+                tokens = held = job.prompt + job.gen
                 if self.used + tokens + 1 + len(running) > cap:
                     break
                 self.resume.popleft()
@@ -183,9 +188,10 @@ class Batcher:
                 if head is None:
                     break
                 tokens = head[0]
-                if self.used + tokens + 1 + len(running) > cap:
+                held = tokens + head[2] if len(head) > 2 else tokens  # the cached prompt tokens' KV too
+                if self.used + held + 1 + len(running) > cap:
                     break
-                job = Job(source.take(), head[0], head[1], now)  # type: ignore[union-attr]
+                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]
                 job.batch = len(running) + len(prefilling) + 1
                 if self.prefilled and job.output > 1:
                     self.seq += 1
@@ -202,14 +208,16 @@ class Batcher:
             job.seq = self.seq
             job.left = tokens
             job.need = tokens
-            job.kv = tokens + 1
-            self.used += tokens + 1
+            job.kv = held + 1
+            self.used += held + 1
             prefilling.append(job)
         stall = self.chunk is None
         if not (stall and prefilling):
             while running and self.used + len(running) > cap:
                 self._preempt_newest()
         b = len(running)
+        if self.used > self.kv_peak:
+            self.kv_peak = self.used
         self.t0 = now
         self.b = b
         if prefilling:
@@ -287,6 +295,8 @@ class Batcher:
         if not stall_prefill and self.b:
             self.V += self.k
             self.used += self.b * self.k
+            if self.used > self.kv_peak:  # the most a run of decodes holds: at its end
+                self.kv_peak = self.used
             heap = self.heap
             clock = self.V
             while heap and heap[0][0] <= clock:
@@ -363,6 +373,21 @@ class Batcher:
             self.kv_area += 0.5 * (u0 + u1) * span
         else:
             self.kv_area += self.used * span
+
+    def kv_now(self, now: float) -> float:
+        """KV tokens held at ``now`` (inside the iteration in progress: growing linearly with
+        the decodes it runs, as :meth:`_integrate` counts it)."""
+        if self.busy and self.b and not (self.chunks is not None and self.chunk is None) and self.tau > 0:
+            return self.used + self.b * min(self.k, (now - self.t0) / self.tau)
+        return float(self.used)
+
+    def mark_peak(self, now: float) -> int:
+        """The peak KV tokens since the last mark (at iteration boundaries, and at the two
+        ends of the span), and start a new span at ``now``."""
+        level = self.kv_now(now)
+        peak = max(self.kv_peak, math.ceil(level))
+        self.kv_peak = math.ceil(level)
+        return peak
 
     def settle(self, now: float) -> None:
         """Integrate occupancy up to ``now`` without ending what is in progress (end of run)."""

@@ -357,12 +357,14 @@ class ViewBuilder:
 
     def _service_views(self) -> dict[str, ServiceView]:
         out = {}
+        iteration = self.world.services.iteration
         for service in self.world.services.services:
             accepted = service.spec.replica.accepted
             sites = {
                 site.region.name: SiteView(
                     site.region.name, site.serving, site.loading, site.wanted, site.in_service,
                     len(site.queue), site.served,
+                    iteration.occupancy(site) if service.iteration else math.nan,
                 )
                 for site in service.sites
             }

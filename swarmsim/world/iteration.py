@@ -19,7 +19,9 @@ from simpy.events import Timeout
 from swarmsim.metrics.requests import RequestRecorder
 from swarmsim.world.batching import Batcher, Job
 from swarmsim.world.clock import After
-from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Site
+from swarmsim.world.kv_series import KvSeries
+from swarmsim.world.prefix_blocks import BlockCache
+from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Service, Site
 
 #: Drop reason of a request whose prompt plus output exceeds the KV cache (metrics/requests.py).
 NEVER_FITS = 6
@@ -40,6 +42,7 @@ class IterationHost(Protocol):
     """What :class:`IterationServing` needs of :class:`~swarmsim.world.service.Services`."""
 
     warmup: float
+    services: list[Service]
     in_flight: list[int]
     sampled_in_flight: dict[int, tuple]
     track_requests: bool
@@ -68,7 +71,7 @@ class _SiteSource:
         self.site = site
         self.replica: Replica | None = None
 
-    def head(self) -> tuple[int, int] | None:
+    def head(self) -> tuple[int, ...] | None:
         queue = self.site.queue
         timeout = self.site.service.timeout
         now = self.host.env.now
@@ -79,7 +82,12 @@ class _SiteSource:
                 self.host.host.drop(self.site, request, 3)
                 continue
             # a prefill pool serves a request up to its first token
-            return request[3] - self._cached(request[3]), 1 if self.site.service.role == "prefill" else request[4]
+            out = 1 if self.site.service.role == "prefill" else request[4]
+            blocks = self.replica.blocks  # type: ignore[union-attr]
+            if blocks is not None and request[6]:
+                hit = blocks.hit_tokens(request[6], request[3])
+                return request[3] - hit, out, hit
+            return request[3] - self._cached(request[3]), out
         return None
 
     def _cached(self, prompt: int) -> int:
@@ -94,7 +102,14 @@ class _SiteSource:
         request = self.site.queue.popleft()
         replica: Replica = self.replica  # type: ignore[assignment]
         host = self.host.host
-        if self.site.service.prefix_tokens and request[1] >= host.warmup:
+        blocks = replica.blocks
+        if blocks is not None:
+            hashes = request[6] or ()
+            if request[1] >= host.warmup:
+                host.recorder.prefix_hit_tokens += blocks.hit_tokens(hashes, request[3]) if hashes else 0
+                host.recorder.prompt_tokens += request[3]
+            blocks.admit(hashes)
+        elif self.site.service.prefix_tokens and request[1] >= host.warmup:
             rec = host.recorder
             rec.prefix_hit_tokens += self._cached(request[3])
             rec.prompt_tokens += request[3]
@@ -111,6 +126,8 @@ class IterationServing:
         self._after = after
         self.env = env  # the world's clock (``env.now``, s)
         self._sources: dict[int, _SiteSource] = {}
+        #: KV occupancy over time of the replicas of services with ``replica.kv_series`` (or None).
+        self.series: KvSeries | None = KvSeries(host.warmup) if any(s.kv_series for s in host.services) else None
 
     def _source(self, site: Site) -> _SiteSource:
         src = self._sources.get(id(site))
@@ -128,6 +145,8 @@ class IterationServing:
         chunk = spec.chunk_tokens if spec.prefill == "chunked" else None
         replica.engine = Batcher(replica.profile, cap, service.max_batch, chunk, window=self.host.warmup,
                                  prefilled=service.role == "decode")
+        if service.block_tokens and service.role != "decode":  # a decode pool gets its KV from the prefill pool
+            replica.blocks = BlockCache(cap // service.block_tokens, service.block_tokens)
         replica.born = self.env.now
 
     def retire(self, replica: Replica) -> None:
@@ -144,7 +163,31 @@ class IterationServing:
         if engine.cap != math.inf:
             rec.kv_area += engine.kv_area
             rec.kv_capacity_s += engine.cap * life
+            if self.series is not None and replica.site.service.kv_series:
+                self.series.retire(replica, now)
         replica.engine = None
+
+    def sample(self, now: float, services: list[Service]) -> None:
+        """A sample time: the rows of ``kv_cache.csv`` for the interval that ends at ``now``."""
+        replicas = []
+        for service in services:
+            if not service.kv_series:
+                continue
+            for site in service.sites:
+                for replica in site.replicas.values():
+                    engine = replica.engine
+                    if engine is not None and engine.cap != math.inf:
+                        engine.settle(now)
+                        replicas.append(replica)
+        self.series.sample(now, replicas)  # type: ignore[union-attr]
+
+    def occupancy(self, site: Site) -> float:
+        """Mean KV utilization (held / capacity, 0-1) of the site's serving replicas with a KV
+        bound, now (NaN: none)."""
+        now = self.env.now
+        shares = [r.engine.kv_now(now) / r.engine.cap for r in site.replicas.values()
+                  if r.state == SERVING and r.engine is not None and r.engine.cap != math.inf]
+        return sum(shares) / len(shares) if shares else math.nan
 
     # --- requests -------------------------------------------------------------------------------
 

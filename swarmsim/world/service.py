@@ -87,7 +87,7 @@ class Services:
         #: Replicas of ``batching: iteration`` services run an engine (world/iteration.py).
         self.iteration = IterationServing(self, after, world.env)
         self.recorder.iteration = any(s.iteration for s in self.services)
-        self.recorder.prefix_caching = any(s.prefix_tokens for s in self.services)
+        self.recorder.prefix_caching = any(s.prefix_tokens or s.block_tokens for s in self.services)
 
     def __bool__(self) -> bool:
         return bool(self.services)
@@ -321,8 +321,9 @@ class Services:
             bad = w.bad_rows[service.name] = BadRows(service.spec.trace.on_bad_rows)
         for batch in request_batches(service.name, service.spec, w.scenario, w.streams, bad):
             keep = (rng.random(len(batch.time)) < p).tolist() if p < 1.0 else [True] * len(batch.time)
-            for i in range(len(batch.time)):
-                request = (-1, batch.time[i], batch.origin[i], batch.prompt[i], batch.output[i], keep[i])
+            rows = zip([-1] * len(keep), batch.time, batch.origin, batch.prompt, batch.output, keep, batch.blocks,
+                       strict=True)
+            for request in rows:  # (-1, arrival s, origin, prompt, output, sampled, block hashes): Request
                 self._after(request[1] - w.env.now, self._on_request, (service, request))
                 yield None
 
@@ -434,7 +435,7 @@ class Services:
         """Count a completed request (``ttft`` s from arrival, with access and network)."""
         service = site.service
         w = self.world
-        rid, arrival, origin, prompt, output, keep = request
+        rid, arrival, origin, prompt, output, keep = request[:6]
         r = site.region.index
         access = service.access_s[r]
         network = w.rtt[origin][r]
@@ -591,4 +592,6 @@ class Services:
                     rec.slots_busy += site.in_service
                     rec.slots_offered += site.serving * service.max_batch
         self.recorder.interval(time)
+        if self.iteration.series is not None:
+            self.iteration.sample(time, self.services)
 

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from swarmsim.kvcache import kv_capacity_tokens
 from swarmsim.serving import ServiceProfile, draw_sample, profile_for_replica
+from swarmsim.traces.mooncake import BLOCK_TOKENS
 
 if TYPE_CHECKING:
     from swarmsim.rng import Streams
     from swarmsim.scenario import InferenceWorkloadSpec, Scenario
     from swarmsim.world.batching import Batcher
     from swarmsim.world.node import Node, NodeType, Region
+    from swarmsim.world.prefix_blocks import BlockCache
 
 
 class Geography(Protocol):
@@ -36,15 +38,16 @@ LOADING, SERVING, DRAINING, STOPPED, FAILED = 0, 1, 2, 3, 4
 #: Drop reason of a request in service on a replica whose node went down (``on_failure: drop``).
 NODE_FAILED = 5
 
-#: A queued request: (id, arrival s, origin index, prompt tokens, output tokens, sampled).
-Request = tuple[int, float, int, int, int, bool]
+#: A queued request: (id, arrival s, origin index, prompt tokens, output tokens, sampled, prompt
+#: block hashes or None).
+Request = tuple[int, float, int, int, int, bool, tuple[int, ...] | None]
 
 
 class Replica:
     """One model replica on one node."""
 
-    __slots__ = ("action", "active", "born", "engine", "gen", "gpus", "id", "node", "profile", "requests", "since",
-                 "site", "state", "warm")
+    __slots__ = ("action", "active", "blocks", "born", "engine", "gen", "gpus", "id", "node", "profile", "requests",
+                 "since", "site", "state", "warm")
 
     def __init__(self, replica_id: int, site: Site, node: Node, gpus: int, profile: ServiceProfile,
                  now: float) -> None:
@@ -62,6 +65,7 @@ class Replica:
         self.gen = 0  # the engine's latest scheduled boundary (older timeouts are stale)
         self.born = now  # s, serving since
         self.warm = False  # has prefilled the service's shared prefix (prefix caching)
+        self.blocks: BlockCache | None = None  # prefix cache by block hash (world/prefix_blocks.py)
 
 
 class Site:
@@ -126,9 +130,13 @@ class Service:
                     if r.kv_cache is not False else None
                 self.kv_tokens[t.index] = math.inf if cap is None else float(cap)
         self.kv_floor = min(self.kv_tokens.values(), default=math.inf)
-        #: Shared prompt prefix a warm replica does not prefill again (0: no prefix caching).
-        self.prefix_tokens = spec.shared_prefix_tokens if self.iteration and spec.replica.prefix_caching else 0
+        caching = self.iteration and spec.replica.prefix_caching
+        #: Prefix caching by prompt block hash: tokens per block of the trace's hashes (0: not).
+        self.block_tokens = BLOCK_TOKENS.get(spec.trace.format, 0) if caching and spec.trace is not None else 0
+        #: Shared prompt prefix a warm replica does not prefill again (0: none, or block hashes).
+        self.prefix_tokens = spec.shared_prefix_tokens if caching and not self.block_tokens else 0
         self.kv_floor -= self.prefix_tokens  # a cold replica holds the prefix and the whole prompt
+        self.kv_series = self.iteration and spec.replica.kv_series  # rows of kv_cache.csv (world/kv_series.py)
         self.sites = [Site(self, r) for r in world.regions]
         #: Disaggregated serving (world/disagg_serving.py): "prefill" or "decode" ("" colocated),
         #: the other pool's service, and the hand-off link (KV bytes per prompt token, bit/s).
