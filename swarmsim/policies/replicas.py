@@ -20,18 +20,16 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from swarmsim.policies.actions import Action, AddReplicas, RemoveReplicas
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.views import ClusterView, SiteView
 from swarmsim.units import Duration
 
 
-class ServeParams(BaseModel):
+class ServeParams(PolicyParams):
     """Ray Serve autoscaling config (defaults from scaling-and-cloud-facts.md §4.3)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     services: list[str] | None = Field(None, description="services to scale; None = all")
     regions: list[str] | None = Field(None, description="regions to scale in; None = active regions")
@@ -45,14 +43,14 @@ class ServeParams(BaseModel):
     look_back_period: Duration = Field(30.0, gt=0, description="s over which ongoing requests are averaged")
 
 
-class ServeAutoscaler:
+class ServeAutoscaler(Policy[ServeParams]):
     """Replicas per service and region toward a target of ongoing requests per replica."""
 
     Params = ServeParams
     default_interval_s = 10.0  # Ray Serve metrics_interval_s (§4.3)
 
-    def __init__(self, params: ServeParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._ongoing: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self._direction: dict[tuple[str, str], tuple[int, float]] = {}  # (sign, since s)
 
