@@ -25,10 +25,10 @@ class BacklogScaler(Policy):
     once the queue has been empty for ``idle_after`` seconds."""
 
     class Params(PolicyParams):
-        node_type: str = Field("a100x8", description="the node type added and removed")
-        max_step: int = Field(4, ge=1, description="nodes added (or removed) per region per decision")
-        idle_after: Duration = Field(900.0, ge=0, description="s without a queue before removing")
-        min_nodes: int = Field(1, ge=0, description="ready nodes never removed, per region")
+        node_type: str = Field(default="a100x8", description="the node type added and removed")
+        max_step: int = Field(default=4, ge=1, description="nodes added (or removed) per region per decision")
+        idle_after: Duration = Field(default=900.0, ge=0, description="s without a queue before removing")
+        min_nodes: int = Field(default=1, ge=0, description="ready nodes never removed, per region")
 
     default_interval_s = 60.0  # s between two decisions unless the scenario gives interval
     reads = frozenset({"active", "pools", "queued_gpus", "max_nodes", "nodes"})  # region fields read

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from my_policy import BacklogScaler  # noqa: E402  (examples/ is not a package)
 
 #: A 3-hour world of 8 one-GPU nodes, for policies that remove half the nodes every hour.
-HALVING = {
+HALVING: dict[str, Any] = {
     "name": "halving", "horizon": "3h", "sample_every": "1h", "regions": {"us-east": {}},
     "node_types": {"a1": {"gpu": "A100-80GB", "gpus": 1, "usd_per_gpu_hour": 2.0}},
     "fleet": {"us-east": {"a1": 8}},
@@ -98,7 +98,8 @@ def test_a_bad_param_is_a_clear_error_naming_the_class_and_field() -> None:
 
 
 def test_every_builtin_uses_the_one_constructor() -> None:
-    for cls in BUILTIN.values():
+    builtins: list[Any] = list(BUILTIN.values())
+    for cls in builtins:
         assert issubclass(cls, Policy) and "__init__" not in vars(cls), cls.__name__
         policy = cls(rng=np.random.default_rng(1))  # defaults validate; state set up by reset()
         assert policy.params == cls.Params()
@@ -199,11 +200,13 @@ def test_the_cli_names_the_field_and_exits_2(tmp_path: Path) -> None:
 
 def test_a_changed_file_is_loaded_again(tmp_path: Path) -> None:
     write(tmp_path, "p.py", "class P:\n    version = 1\n")
-    assert load_class("p.py:P", str(tmp_path)).version == 1
+    first: Any = load_class("p.py:P", str(tmp_path))
+    assert first.version == 1
     assert load_class("p.py:P", str(tmp_path)) is load_class("p.py:P", str(tmp_path))  # loaded once
     write(tmp_path, "p.py", "class P:\n    version = 22\n")
     os.utime(tmp_path / "p.py", ns=(0, 10**18))  # a new modification time, whatever the clock's resolution
-    assert load_class("p.py:P", str(tmp_path)).version == 22
+    changed: Any = load_class("p.py:P", str(tmp_path))
+    assert changed.version == 22 and changed is not first
 
 
 # --- check_policy: each kind of mistake, a PolicyError, never an assert ------------------------
@@ -380,7 +383,7 @@ def test_check_policy_checks_under_python_dash_o() -> None:
 
 #: Two 8-GPU nodes at t = 0 and three 8-GPU jobs arriving at t = 0, 1, 2 s for 10 h: from t = 2 s
 #: both nodes are full (16 busy GPUs) and one job waits (8 queued GPUs).
-FULL = {
+FULL: dict[str, Any] = {
     "name": "full", "horizon": "1h", "regions": {"us-east": {}},
     "node_types": {"a100x8": {"gpu": "A100-80GB", "gpus": 8, "usd_per_gpu_hour": 3.43,
                               "provision_time": {"dist": "constant", "value": "4m"}}},
@@ -415,9 +418,10 @@ def test_the_testing_helpers_give_the_decision_of_a_full_run(policy: str, params
         spec = {"kind": "horizontal", "strategy": "target-tracking", **params}
     res = swarmsim.simulate({**FULL, "policies": [spec]})
     first = res.actions.iloc[0]
-    by_hand = FakeClock.every(cls).decide(cls(params), the_same_world_by_hand())  # at t = interval
+    clock = FakeClock.every(cls)
+    by_hand = clock.decide(cls(params), the_same_world_by_hand())
     assert by_hand == [expected]
-    assert first["time_decided_s"] == cls.default_interval_s  # the first decision, as FakeClock's
+    assert first["time_decided_s"] == clock.now_s == cls.default_interval_s  # the first decision
     assert (first["action"], first["region"], first["node_type"], first["count"], first["reason"]) == (
         "AddNodes", expected.region, expected.node_type, expected.count, expected.reason)
 

@@ -102,7 +102,7 @@ def forbidden_imports(source: str) -> list[tuple[int, str]]:
                 names = [node.args[0].value]
         hits = [n for n in names if bad(n)]
         if hits:
-            found.append((node.lineno, hits[0]))
+            found.append((getattr(node, "lineno", 0), hits[0]))
     return found
 
 
@@ -136,7 +136,7 @@ def check_policy(cls: type, params: dict[str, Any] | None = None) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}"
                              for e in err.errors(include_url=False))
         raise PolicyError(f"{name}.Params does not validate {what}: {problems}") from None
-    init = inspect.signature(cls.__init__).parameters
+    init = inspect.signature(cls).parameters  # of __init__, without self
     if "rng" not in init or init["rng"].kind is not inspect.Parameter.KEYWORD_ONLY:
         raise PolicyError(f"{name}.__init__ must take rng as a keyword-only argument: "
                           f"def __init__(self, params, *, rng)")
