@@ -1,6 +1,6 @@
 """Horizontal scaling: add and remove whole nodes of one type in a region's pool.
 
-Four strategies, each a plain policy class (see :mod:`swarmsim.policies.protocol`):
+Four strategies, each a :class:`~swarmsim.policies.base.Policy` (see :mod:`swarmsim.policies.protocol`):
 
 - :class:`Threshold`: AWS step scaling with alarms over consecutive periods and a cooldown.
 - :class:`TargetTracking`: Kubernetes HPA semantics (ratio to a target, tolerance,
