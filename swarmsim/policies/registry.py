@@ -142,7 +142,10 @@ def _load_file(where: str, folder: str | None) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # a syntax error or a failing import in the user's file
-        del sys.modules[name]
+        if cached is not None:
+            sys.modules[name] = cached[1]  # the last version that loaded stays the module
+        else:
+            del sys.modules[name]
         line = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
         raise ValueError(f"cannot load {where!r}: {type(err).__name__}: {err}{line}") from None
     _FILES[file] = (mtime, module)
