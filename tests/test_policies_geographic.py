@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from swarmsim.policies import check_policy
 from swarmsim.policies.actions import AddNodes, CloseRegion, OpenRegion, RemoveNodes
 from swarmsim.policies.geographic import (
     ExpandOnLatency,
@@ -18,8 +19,7 @@ from swarmsim.policies.geographic import (
     origin_jurisdictions,
     sun_weight,
 )
-from swarmsim.policies.protocol import check_policy
-from tests.policy_views import cluster, node_type, pool, region, workload
+from swarmsim.policies.testing import cluster, node_type, pool, region, workload
 
 HOUR = 3600.0
 A100X8 = node_type("a100x8")

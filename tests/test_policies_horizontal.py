@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from swarmsim.policies import check_policy
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
 from swarmsim.policies.horizontal import (
     Predictive,
@@ -21,7 +22,6 @@ from swarmsim.policies.horizontal import (
     ThresholdParams,
     managed_pools,
 )
-from swarmsim.policies.protocol import check_policy
 from swarmsim.policies.views import ClusterView, NodeTypeView, PendingView, PoolView, RegionView
 
 A100, H100 = "A100-80GB", "H100-SXM"

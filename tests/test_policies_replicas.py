@@ -10,9 +10,10 @@ import pytest
 from builders import scenario
 
 import swarmsim
+from swarmsim.policies import check_policy
 from swarmsim.policies.actions import AddReplicas, RemoveReplicas
-from swarmsim.policies.protocol import check_policy, example_views
 from swarmsim.policies.replicas import ServeAutoscaler
+from swarmsim.policies.testing import example_views
 from swarmsim.policies.views import ClusterView, ServiceView, SiteView
 
 

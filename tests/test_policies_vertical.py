@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from swarmsim.policies import check_policy
 from swarmsim.policies.actions import ResizeNodes
 from swarmsim.policies.common import (
     accepts,
@@ -19,7 +20,7 @@ from swarmsim.policies.common import (
     regions_in,
     supply_room,
 )
-from swarmsim.policies.protocol import check_policy
+from swarmsim.policies.testing import cluster, node_type, pool, region
 from swarmsim.policies.vertical import (
     DecayingHistogram,
     Recommender,
@@ -27,7 +28,6 @@ from swarmsim.policies.vertical import (
     node_size,
 )
 from swarmsim.policies.views import PendingView
-from tests.policy_views import cluster, node_type, pool, region
 
 A100 = ("A100-80GB",)
 A100X8 = node_type("a100x8", gpus=8, max_gpus=16, multi_node=False)  # no interconnect

@@ -12,7 +12,7 @@ from builders import poisson_jobs, scenario
 from test_properties import check_invariants
 
 import swarmsim
-from swarmsim.policies.protocol import check_policy
+from swarmsim.policies import check_policy
 from swarmsim.policies.registry import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[1]

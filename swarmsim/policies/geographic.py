@@ -12,10 +12,10 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from swarmsim.policies.actions import Action, AddNodes, CloseRegion, OpenRegion, RemoveNodes
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.common import Sample, held_s, live_nodes, record, regions_in, supply_room
 from swarmsim.policies.views import ClusterView, NodeTypeView, RegionView, WorkloadView
 from swarmsim.units import Duration, Fraction
@@ -89,10 +89,8 @@ def delay_text(region: RegionView) -> str:
 # --- ExpandOnLatency --------------------------------------------------------------------------
 
 
-class ExpandOnLatencyParams(BaseModel):
+class ExpandOnLatencyParams(PolicyParams):
     """Parameters of :class:`ExpandOnLatency`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Assumption: a batch-job start-delay SLO; the reference gives request SLOs only (§9.1).
     slo_start_delay_p95: Duration = Field(1800.0, gt=0, description="s, p95 of network delay + "
@@ -108,7 +106,7 @@ class ExpandOnLatencyParams(BaseModel):
     cooldown: Duration = Field(3600.0, ge=0, description="s between two openings for one origin")
 
 
-class ExpandOnLatency:
+class ExpandOnLatency(Policy[ExpandOnLatencyParams]):
     """Open the nearest region that residency allows when a user region's jobs wait too long or
     cannot start; close the regions it opened once they idle."""
 
@@ -119,8 +117,8 @@ class ExpandOnLatency:
     reads = frozenset({"active", "origin_start_delay_p95_s", "origin_jobs_blocked", "jurisdiction", "max_nodes",
                        "nodes", "gpus_busy", "gpus_ready", "queued_jobs"})
 
-    def __init__(self, params: ExpandOnLatencyParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._opened: dict[str, float] = {}  # region -> time_s this policy opened it
         self._utilization: dict[str, deque[Sample]] = {}  # opened region -> (time_s, utilization)
         self._last_open: dict[str, float] = {}  # origin -> time_s of its last opening
@@ -201,10 +199,8 @@ def apportion(total: int, weights: Sequence[float]) -> list[int]:
     return shares
 
 
-class FollowTheSunParams(BaseModel):
+class FollowTheSunParams(PolicyParams):
     """Parameters of :class:`FollowTheSun`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     node_type: str | None = Field(None, description="type of the nodes moved; None = first type")
     regions: list[str] | None = Field(None, description="regions sharing the nodes; None = active")
@@ -217,14 +213,11 @@ class FollowTheSunParams(BaseModel):
     max_moves_per_call: int = Field(4, ge=1, description="nodes added (and removed) per call")
 
 
-class FollowTheSun:
+class FollowTheSun(Policy[FollowTheSunParams]):
     """Shift a fixed number of nodes among regions toward those in their local daytime."""
 
     Params = FollowTheSunParams
     default_interval_s = 3600.0
-
-    def __init__(self, params: FollowTheSunParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
 
     def decide(self, view: ClusterView) -> list[Action]:
         p = self.params
@@ -263,10 +256,8 @@ class FollowTheSun:
 # --- ResidencyFirst ---------------------------------------------------------------------------
 
 
-class ResidencyFirstParams(BaseModel):
+class ResidencyFirstParams(PolicyParams):
     """Parameters of :class:`ResidencyFirst`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Assumption: twice expand-on-latency's SLO; residency gaps are fixed by this policy only.
     slo_start_delay_p95: Duration = Field(3600.0, gt=0, description="s, p95 of network delay + "
@@ -280,7 +271,7 @@ class ResidencyFirstParams(BaseModel):
                                "(workload, origin)")
 
 
-class ResidencyFirst:
+class ResidencyFirst(Policy[ResidencyFirstParams]):
     """Give data-resident work capacity inside its jurisdictions: when jobs restricted to some
     jurisdictions wait or are blocked and no allowed region holds usable nodes, open the nearest
     allowed region and add nodes there."""
@@ -288,8 +279,8 @@ class ResidencyFirst:
     Params = ResidencyFirstParams
     default_interval_s = 300.0
 
-    def __init__(self, params: ResidencyFirstParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._last_open: dict[tuple[str, str], float] = {}  # (workload, origin) -> time_s
 
     def decide(self, view: ClusterView) -> list[Action]:

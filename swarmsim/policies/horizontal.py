@@ -1,6 +1,6 @@
 """Horizontal scaling: add and remove whole nodes of one type in a region's pool.
 
-Four strategies, each a plain policy class (see :mod:`swarmsim.policies.protocol`):
+Four strategies, each a :class:`~swarmsim.policies.base.Policy` (see :mod:`swarmsim.policies.protocol`):
 
 - :class:`Threshold`: AWS step scaling with alarms over consecutive periods and a cooldown.
 - :class:`TargetTracking`: Kubernetes HPA semantics (ratio to a target, tolerance,
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from pydantic import AliasChoices, Field, model_validator
 
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
+from swarmsim.policies.base import Policy
 from swarmsim.policies.common import PoolKey
 from swarmsim.policies.pools import (
     EPS,
@@ -90,7 +90,7 @@ class ThresholdParams(MetricParams):
         return self
 
 
-class Threshold:
+class Threshold(Policy[ThresholdParams]):
     """Step scaling: add (remove) ``step`` nodes after ``evaluation_periods`` calls above
     ``upper`` (below ``lower``), then wait out a cooldown (AWS step scaling)."""
 
@@ -98,8 +98,8 @@ class Threshold:
     default_interval_s = 60.0  # facts §5: 1-minute alarm datapoints
     reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})  # region fields read
 
-    def __init__(self, params: ThresholdParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._above: dict[PoolKey, int] = {}
         self._below: dict[PoolKey, int] = {}
         self._last_action_s: dict[PoolKey, float] = {}
@@ -158,7 +158,7 @@ class PredictiveParams(PoolParams):
     )  # facts §5: up to 14 days
 
 
-class Predictive:
+class Predictive(Policy[PredictiveParams]):
     """Forecast each pool's demand GPUs (busy + pending) for the hour that starts after the
     lead time as the mean of the same hour on past days, and add nodes ahead of it; never
     removes nodes (AWS predictive scaling, ForecastAndScale)."""
@@ -167,8 +167,8 @@ class Predictive:
     default_interval_s = 300.0  # facts §5: 5-minute pre-launch granularity
     reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})  # region fields read
 
-    def __init__(self, params: PredictiveParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._first_s: dict[PoolKey, float] = {}
         self._hours: dict[PoolKey, dict[int, tuple[float, int]]] = {}  # hour -> (sum, samples)
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from swarmsim.policies.base import PolicyParams
 from swarmsim.policies.common import PoolKey, empty_pool, live_nodes, pending_gpus, regions_in, supply_room
 from swarmsim.policies.views import ClusterView, NodeTypeView, PoolView, RegionView
 
@@ -36,10 +37,8 @@ EPS = 1e-9  # ratios that are integers on paper must not round up from float noi
 # --- parameters shared by every strategy ------------------------------------------------------
 
 
-class PoolParams(BaseModel):
+class PoolParams(PolicyParams):
     """Which pools a horizontal policy manages, and their bounds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     regions: list[str] | None = Field(
         None, description="regions to manage; None = every active region of the view"

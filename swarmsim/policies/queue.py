@@ -10,10 +10,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
+from swarmsim.policies.base import Policy
 from swarmsim.policies.common import PoolKey, Sample, accepts, pool_of, record, regions_in
 from swarmsim.policies.pools import ManagedPool, PoolParams
 from swarmsim.policies.views import ClusterView, NodeTypeView, PendingView, PoolView, RegionView
@@ -138,7 +138,7 @@ def _largest_ready_gpus(pool: PoolView) -> int:
     return max((g for g, n in enumerate(pool.nodes_by_gpus) if n), default=0)
 
 
-class QueueScaler:
+class QueueScaler(Policy[QueueScalerParams]):
     """Cluster Autoscaler: add nodes for pending jobs that the free and provisioning capacity
     cannot absorb (binpacking, then an expander picks the node type); remove nodes that stayed
     below the utilization threshold for the unneeded time. Nodes on order (a node type's lead
@@ -148,8 +148,8 @@ class QueueScaler:
     Params = QueueScalerParams
     default_interval_s = 10.0  # facts §2.1: scan-interval 10 s
 
-    def __init__(self, params: QueueScalerParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._last_add_s: dict[str, float] = {}  # region -> time of this policy's last scale-up
         self._unneeded: dict[PoolKey, deque[Sample]] = {}  # (time, unneeded nodes)
 

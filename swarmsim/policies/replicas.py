@@ -31,18 +31,16 @@ import math
 from collections import deque
 from typing import Literal
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from swarmsim.policies.actions import Action, AddReplicas, RemoveReplicas
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.views import ClusterView, SiteView
 from swarmsim.units import Duration
 
 
-class ServeParams(BaseModel):
+class ServeParams(PolicyParams):
     """Ray Serve autoscaling config (defaults from scaling-and-cloud-facts.md §4.3)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     services: list[str] | None = Field(None, description="services to scale; None = all")
     regions: list[str] | None = Field(None, description="regions to scale in; None = active regions")
@@ -63,14 +61,14 @@ class ServeParams(BaseModel):
         description="metric kv_occupancy: mean KV utilization per replica to aim at, 0-1")
 
 
-class ServeAutoscaler:
+class ServeAutoscaler(Policy[ServeParams]):
     """Replicas per service and region toward a target of ongoing requests per replica."""
 
     Params = ServeParams
     default_interval_s = 10.0  # Ray Serve metrics_interval_s (§4.3)
 
-    def __init__(self, params: ServeParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._ongoing: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self._direction: dict[tuple[str, str], tuple[int, float]] = {}  # (sign, since s)
 

@@ -10,10 +10,10 @@ orders ahead of a lead time.
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmsim.policies.actions import Action, AddNodes
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.views import ClusterView
 from swarmsim.units import Duration
 
@@ -31,26 +31,24 @@ class Order(BaseModel):
     count: int = Field(ge=1)
 
 
-class ScheduleParams(BaseModel):
+class ScheduleParams(PolicyParams):
     """A list of orders, placed at their time or ahead of it by the lead time."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     orders: list[Order] = Field(default_factory=list, description="the purchase schedule (none: no orders)")
     ahead: bool = Field(False, description="place each order its node type's lead time + mean provisioning "
                                            "time before at, so that the nodes are ready at at")
 
 
-class Schedule:
+class Schedule(Policy[ScheduleParams]):
     """Orders nodes at scheduled times; with ``ahead``, early by each node type's lead time."""
 
     Params = ScheduleParams
     default_interval_s = 60.0
     reads: frozenset[str] = frozenset()  # region fields read: none (docs/policies.md)
 
-    def __init__(self, params: ScheduleParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
-        self._placed = [False] * len(params.orders)
+    def reset(self) -> None:
+        """Forget which orders were placed (called by the constructor)."""
+        self._placed = [False] * len(self.params.orders)
 
     def when(self, order: Order, view: ClusterView) -> float:
         """When ``order`` is placed, s (``at``, or earlier by the lead and provisioning time)."""

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict
-
 from swarmsim.policies.actions import Action
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.views import ClusterView
 
 
-class StaticParams(BaseModel):
+class StaticParams(PolicyParams):
     """No parameters."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class Static:
+class Static(Policy[StaticParams]):
     """No scaling: the baseline every comparison needs."""
 
     Params = StaticParams
     default_interval_s = 3600.0
-    reads: frozenset[str] = frozenset()  # region fields read (docs/policies.md, "What a policy reads")
-
-    def __init__(self, params: StaticParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    reads = frozenset[str]()  # region fields read (docs/policies.md, "What a policy reads")
 
     def decide(self, view: ClusterView) -> list[Action]:
         return []

@@ -10,10 +10,10 @@ import math
 from collections import deque
 from typing import NamedTuple
 
-import numpy as np
 from pydantic import AliasChoices, Field
 
 from swarmsim.policies.actions import Action, AddNodes, RemoveNodes
+from swarmsim.policies.base import Policy
 from swarmsim.policies.common import PoolKey, pending_gpus
 from swarmsim.policies.pools import ManagedMemo, ManagedPool, MetricParams, ceil_ratio, fmt_value, managed_triples
 from swarmsim.policies.views import ClusterView, NodeTypeView, PoolView, RegionView
@@ -96,7 +96,7 @@ class TargetTrackingParams(MetricParams):
     scale_down_period: Duration = Field(15.0, gt=0, le=1800, description="s; scale-down policy period")
 
 
-class TargetTracking:
+class TargetTracking(Policy[TargetTrackingParams]):
     """Horizontal scaling toward a target GPU share (Kubernetes HPA semantics): desired =
     ceil(ratio x ready nodes), tolerance, stabilization windows, then rate limits."""
 
@@ -105,8 +105,8 @@ class TargetTracking:
     #: Region fields read: which regions, their pools and queued shapes, supply for headroom.
     reads = frozenset({"active", "pools", "pending", "max_nodes", "nodes"})
 
-    def __init__(self, params: TargetTrackingParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._recommendations: dict[PoolKey, deque[tuple[float, int]]] = {}
         self._windows: dict[PoolKey, _Windows | None] = {}  # None: time went back, scan instead
         self._events: dict[PoolKey, deque[tuple[float, int]]] = {}  # (time, +added / -removed)

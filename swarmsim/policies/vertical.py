@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from swarmsim.policies.actions import Action, ResizeNodes
+from swarmsim.policies.base import Policy, PolicyParams
 from swarmsim.policies.common import (
     PoolKey,
     Sample,
@@ -93,10 +94,8 @@ def needs_resize(shape: PendingView, region: RegionView, view: ClusterView) -> b
 # --- UpgradeOnDemand --------------------------------------------------------------------------
 
 
-class UpgradeOnDemandParams(BaseModel):
+class UpgradeOnDemandParams(PolicyParams):
     """Parameters of :class:`UpgradeOnDemand`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     regions: list[str] | None = Field(None, description="regions whose pools it may resize; None = all")
     node_types: list[str] | None = Field(
@@ -130,7 +129,7 @@ class UpgradeOnDemandParams(BaseModel):
         return self
 
 
-class UpgradeOnDemand:
+class UpgradeOnDemand(Policy[UpgradeOnDemandParams]):
     """Vertical scaling on demand: grow nodes while jobs that only a grown node can hold
     outnumber the grown nodes, move a busy pool to a faster GPU, shrink big nodes back when
     they idle and no big job waits."""
@@ -139,8 +138,8 @@ class UpgradeOnDemand:
     default_interval_s = 60.0
     reads = frozenset({"active", "pools", "pending"})  # region fields read
 
-    def __init__(self, params: UpgradeOnDemandParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._utilization: dict[PoolKey, deque[Sample]] = {}  # per pool: (time_s, utilization)
         self._last_resize: dict[PoolKey, float] = {}  # per pool: time_s of the last resize
         self._upsizing: dict[PoolKey, list[list[int]]] = {}  # per pool: [gpus, nodes] sent, oldest first
@@ -385,10 +384,8 @@ class Recommendation:
     history_s: float  # span of the samples behind it
 
 
-class RecommenderParams(BaseModel):
+class RecommenderParams(PolicyParams):
     """Parameters of :class:`Recommender`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     regions: list[str] | None = Field(None, description="regions whose pools it watches; None = all")
     node_types: list[str] | None = Field(None, description="node types it watches; None = all")
@@ -412,15 +409,15 @@ class RecommenderParams(BaseModel):
     update_mode: Literal["recreate", "off"] = "recreate"
 
 
-class Recommender:
+class Recommender(Policy[RecommenderParams]):
     """VPA-style recommender and updater for node size: per pool, a decaying histogram of the
     GPUs per node that the pool's demand asks for; resizes nodes that fall outside the bounds."""
 
     Params = RecommenderParams
     default_interval_s = 60.0  # VPA recommender-interval and updater-interval 1 min (§3.1, §3.2)
 
-    def __init__(self, params: RecommenderParams, *, rng: np.random.Generator) -> None:
-        self.params, self.rng = params, rng
+    def reset(self) -> None:
+        """Forget all history (called by the constructor)."""
         self._demand: dict[PoolKey, DecayingHistogram] = {}
         self.recommendations: dict[PoolKey, Recommendation] = {}  # readable in every update mode
 

@@ -10,6 +10,7 @@ order of the file's sections, so a scenario with several problems reports them a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -41,6 +42,7 @@ class Scenario(Protocol):
     policies: list[PolicySpec]
     limits: LimitsSpec
     failures: FailuresSpec
+    source: str | None
 
     def node_types_for(self, work: JobsWorkloadSpec | InferenceWorkloadSpec) -> list[str]: ...
 
@@ -156,8 +158,10 @@ def check_fleet(s: Scenario, problems: Problems) -> None:
 
 def check_policies(s: Scenario, problems: Problems) -> None:
     """Resolve each policy's class and validate its parameters with its own ``Params``."""
+    folder = str(Path(s.source).parent) if s.source else None
     for i, spec in enumerate(s.policies):
         base = f"policies.{i}"
+        spec._folder = folder  # relative file.py class paths start at the scenario's folder
         try:
             cls = spec.policy_class()
         except ValueError as err:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from swarmsim.scenario.common import PositiveDuration, Spec
 
@@ -22,15 +22,33 @@ class PolicySpec(Spec):
 
     kind: Literal["static", "horizontal", "vertical", "geographic", "custom"]
     strategy: str | None = None
-    class_path: str | None = Field(None, alias="class", description="module:Class, for kind: custom")
+    class_path: str | None = Field(None, alias="class", description=(
+        "for kind: custom, module:Class (importable) or path/to/file.py:Class (relative to the "
+        "scenario file); from Python also the class object"))
     interval: PositiveDuration | None = Field(None, description="s between decisions; default per policy")
     params: dict[str, Any] = Field(default_factory=dict)
 
+    #: The folder a relative ``file.py`` class path starts from: the scenario file's, set by the
+    #: scenario's checks (:func:`swarmsim.scenario.checks.check_policies`); None: the working directory.
+    _folder: str | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _class_object(cls, data: Any) -> Any:
+        """A class object given from Python becomes the name the scenario records (and finds it by)."""
+        if isinstance(data, dict):
+            for key in ("class", "class_path"):
+                if isinstance(data.get(key), type):
+                    from swarmsim.policies.registry import class_name
+
+                    data = {**data, key: class_name(data[key])}
+        return data
+
     def policy_class(self) -> type:
-        """The class this spec names (built-in table or ``module:Class``)."""
+        """The class this spec names (built-in table, ``module:Class``, ``file.py:Class``)."""
         from swarmsim.policies.registry import resolve
 
-        return resolve(self.kind, self.strategy, self.class_path)
+        return resolve(self.kind, self.strategy, self.class_path, self._folder)
 
     def interval_s(self) -> float:
         """Seconds between two decisions of this policy."""
