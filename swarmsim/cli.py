@@ -9,18 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError
+from swarmsim.jsonvalues import json_scalar
 from swarmsim.render import (
     ProgressBar,
     SweepProgress,
-    fmt,
     interval_note,
-    json_value,
+    render_comparison,
+    render_formats,
     render_intervals,
     render_summary,
     render_trace,
@@ -43,13 +45,38 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ScenarioError as err:
-        print(err.format(), file=sys.stderr)
+        print(in_flags(err, args).format(), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; no run folder was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+#: Library parameters whose flag is not ``--`` and the name with dashes.
+FLAG_OF = {"fmt": "--format", "overrides": "--set"}
+
+
+def in_flags(err: ScenarioError, args: argparse.Namespace) -> ScenarioError:
+    """An :class:`~swarmsim.errors.ArgumentError` in the command line's words: a parameter of
+    this command named as its flag, as the path (``max_runs`` -> ``--max-runs``) and in the message
+    (``vary=fleet`` -> ``--vary fleet``, ``resume=True`` -> ``--resume``); other errors unchanged."""
+    if not isinstance(err, ArgumentError):
+        return err
+    known = set(vars(args)) | set(FLAG_OF)
+
+    def flag(name: str) -> str:
+        return FLAG_OF.get(name, "--" + name.replace("_", "-"))
+
+    def spoken(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        if name not in known:
+            return m.group(0)
+        return flag(name) + ("" if value in ("", "True") else f" {value}")
+
+    return ScenarioError(err.file, [(flag(p) if p in known else p, re.sub(r"\b([a-z][a-z_]*)=([\w.-]*)", spoken, m))
+                                    for p, m in err.problems])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,7 +214,7 @@ def _load(path: str | None, seed: int | None, sets: list[str]) -> Scenario:
     try:
         overrides = parse_overrides(sets)
     except ScenarioError as err:
-        raise ScenarioError(str(path or builtin_scenario()), err.problems) from None
+        raise err.moved(str(path or builtin_scenario())) from None
     if seed is not None:
         overrides["seed"] = seed
     return load_scenario(path or builtin_scenario(), overrides)
@@ -206,7 +233,7 @@ def _run(args: argparse.Namespace) -> int:
                          format=args.table_format)
     report = "" if args.no_report else f"report:  {Path(folder) / 'report.html'}  (open it in a browser)\n"
     if args.json:
-        print(json.dumps({k: json_value(v) for k, v in result.summary.items()}, indent=2))
+        print(json.dumps({k: json_scalar(v) for k, v in result.summary.items()}, indent=2))
         print(f"{report}results: {folder}", file=sys.stderr)
     else:
         title = f"{scenario.name} (seed {scenario.seed})"
@@ -289,9 +316,7 @@ def _trace_summary(args: argparse.Namespace) -> Any:
 def _trace_formats(args: argparse.Namespace) -> int:
     from swarmsim.traces.formats import FORMATS
 
-    for name in sorted(FORMATS):
-        fmt = FORMATS[name]
-        print(f"{name:<28} {fmt.kind:<9} {fmt.description}")
+    print(render_formats(FORMATS))
     return 0
 
 
@@ -449,13 +474,7 @@ def _compare(args: argparse.Namespace) -> int:
     print(render_intervals(summary))
     print(interval_note(summary))
     for b in others:
-        cmp = compare(table, a, b, args.metric)
-        print(f"\npoint {b} - point {a} (paired over common seeds)")
-        width = max(len(m) for m in args.metric)
-        for _, r in cmp.iterrows():
-            m = r["metric"]
-            print(f"  {m:<{width}}  diff {fmt(m, r['mean_diff']):>12}  95 % CI [{fmt(m, r['ci_low'])}, "
-                  f"{fmt(m, r['ci_high'])}] ({r['ci_method']})  p = {r['p_value']:.3g}  n = {r['n']}  {r['verdict']}")
+        print("\n" + render_comparison(compare(table, a, b, args.metric), a, b))
     return 0
 
 

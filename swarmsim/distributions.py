@@ -12,7 +12,6 @@ that holds the distribution gives the meaning. Shape parameters (``sigma``, ``cv
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Annotated, Literal, Self
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from swarmsim.errors import did_you_mean
 from swarmsim.units import Quantity, format_number
 
 __all__ = [
@@ -321,9 +321,7 @@ def _check_dist_name(value: object) -> object:
         )
     name = value["dist"]
     if not isinstance(name, str) or name not in DIST_NAMES:
-        close = difflib.get_close_matches(str(name), DIST_NAMES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown dist {name!r}: expected one of {allowed}{hint}")
+        raise ValueError(f"unknown dist {name!r}: expected one of {allowed}{did_you_mean(str(name), DIST_NAMES)}")
     return value
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,35 @@ def render_intervals(summary: Any) -> str:
             r = group[group["metric"] == m].iloc[0]
             line.append(f"{fmt(m, r['mean'])} [{fmt(m, r['ci_low'])}, {fmt(m, r['ci_high'])}]")
         cells.append(line)
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return "\n".join("  " + "  ".join(c.rjust(w) if i >= 1 + len(params) else c.ljust(w)
-                                      for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-                     for row in cells)
+    return text_table(cells, right=range(1 + len(params), len(cells[0])))
+
+
+def text_table(rows: list[list[str]], right: Iterable[int] = (), indent: str = "  ") -> str:
+    """Rows of cells (the first row the header) as aligned plain text: every column as wide as
+    its widest cell, two spaces between columns, the columns numbered in ``right`` right-aligned
+    (numbers), the others left-aligned; trailing spaces stripped. The one table layout of the
+    CLI's output (sweep intervals, plans, comparisons, trace formats)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    shift = set(right)
+    return "\n".join(indent + "  ".join(c.rjust(w) if i in shift else c.ljust(w)
+                                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+                     for row in rows)
+
+
+def render_comparison(comparison: Any, a: int, b: int) -> str:
+    """A :func:`~swarmsim.experiments.stats.compare` table as text: per metric, the paired
+    difference point ``b`` - point ``a``, its interval, method, p-value, pairs and verdict."""
+    rows = [["metric", "diff", "95 % CI", "method", "p", "n", "verdict"]]
+    for _, r in comparison.iterrows():
+        m = r["metric"]
+        rows.append([m, fmt(m, r["mean_diff"]), f"[{fmt(m, r['ci_low'])}, {fmt(m, r['ci_high'])}]", r["ci_method"],
+                     f"{r['p_value']:.3g}", str(r["n"]), r["verdict"]])
+    return f"point {b} - point {a} (paired over common seeds)\n" + text_table(rows, right=(1, 2, 4, 5))
+
+
+def render_formats(formats: dict[str, Any]) -> str:
+    """The trace formats swarmsim reads: name, kind (jobs, requests, nodes) and what each is."""
+    return text_table([[name, f.kind, f.description] for name, f in sorted(formats.items())], indent="")
 
 
 def interval_note(summary: Any) -> str:
@@ -116,11 +142,6 @@ def interval_note(summary: Any) -> str:
             "logit-t": "t on the logit of the mean (shares)"}
     used = list(dict.fromkeys(summary["ci_method"])) if "ci_method" in summary.columns else ["t"]
     return "  intervals: " + "; ".join(f"{m} = {what.get(m, m)}" for m in used) + " (docs/experiments.md)"
-
-
-def json_value(value: Any) -> Any:
-    """A figure for JSON output: NaN and infinities become None (null)."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 #: The unit words :func:`duration_text` prints for the suffixes of ``format_duration``.
@@ -318,9 +339,12 @@ __all__ = [
     "StatusLine",
     "SweepProgress",
     "fmt",
-    "json_value",
+    "interval_note",
     "progress_wanted",
+    "render_comparison",
+    "render_formats",
     "render_intervals",
     "render_summary",
     "render_trace",
+    "text_table",
 ]

@@ -7,25 +7,18 @@ import math
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from swarmsim.atomic import partial_dir, replace_dir
 from swarmsim.errors import ScenarioError
-from swarmsim.results_io import write_extras, write_table
+from swarmsim.jsonvalues import json_tree
+from swarmsim.results_io import RUN_TABLES, read_table, write_extras, write_table
 from swarmsim.scenario import Scenario
 from swarmsim.version import __version__
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 @dataclass
@@ -58,6 +51,37 @@ class Result:
     request_recorder: Any = field(default=None, repr=False)  # histograms, for latency CDFs
     jobs_file: Path | None = None  # record: stream: every job row, Parquet (``jobs`` holds the sampled rows)
     job_histograms: pd.DataFrame | None = None  # record: stream/aggregate: wait and run time histograms
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> Result:
+        """A run folder read back: its resolved ``scenario.yaml``, the figures of ``summary.json``
+        (null back to NaN) and every table of :data:`~swarmsim.results_io.RUN_TABLES` (Parquet or
+        CSV; empty when absent). There is no request recorder: plots and the report then take the
+        latency CDF from the sampled ``requests`` rows.
+
+        Raises:
+            ScenarioError: ``scenario.yaml`` is missing, or a file cannot be read (naming it).
+        """
+        from swarmsim.scenario import load_scenario
+
+        path = Path(folder)
+        if not (path / "scenario.yaml").is_file():
+            raise ScenarioError(str(path / "scenario.yaml"), [("", "missing: the run folder is incomplete")])
+        scenario = load_scenario(path / "scenario.yaml")
+        try:
+            summary = json.loads((path / "summary.json").read_text())["summary"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ScenarioError(str(path / "summary.json"), [("summary", f"not a swarmsim summary: {err}")]) from None
+        tables: dict[str, pd.DataFrame] = {}
+        for name in RUN_TABLES:
+            try:
+                tables[name] = read_table(path, name)
+            except FileNotFoundError:
+                tables[name] = pd.DataFrame()
+            except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+                raise ScenarioError(str(path / name), [("", f"cannot read the table: {err}")]) from None
+        return cls(scenario=scenario, summary={k: math.nan if v is None else v for k, v in summary.items()},
+                   **tables)
 
     def provenance(self) -> dict[str, Any]:
         """What produced these figures: scenario name and hash, seed, swarmsim version."""
@@ -105,23 +129,22 @@ class Result:
         target = shown.resolve()
         if target.exists() and not (target.is_dir() and (target / "summary.json").is_file()):
             what = "a folder that is not a swarmsim run folder" if target.is_dir() else "a file"
-            raise ScenarioError(str(target), [("", f"--out: the path is {what}; choose a new folder "
+            raise ScenarioError(str(target), [("", f"the path is {what}; choose a new folder "
                                                    "(an existing run folder is replaced)")])
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+            tmp = partial_dir(target)
         except OSError as err:
-            raise ScenarioError(str(target), [("", f"--out: cannot create the run folder: {err}")]) from None
+            raise ScenarioError(str(target), [("", f"cannot create the run folder: {err}")]) from None
         try:
             deterministic = {k: v for k, v in self.summary.items() if k != "wall_time_s"}
-            doc = {"summary": _jsonable(deterministic), "provenance": self.provenance()}
+            doc = {"summary": json_tree(deterministic), "provenance": self.provenance()}
             (tmp / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
             run = {"wall_time_s": self.summary.get("wall_time_s"), "python": platform.python_version(),
                    "platform": platform.platform()}
             (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario.to_yaml())
-            for name in ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
-                         "request_timeseries", "replicas", "failures", "availability", "resilience"):
+            for name in RUN_TABLES:
                 frame: pd.DataFrame = getattr(self, name)
                 write_table(frame, tmp, name, format)
             write_extras(self, tmp)
@@ -130,19 +153,13 @@ class Result:
 
                 save_plots(self, tmp)
             if plots if report is None else report:
-                from swarmsim.report import run_report
+                from swarmsim.report.run import run_report
 
                 run_report(self, tmp)
-            if target.exists():
-                trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-                target.rename(trash / "old")
-                tmp.rename(target)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                tmp.rename(target)
+            replace_dir(tmp, target)
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ScenarioError(str(target), [("", f"--out: cannot write the run folder: {err}")]) from None
+            raise ScenarioError(str(target), [("", f"cannot write the run folder: {err}")]) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -18,6 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+#: The tables of a run folder, in the order ``Result.save`` writes them (each a ``Result`` field).
+RUN_TABLES = ("jobs", "timeseries", "actions", "billing", "breakdown", "requests", "lost",
+              "request_timeseries", "replicas", "failures", "availability", "resilience")
 #: Tables written as Parquet with ``format="parquet"``.
 LARGE_TABLES = ("jobs", "requests", "timeseries", "billing")
 FORMATS = ("csv", "parquet")

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from swarmsim.estimate import check as check_estimate
-from swarmsim.metrics.aggregate_summary import breakdown_aggregate, histograms_frame, summarize_aggregate
+from swarmsim.metrics.aggregate_summary import breakdown_aggregate, headline_figures_aggregate, histograms_frame
 from swarmsim.metrics.frames import (
     actions_frame,
     billing_frame,
@@ -30,7 +30,7 @@ from swarmsim.metrics.pricing import (
 from swarmsim.metrics.requests import request_breakdown, request_figures
 from swarmsim.metrics.resilience import availability_frame, failures_frame, resilience_figures, resilience_table
 from swarmsim.metrics.stream import finish_chunks, sampling_warning
-from swarmsim.metrics.summary import breakdown, summarize
+from swarmsim.metrics.summary import breakdown, headline_figures
 from swarmsim.result import Result
 from swarmsim.scenario import Scenario, load_scenario
 from swarmsim.scenario.sharing import inflation, shares
@@ -77,9 +77,10 @@ def simulate(
                               [t.name for t in world.node_types])
     availability = availability_frame(services.availability())
     figures = (sc, jobs) if agg is None else (agg, jobs.iloc[:0])
-    summary = (summarize if agg is None else summarize_aggregate)(  # type: ignore[operator]
-        *figures, billing, actions, world.events, wall_s, lost, replicas,
-        request_figures(rrec) if services else None, resilience_figures(sc, failures, availability))
+    summary = (headline_figures if agg is None else headline_figures_aggregate)(  # type: ignore[operator]
+        *figures, billing=billing, actions=actions, sim_events=world.events, wall_time_s=wall_s, lost=lost,
+        replicas=replicas, requests=request_figures(rrec) if services else None,
+        resilience=resilience_figures(sc, failures, availability))
     if sc.report is not None and sc.report.figures:  # service levels on request (docs/metrics.md)
         summary.update(level_figures(sc.report.figures, jobs, sc.warmup, sc.horizon, rrec if services else None))
     bill_out, bd = billing, (breakdown(sc, jobs, billing, lost, replicas, request_breakdown(rrec)) if agg is None
@@ -101,7 +102,7 @@ def simulate(
             for reason, count in tally.skipped.most_common():
                 log.warning("workload %s: skipped %d trace rows of %s (%s; first at line %d)", name, count,
                             tally.file, reason, tally.first_line[reason])
-    return Result(
+    result = Result(
         scenario=sc,
         summary=summary,
         jobs=jobs,
@@ -121,3 +122,6 @@ def simulate(
         job_histograms=None if agg is None else histograms_frame(agg),
         kv_cache=kv_cache_frame(services.iteration.series) if services.iteration.series is not None else None,
     )
+    if jobs_file is not None:  # record: stream: the Parquet file lives as long as the Result
+        recorder.writer.keep_until(result)  # type: ignore[attr-defined]
+    return result

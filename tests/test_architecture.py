@@ -49,6 +49,19 @@ def test_units_and_rng_stand_alone() -> None:
         assert not ours, f"{name} imports {ours}"
 
 
+#: SimPy's private attributes of events and environments; the public API (``event.value``,
+#: ``event.ok``, ``event.triggered``, ``event.processed``, ``env.now``) says the same.
+SIMPY_PRIVATE = {"_value", "_ok", "_defused", "_triggered", "_processed", "_callbacks", "_queue", "_eid", "_now",
+                 "_active_proc"}
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_simpy_private_attribute_is_read(path: Path) -> None:
+    seen = sorted(f"{node.attr} (line {node.lineno})" for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, ast.Attribute) and node.attr in SIMPY_PRIVATE)
+    assert not seen, f"{path.name} reads SimPy's private {seen}: use event.value, event.ok, env.now"
+
+
 # --- the import graph: one way everywhere ---------------------------------------------------------
 
 #: Most lines a module of the package may have (docs/architecture.md: small modules).

@@ -15,7 +15,7 @@ import swarmsim
 from swarmsim.cli import builtin_scenario, main
 from swarmsim.errors import ScenarioError
 from swarmsim.estimate import BUDGET_VARIABLE, check, estimate, machine_memory
-from swarmsim.experiments.sweep import plan
+from swarmsim.experiments.sweep import plan_runs
 from swarmsim.scenario import load_scenario
 
 QUICK = builtin_scenario()
@@ -93,7 +93,7 @@ def test_simulate_and_sweep_refuse_the_same_run() -> None:
         swarmsim.simulate(QUICK, overrides=huge)
     assert [w for w, _ in info.value.problems] == ["sample_every"]
     with pytest.raises(ScenarioError) as info:
-        plan(QUICK, {"sample_every": ["10m", "1s"], "horizon": ["30000d"]}, [1])
+        plan_runs(QUICK, {"sample_every": ["10m", "1s"], "horizon": ["30000d"]}, [1])
     [(where, message)] = info.value.problems
     assert where == "sample_every" and "(grid point 1: sample_every=1s, horizon=30000d)" in message
 

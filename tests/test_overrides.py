@@ -12,7 +12,7 @@ import yaml
 
 from swarmsim.cli import builtin_scenario, main
 from swarmsim.errors import ScenarioError
-from swarmsim.experiments.sweep import plan
+from swarmsim.experiments.sweep import plan_runs
 from swarmsim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def step_without_target(tmp_path: Path) -> Path:
 
 
 def test_a_grid_over_the_strategy_keeps_only_written_parameters(tmp_path: Path) -> None:
-    specs = plan(step_without_target(tmp_path), {"policies.0.strategy": ["target-tracking", "queue"]}, [1])
+    specs = plan_runs(step_without_target(tmp_path), {"policies.0.strategy": ["target-tracking", "queue"]}, [1])
     tracking, queue = (s.scenario["policies"][0] for s in specs)
     assert tracking["strategy"] == "target-tracking" and "target_utilization" in tracking["params"]
     assert queue["strategy"] == "queue"

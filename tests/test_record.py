@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,30 @@ def test_stream_writes_every_row(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(rows, full.jobs, check_categorical=False)
     assert (folder / "jobs.csv").is_file() and (folder / "job_histograms.csv").is_file()
     assert len(pd.read_csv(folder / "jobs.csv")) == len(streamed.jobs)
+
+
+def test_stream_temporary_file_lives_as_long_as_the_result(tmp_path: Path) -> None:
+    """The Parquet file of every row is a temporary that the Result owns: there while the Result
+    is (save() copies it), gone once the Result is collected, and none left by a CLI run."""
+    import gc
+
+    streamed = _run("two-regions.yaml", "stream")
+    temp = streamed.jobs_file
+    assert temp is not None and temp.is_file()
+    folder = streamed.save(tmp_path / "run", plots=False)
+    del streamed
+    gc.collect()
+    assert not temp.exists() and not temp.parent.exists()
+    assert (folder / "jobs.parquet").is_file()  # the run folder keeps its copy
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-m", "swarmsim.cli", "run", str(ROOT / "scenarios" / "two-regions.yaml"),
+                           "--set", "record.mode=stream", "--no-plots", "--no-report", "--out", str(tmp_path / "cli")],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cli" / "jobs.parquet").is_file()
+    assert list(scratch.iterdir()) == [], "the run left its temporary Parquet folder behind"
 
 
 def test_record_modes_are_deterministic(tmp_path: Path) -> None:

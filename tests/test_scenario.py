@@ -135,14 +135,14 @@ def test_parse_overrides() -> None:
     }
     with pytest.raises(ScenarioError) as info:
         parse_overrides(["seed"])
-    assert info.value.problems == [("--set", "expected path=value, got 'seed'")]
+    assert info.value.problems == [("overrides", "expected path=value, got 'seed'")]
 
 
 @pytest.mark.parametrize(("path", "value", "where", "phrase"), [
     ("workloads.training.gpus.values.7", "1", "workloads.training.gpus.values.7", "has 4 entries; index 7 is out"),
     ("workloads.training.gpus.values.x", "1", "workloads.training.gpus.values.x", "'x' is not an index"),
     ("seed.deeper", "1", "seed.deeper", "cannot set 'deeper'"),
-    ("a..b", "1", "--set", "dotted path"),
+    ("a..b", "1", "overrides", "dotted path"),
 ])
 def test_bad_override_paths(path: str, value: str, where: str, phrase: str, tmp_path: Path) -> None:
     file = tmp_path / "s.yaml"

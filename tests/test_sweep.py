@@ -22,7 +22,7 @@ from test_theory import erlang_c, mmc_scenario
 
 import swarmsim
 from swarmsim.cli import main
-from swarmsim.experiments import compare, plan, summarize
+from swarmsim.experiments import compare, plan_runs, summarize
 from swarmsim.experiments.sweep import RunSpec, run_one
 
 TESTS = Path(__file__).resolve().parent
@@ -55,7 +55,7 @@ def test_table_shape_params_and_order() -> None:
 
 
 def test_plan_applies_the_point_and_the_seed() -> None:
-    specs = plan(small(seed=99), GRID, [5, 7])
+    specs = plan_runs(small(seed=99), GRID, [5, 7])
     assert [(s.point, s.seed) for s in specs] == [(p, s) for p in range(4) for s in (5, 7)]
     last = specs[-1]
     assert last.scenario["seed"] == 7 and last.scenario["scheduler"]["placement"] == "spread"
@@ -120,7 +120,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     assert "failing on purpose" in err["error"] and err["params"] == {"policies.0.params.fail_at_s": 7200.0}
     assert (tmp_path / "sw/results.csv").is_file()
     # run_one on its own never raises either
-    spec = plan(failing_scenario(), FAILING, [3])[1]
+    spec = plan_runs(failing_scenario(), FAILING, [3])[1]
     assert run_one(spec, None, False)["status"] == "failed"
     # summarize leaves failed runs out
     assert summarize(table, ["cost_usd"])["n"].tolist() == [2, 0]
@@ -176,7 +176,7 @@ def test_a_killed_sweep_resumes_to_the_same_table(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(small(horizon="400h")))
     grid = {"scheduler.placement": ["best-fit", "spread"]}
     out = tmp_path / "sw"
-    specs = plan(path, grid, 15)
+    specs = plan_runs(path, grid, 15)
     proc = subprocess.Popen([str(SWARMSIM), "sweep", str(path), "--grid", "scheduler.placement=best-fit,spread",
                              "--seeds", "15", "--jobs", "1", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -273,7 +273,7 @@ def test_compare_matches_scipy_and_gives_verdicts() -> None:
 def test_runspec_is_plain_picklable_data() -> None:
     import pickle
 
-    spec = plan(small(), GRID, [0])[0]
+    spec = plan_runs(small(), GRID, [0])[0]
     assert isinstance(spec, RunSpec) and pickle.loads(pickle.dumps(spec)) == spec
 
 

@@ -110,12 +110,12 @@ def test_a_run_lost_more_often_than_retries_is_a_failed_row(ray_cluster: None, t
     from functools import partial
 
     from swarmsim.experiments.backends import run_ray
-    from swarmsim.experiments.sweep import plan, run_one
+    from swarmsim.experiments.sweep import plan_runs, run_one
 
     marker = tmp_path / "marker"
     marker.touch()
     policy = {"kind": "custom", "class": "ray_crash_policy:DieOnce", "params": {"marker": str(marker)}}
-    specs = plan(small(policies=[policy]), None, 2)
+    specs = plan_runs(small(policies=[policy]), None, 2)
     rows = run_ray([partial(run_one, s, None, False) for s in specs], retries=0)
     by_seed = {r["seed"]: r for r in rows}
     assert sorted(by_seed) == [0, 1]

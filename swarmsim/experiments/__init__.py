@@ -18,6 +18,6 @@ Modules: ``sweep.py`` (plan, run, resume, the table), ``backends.py`` (local pro
 """
 
 from swarmsim.experiments.stats import compare, summarize
-from swarmsim.experiments.sweep import RunSpec, plan, run_one, sweep
+from swarmsim.experiments.sweep import RunSpec, plan_runs, run_one, sweep
 
-__all__ = ["RunSpec", "compare", "plan", "run_one", "summarize", "sweep"]
+__all__ = ["RunSpec", "compare", "plan_runs", "run_one", "summarize", "sweep"]

@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from swarmsim.errors import ArgumentError
+
 Row = dict[str, Any]
 Task = Callable[[], Row]
 Progress = Callable[[int, int, int], None]
@@ -94,6 +96,27 @@ def _ray(tasks: Sequence[Task], *, jobs: int | None, address: str | None, progre
 
 
 BACKENDS: dict[str, Callable[..., list[Row]]] = {"local": _local, "ray": _ray}
+
+
+def check_backend(backend: str, jobs: int | None, address: str | None) -> None:
+    """The checks a sweep and a plan share, before anything is written: a known backend, at least
+    one worker, an ``address`` only for Ray, and Ray installed when it is asked for.
+
+    Raises:
+        ArgumentError: on ``backend``, ``jobs`` or ``address``, naming what was expected.
+    """
+    if backend not in BACKENDS:
+        raise ArgumentError(None, [("backend", f"unknown backend {backend!r}; expected one of "
+                                               f"{', '.join(sorted(BACKENDS))}")])
+    if jobs is not None and jobs < 1:
+        raise ArgumentError(None, [("jobs", f"expected a number of workers >= 1, got {jobs}")])
+    if address is not None and backend != "ray":
+        raise ArgumentError(None, [("address", "is for backend=ray; the local backend runs on this machine")])
+    if backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ArgumentError(None, [("backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
 
 
 # --- Ray backend -----------------------------------------------------------------------------

@@ -40,7 +40,6 @@ from scipy import stats as sps
 
 from swarmsim.errors import ScenarioError
 
-KEY_COLUMNS = ("point", "seed")
 NON_METRICS = ("point", "seed", "status", "error", "wall_time_s")
 
 #: Figures that are shares in [0, 1] (besides every service level ``*_within_*``).

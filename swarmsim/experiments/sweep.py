@@ -1,6 +1,6 @@
 """Sweeps: plan every run first, run them on a backend, resume an interrupted sweep.
 
-``plan`` turns (scenario, grid, seeds) into a list of :class:`RunSpec`, validating every grid
+``plan_runs`` turns (scenario, grid, seeds) into a list of :class:`RunSpec`, validating every grid
 point before anything runs; ``run_one`` runs one spec and returns its table row (a failing run
 becomes a row with ``status == "failed"``); ``sweep`` ties them together and writes the sweep
 folder::
@@ -25,7 +25,6 @@ import math
 import operator
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,9 +33,11 @@ from typing import Any
 
 import pandas as pd
 
-from swarmsim.errors import ScenarioError
+from swarmsim.atomic import partial_dir, remove_dir, replace_dir, write_atomic
+from swarmsim.errors import ArgumentError, ScenarioError
 from swarmsim.estimate import check as check_estimate
-from swarmsim.experiments.backends import BACKENDS
+from swarmsim.experiments.backends import BACKENDS, check_backend
+from swarmsim.jsonvalues import json_scalar
 from swarmsim.scenario import Scenario, load_scenario
 from swarmsim.version import __version__
 
@@ -70,7 +71,7 @@ class RunSpec:
         return f"p{self.point:03d}-s{self.seed}"
 
 
-def plan(
+def plan_runs(
     scenario: str | os.PathLike[str] | dict[str, Any] | Scenario,
     grid: dict[str, list] | None,
     seeds: Iterable[int] | int,
@@ -94,7 +95,7 @@ def plan(
         except ScenarioError as err:
             shown = ", ".join(f"{k}={_text(v)}" for k, v in params.items())
             problems = [(p, f"{m} (grid point {point}: {shown})") for p, m in err.problems]
-            raise ScenarioError(err.file, problems) from None
+            raise err.moved(err.file, problems) from None
         data = resolved.model_dump(mode="json")
         if base.source is not None:
             data["source"] = base.source
@@ -129,11 +130,11 @@ def run_one(spec: RunSpec, out: Path | None, save_run: bool) -> dict[str, Any]:
     if out is not None:
         target = Path(out) / "runs" / spec.folder
         if save_run:
-            _remove(target)  # a failed attempt's folder (error.json) is not a run folder to replace
+            remove_dir(target)  # a failed attempt's folder (error.json) is not a run folder to replace
             result.save(target, plots=False)
         else:
             _write_folder(target, {
-                "summary.json": {"summary": {k: _json(v) for k, v in figures.items()},
+                "summary.json": {"summary": {k: json_scalar(v) for k, v in figures.items()},
                                  "provenance": result.provenance()},
                 "run.json": {"wall_time_s": row["wall_time_s"]},
             })
@@ -177,17 +178,8 @@ def sweep(
     Raises:
         ScenarioError: bad scenario, grid, seeds, backend or ``out`` folder (before any run).
     """
-    specs = plan(scenario, grid, seeds)
-    if backend not in BACKENDS:
-        raise ScenarioError(None, [("backend", f"unknown backend {backend!r}; expected one of "
-                                               f"{', '.join(sorted(BACKENDS))}")])
-    if jobs is not None and jobs < 1:
-        raise ScenarioError(None, [("jobs", f"expected a number of workers >= 1, got {jobs}")])
-    if backend == "ray":  # before the sweep folder is written: a missing Ray must leave nothing behind
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ScenarioError(None, [("backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
+    specs = plan_runs(scenario, grid, seeds)
+    check_backend(backend, jobs, address)  # before the sweep folder is written: nothing is left behind
     folder = Path(out) if out is not None else None
     done: dict[tuple[int, int], dict[str, Any]] = {}
     if folder is not None:
@@ -202,7 +194,7 @@ def sweep(
     try:
         rows = BACKENDS[backend](tasks, jobs=jobs, address=address, progress=report)
     except ImportError as err:
-        raise ScenarioError(None, [("backend", f"{backend}: {err}")]) from None
+        raise ArgumentError(None, [("backend", f"{backend}: {err}")]) from None
     table = _table([*done.values(), *rows])
     if folder is not None:
         write_atomic(folder / RESULTS_FILE, table.to_csv(index=False))
@@ -237,10 +229,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 # --- the sweep folder -----------------------------------------------------------------------
 
 
@@ -260,7 +248,7 @@ def _header(scenario: Any, grid: dict[str, list] | None, specs: list[RunSpec]) -
 def default_folder(scenario: Any, grid: dict[str, list] | None, seeds: Iterable[int] | int,
                    root: str | os.PathLike[str] = "results") -> Path:
     """``results/<scenario name>/sweep-<8 hex of the hash of scenario, grid and seeds>``."""
-    header = _header(scenario, grid, plan(scenario, grid, seeds))
+    header = _header(scenario, grid, plan_runs(scenario, grid, seeds))
     key = json.dumps([header["scenario_sha256"], header["grid"], header["seeds"]], sort_keys=True)
     return Path(root) / header["scenario"] / f"sweep-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
@@ -272,8 +260,8 @@ def _open_folder(folder: Path, header: dict[str, Any], specs: list[RunSpec],
     marker = folder / SWEEP_FILE
     if marker.is_file():
         if not resume:
-            raise ScenarioError(str(folder), [("", "already holds a sweep; resume it (--resume / resume=True) "
-                                                   "or choose a new folder")])
+            raise ArgumentError(str(folder), [("out", "already holds a sweep; resume it (resume=True) "
+                                                      "or choose a new folder")])
         try:
             old = json.loads(marker.read_text())
         except (OSError, ValueError) as err:
@@ -289,12 +277,12 @@ def _open_folder(folder: Path, header: dict[str, Any], specs: list[RunSpec],
         return {(s.point, s.seed): row for s in specs if (row := _read_back(folder / "runs" / s.folder, s))}
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         what = "a file" if not folder.is_dir() else "a folder that is not empty and holds no sweep"
-        raise ScenarioError(str(folder), [("", f"out: the path is {what}; choose a new folder")])
+        raise ArgumentError(str(folder), [("out", f"the path is {what}; choose a new folder")])
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(marker, json.dumps(header, indent=2) + "\n")
     except OSError as err:
-        raise ScenarioError(str(folder), [("", f"out: cannot create the sweep folder: {err}")]) from None
+        raise ArgumentError(str(folder), [("out", f"cannot create the sweep folder: {err}")]) from None
     return {}
 
 
@@ -314,35 +302,13 @@ def _read_back(run: Path, spec: RunSpec) -> dict[str, Any] | None:
 def _write_folder(target: Path, files: dict[str, Any]) -> None:
     """Write ``files`` (name -> JSON document) as the folder ``target``, atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = partial_dir(target)
     try:
         for name, doc in files.items():
             (tmp / name).write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        _remove(target)
-        tmp.rename(target)
+        replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _remove(target: Path) -> None:
-    """Remove a run folder by first renaming it aside (so it never looks half-deleted)."""
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        target.rename(trash / "old")
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that it appears whole or not at all (a temporary file beside
-    it, then ``os.replace``); the sweep and the planner write their tables and headers with it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -352,11 +318,11 @@ def _check_grid(grid: dict[str, list] | None, file: str | None) -> dict[str, lis
     if grid is None:
         return {}
     if not isinstance(grid, dict):
-        raise ScenarioError(file, [("grid", f"expected {{path: [values]}}, got {type(grid).__name__}")])
+        raise ArgumentError(file, [("grid", f"expected {{path: [values]}}, got {type(grid).__name__}")])
     out: dict[str, list] = {}
     for path, values in grid.items():
         if str(path).strip() == "seed":
-            raise ScenarioError(file, [("grid", "seed is not a grid path; give the seeds with seeds=")])
+            raise ArgumentError(file, [("grid", "seed is not a grid path; give the seeds with seeds=")])
         if isinstance(values, str | bytes) or not isinstance(values, Iterable):
             raise ScenarioError(file, [(f"grid.{path}", f"expected a list of values, got {values!r}")])
         values = list(values)
@@ -377,7 +343,7 @@ def check_seeds(seeds: Iterable[int] | int, file: str | None) -> list[int]:
         raw = range(operator.index(seeds)) if not isinstance(seeds, Iterable) else list(seeds)
     except TypeError:
         expected = f"expected a number of seeds or a list of seeds, got {seeds!r}"
-        raise ScenarioError(file, [("seeds", expected)]) from None
+        raise ArgumentError(file, [("seeds", expected)]) from None
     out = []
     for seed in raw:
         try:
@@ -385,12 +351,12 @@ def check_seeds(seeds: Iterable[int] | int, file: str | None) -> list[int]:
         except TypeError:
             value = -1
         if isinstance(seed, bool) or value < 0:
-            raise ScenarioError(file, [("seeds", f"expected non-negative integers, got {seed!r}")])
+            raise ArgumentError(file, [("seeds", f"expected non-negative integers, got {seed!r}")])
         out.append(value)
     if not out:
-        raise ScenarioError(file, [("seeds", "expected at least one seed")])
+        raise ArgumentError(file, [("seeds", "expected at least one seed")])
     if len(set(out)) != len(out):
-        raise ScenarioError(file, [("seeds", "a seed is given twice")])
+        raise ArgumentError(file, [("seeds", "a seed is given twice")])
     return out
 
 

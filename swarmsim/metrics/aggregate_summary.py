@@ -1,8 +1,8 @@
 """The summary and the breakdown of a run recorded with ``record: aggregate`` or ``stream``.
 
-The same figures as :func:`~swarmsim.metrics.summary.summarize` and
+The same figures as :func:`~swarmsim.metrics.summary.headline_figures` and
 :func:`~swarmsim.metrics.summary.breakdown`, and the same keys in the same order: the figures
-that do not involve jobs come from ``summarize`` itself (called with no job rows), the job
+that do not involve jobs come from ``headline_figures`` itself (called with no job rows), the job
 figures from a :class:`~swarmsim.metrics.aggregate.JobAggregate`'s exact sums (equal to the
 frame's up to float summation order) and histograms (percentiles within the bound of
 :mod:`swarmsim.metrics.histogram`).
@@ -18,30 +18,23 @@ import pandas as pd
 
 from swarmsim.metrics import histogram
 from swarmsim.metrics.aggregate import JobAggregate
-from swarmsim.metrics.summary import summarize
+from swarmsim.metrics.summary import breakdown_rows, headline_figures, held_gpu_seconds
 from swarmsim.metrics.window import lost_gpu_seconds, overlap_s
-from swarmsim.scenario import Scenario
 
 
 def _mean(total: float, n: int) -> float:
     return total / n if n else math.nan
 
 
-def _held(scenario: Scenario, lost: pd.DataFrame, replicas: pd.DataFrame | None) -> pd.DataFrame:
-    """Interrupted runs and model replicas: region, node type, GPU-seconds inside the window."""
-    parts = [lost] if replicas is None or not len(replicas) else [lost, replicas[lost.columns.intersection(
-        replicas.columns)]]
-    held = pd.concat(parts, ignore_index=True)
-    return held.assign(busy_s=lost_gpu_seconds(held, scenario))
-
-
-def summarize_aggregate(agg: JobAggregate, empty_jobs: pd.DataFrame, billing: pd.DataFrame,
-                        actions: pd.DataFrame, sim_events: int, wall_time_s: float, lost: pd.DataFrame,
-                        replicas: pd.DataFrame | None, requests: dict[str, float | int] | None,
-                        resilience: dict[str, float | int] | None) -> dict[str, Any]:
-    """``summarize``'s figures from the aggregate (``empty_jobs``: a jobs frame with no rows)."""
+def headline_figures_aggregate(agg: JobAggregate, empty_jobs: pd.DataFrame, *, billing: pd.DataFrame,
+                               actions: pd.DataFrame, sim_events: int, wall_time_s: float, lost: pd.DataFrame,
+                               replicas: pd.DataFrame | None, requests: dict[str, float | int] | None,
+                               resilience: dict[str, float | int] | None) -> dict[str, Any]:
+    """``headline_figures``' figures from the aggregate (``empty_jobs``: a jobs frame with no rows)."""
     sc = agg.scenario
-    out = summarize(sc, empty_jobs, billing, actions, sim_events, wall_time_s, lost, replicas, requests, resilience)
+    out = headline_figures(sc, empty_jobs, billing=billing, actions=actions, sim_events=sim_events,
+                           wall_time_s=wall_time_s, lost=lost, replicas=replicas, requests=requests,
+                           resilience=resilience)
     lo, hi = sc.warmup, sc.horizon
     billed = overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi)
     gpu_s_prov = float(np.sum(billing["gpus"].to_numpy() * billed))
@@ -64,7 +57,7 @@ def summarize_aggregate(agg: JobAggregate, empty_jobs: pd.DataFrame, billing: pd
         "job_wait_p99_s": histogram.quantile(waits, 0.99),
         "job_completion_mean_s": _mean(agg.completion_total_s, completed),
         "residency_violations": out["residency_violations"] + agg.residency_violations,
-        "idle_cost_usd": _idle_cost_usd(agg, billing, _held(sc, lost, replicas)),
+        "idle_cost_usd": _idle_cost_usd(agg, billing, held_gpu_seconds(sc, lost, replicas)),
         "jobs_restarted": agg.restarted,
         "gpu_hours_checkpointing": agg.checkpoint_gpu_s / 3600.0,
         "egress_usd": agg.egress_total_usd,
@@ -96,16 +89,7 @@ def breakdown_aggregate(agg: JobAggregate, billing: pd.DataFrame, lost: pd.DataF
                         request_rows: list[dict[str, object]] | None) -> pd.DataFrame:
     """``summary.breakdown``'s rows (per region, per GPU type) from the aggregate."""
     sc = agg.scenario
-    gpu_of = {name: t.gpu for name, t in sc.node_types.items()}
-    bill = billing.assign(
-        gpu_type=billing["node_type"].astype(str).map(gpu_of),
-        gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(),
-                                          sc.warmup, sc.horizon),
-    )
-    bill["cost_usd"] = bill["gpu_s"] * bill["usd_per_gpu_hour"] / 3600.0
-    held = _held(sc, lost, replicas)
-    held["gpu_type"] = held["node_type"].astype(str).map(gpu_of)
-    type_gpu = np.array(["", *(gpu_of[t] for t in agg.node_types)], dtype=object)
+    type_gpu = np.array(["", *(sc.node_types[t].gpu for t in agg.node_types)], dtype=object)
 
     def by(values: np.ndarray, axis: str, name: str) -> np.ndarray:
         """The cells of a (workload, region, node type[, bins]) cube of one region or GPU type, summed."""
@@ -114,26 +98,13 @@ def breakdown_aggregate(agg: JobAggregate, billing: pd.DataFrame, lost: pd.DataF
             return cube[agg.regions.index(name) + 1].sum(axis=0)
         return cube[:, type_gpu == name].sum(axis=(0, 1))
 
-    rows = []
-    for axis in ("region", "gpu_type"):
-        names = list(sc.regions) if axis == "region" else sorted(set(gpu_of.values()))
-        for name in names:
-            b = bill[bill[axis].astype(str) == name]
-            busy = float(by(agg.busy_s, axis, name)) + float(held.loc[held[axis].astype(str) == name, "busy_s"].sum())
-            prov = float(b["gpu_s"].sum())
-            started = int(by(agg.started, axis, name))
-            egress = float(by(agg.egress_usd, axis, name))
-            rows.append({
-                "by": axis, "name": name,
-                "gpu_hours_provisioned": prov / 3600.0,
-                "gpu_hours_busy": busy / 3600.0,
-                "gpu_utilization": busy / prov if prov > 0 else math.nan,
-                "cost_usd": float(b["cost_usd"].sum()) + (egress if axis == "region" else 0.0),
-                "jobs_started": started,
-                "job_wait_mean_s": _mean(float(by(agg.wait_sum_s, axis, name)), started),
-                "job_wait_p95_s": histogram.quantile(by(agg.wait_hist, axis, name), 0.95),
-            })
-    return pd.DataFrame(rows + (request_rows or []))
+    def job_cells(axis: str, name: str) -> tuple[float, int, float, float, float]:
+        started = int(by(agg.started, axis, name))
+        return (float(by(agg.busy_s, axis, name)), started, float(by(agg.egress_usd, axis, name)),
+                _mean(float(by(agg.wait_sum_s, axis, name)), started),
+                histogram.quantile(by(agg.wait_hist, axis, name), 0.95))
+
+    return breakdown_rows(sc, billing, held_gpu_seconds(sc, lost, replicas), job_cells, request_rows)
 
 
 def histograms_frame(agg: JobAggregate) -> pd.DataFrame:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from swarmsim.metrics.frames import _names
-from swarmsim.metrics.recorder import COMPLETED, JOB_OUTCOME, STATUS_NAMES, STREAM, Recorder
+from swarmsim.metrics.frames import jobs_table
+from swarmsim.metrics.recorder import JOB_OUTCOME, STREAM, Recorder
 
 #: Rows of the table of arrived, not yet ended jobs: the workload, then ``STREAM``.
 PENDING = ("workload", *STREAM)
@@ -126,27 +126,8 @@ def chunk_frame(rec: Recorder, out: np.ndarray, extras: np.ndarray, fields: np.n
     order = np.argsort(out[:, 0], kind="stable")
     out, fields = out[order], fields[:, order]
     network_delay, egress_usd, restarts = network_delay[order], egress_usd[order], restarts[order]
-    status = out[:, 4].astype(np.int8)
-    start, run_time = out[:, 5], out[:, 6]
-    arrival = fields[PENDING.index("arrival")]
-    return pd.DataFrame({
-        "job_id": out[:, 0].astype(np.int64),
-        "workload": _names(fields[0].astype(np.int32), rec.workload_names),
-        "origin": _names(fields[PENDING.index("origin")].astype(np.int32), rec.region_names),
-        "region": _names(out[:, 1].astype(np.int32), rec.region_names),
-        "node_type": _names(out[:, 2].astype(np.int32), rec.node_type_names),
-        "gpus": fields[PENDING.index("gpus")].astype(np.int32),
-        "nodes": out[:, 3].astype(np.int32),
-        "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
-        "arrival_s": arrival,
-        "start_s": start,
-        "finish_s": np.where(status == COMPLETED, start + run_time, np.nan),
-        "wait_s": start - arrival,
-        "network_delay_s": network_delay,
-        "duration_ref_s": fields[PENDING.index("duration_ref")],
-        "run_time_s": run_time,
-        "priority": fields[PENDING.index("priority")],
-        "data_bytes": fields[PENDING.index("data")],
-        "egress_usd": egress_usd,
-        "restarts": restarts,
-    })
+    cols = {"job_id": out[:, 0], "region": out[:, 1], "node_type": out[:, 2], "nodes": out[:, 3], "status": out[:, 4],
+            "start": out[:, 5], "run_time": out[:, 6], "network_delay": network_delay, "egress_usd": egress_usd,
+            "restarts": restarts}
+    cols.update({name: fields[i] for i, name in enumerate(PENDING)})
+    return jobs_table(rec, cols)

@@ -41,31 +41,44 @@ def jobs_frame(rec: Recorder) -> pd.DataFrame:
         at = sorted_row[extras[:, 0].astype(np.int64)]
         network_delay[at], egress_usd[at], restarts[at] = extras[:, 1], extras[:, 2], extras[:, 3]
     workload, arrived = _arrivals(rec, ids)
-    region, node_type, nodes = (out[:, c].astype(np.int32) for c in (1, 2, 3))
-    status = out[:, 4].astype(np.int8)
-    start, run_time = out[:, 5].copy(), out[:, 6].copy()
+    cols = {"job_id": ids, "workload": workload, "region": out[:, 1], "node_type": out[:, 2], "nodes": out[:, 3],
+            "status": out[:, 4], "start": out[:, 5].copy(), "run_time": out[:, 6].copy(),
+            "network_delay": network_delay, "egress_usd": egress_usd, "restarts": restarts}
+    cols.update({name: arrived(name, np.float64 if name in ("arrival", "duration_ref", "priority", "data")
+                               or (name == "gpus" and rec.shares) else np.int32) for name in STREAM})
     del out
-    arrival = arrived("arrival", np.float64)
+    return jobs_table(rec, cols)
+
+
+def jobs_table(rec: Recorder, cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The jobs frame (columns of docs/metrics.md, in order, with their dtypes) from one array per
+    field, row-aligned: ``job_id``; the codes ``workload``, ``origin``, ``region``, ``node_type``,
+    ``status``; ``gpus``, ``nodes``, ``restarts``; the times ``arrival``, ``start``, ``run_time``,
+    ``network_delay`` and ``duration_ref`` (s); ``priority``, ``data`` (bytes), ``egress_usd``.
+    ``finish_s`` (completed jobs) and ``wait_s`` are derived here. :func:`jobs_frame` and the
+    chunks of ``record: stream`` both build their rows with it."""
+    status = cols["status"].astype(np.int8)
+    start, run_time, arrival = cols["start"], cols["run_time"], cols["arrival"]
     return pd.DataFrame({
-        "job_id": ids,
-        "workload": _names(workload, rec.workload_names),
-        "origin": _names(arrived("origin", np.int32), rec.region_names),
-        "region": _names(region, rec.region_names),
-        "node_type": _names(node_type, rec.node_type_names),
-        "gpus": arrived("gpus", np.float64 if rec.shares else np.int32),
-        "nodes": nodes,
+        "job_id": cols["job_id"].astype(np.int64, copy=False),
+        "workload": _names(cols["workload"].astype(np.int32, copy=False), rec.workload_names),
+        "origin": _names(cols["origin"].astype(np.int32, copy=False), rec.region_names),
+        "region": _names(cols["region"].astype(np.int32), rec.region_names),
+        "node_type": _names(cols["node_type"].astype(np.int32), rec.node_type_names),
+        "gpus": cols["gpus"].astype(np.float64 if rec.shares else np.int32, copy=False),
+        "nodes": cols["nodes"].astype(np.int32),
         "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
         "arrival_s": arrival,
         "start_s": start,
         "finish_s": np.where(status == COMPLETED, start + run_time, np.nan),
         "wait_s": start - arrival,
-        "network_delay_s": network_delay,
-        "duration_ref_s": arrived("duration_ref", np.float64),
+        "network_delay_s": cols["network_delay"],
+        "duration_ref_s": cols["duration_ref"],
         "run_time_s": run_time,
-        "priority": arrived("priority", np.float64),
-        "data_bytes": arrived("data", np.float64),
-        "egress_usd": egress_usd,
-        "restarts": restarts,
+        "priority": cols["priority"],
+        "data_bytes": cols["data"],
+        "egress_usd": cols["egress_usd"],
+        "restarts": cols["restarts"],
     }, copy=False)
 
 

@@ -10,7 +10,9 @@ row groups in the order the chunks were handed on) in a temporary folder, which
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,23 @@ from swarmsim.scenario import Scenario
 
 
 class ParquetJobs:
-    """Job rows appended to one Parquet file, a row group per call (pyarrow)."""
+    """Job rows appended to one Parquet file, a row group per call (pyarrow), in a temporary folder
+    of its own that is deleted when this writer is garbage collected (or at interpreter exit), or,
+    after :meth:`keep_until`, with the object that holds the file then (the run's ``Result``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="swarmsim-jobs-"))
+        self.path = folder / "jobs.parquet"
         self.rows = 0
         self._writer: Any = None
+        self._cleanup: weakref.finalize[..., object] = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    def keep_until(self, owner: object) -> None:
+        """Delete the temporary folder when ``owner`` is garbage collected instead (or at exit)."""
+        detached = self._cleanup.detach()
+        if detached is not None:
+            _, func, args, _ = detached
+            self._cleanup = weakref.finalize(owner, func, *args)
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append ``frame`` as one row group."""
@@ -80,7 +93,7 @@ def make_recorder(scenario: Scenario, workloads: list[str], regions: list[str], 
     agg = JobAggregate(scenario, workloads, regions, node_types, spec.sample_every, lambda: lost_frame(rec))
     writer = None
     if spec.mode == "stream":
-        writer = ParquetJobs(Path(tempfile.mkdtemp(prefix="swarmsim-jobs-")) / "jobs.parquet")
+        writer = ParquetJobs()
 
     def sink(frame: pd.DataFrame) -> None:
         agg.add(frame)

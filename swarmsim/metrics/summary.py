@@ -7,6 +7,7 @@ GPU-seconds and billed seconds that fall in it. Definitions are in ``docs/metric
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -117,9 +118,10 @@ def scale_up_response_s(actions: pd.DataFrame) -> float:
     return float(delay.mean()) if len(delay) else math.nan
 
 
-def summarize(
+def headline_figures(
     scenario: Scenario,
     jobs: pd.DataFrame,
+    *,
     billing: pd.DataFrame,
     actions: pd.DataFrame,
     sim_events: int,
@@ -182,46 +184,70 @@ def summarize(
     }
 
 
+#: The job side of one breakdown row, given its axis (``region`` or ``gpu_type``) and name: the
+#: jobs' busy GPU-seconds, jobs started, egress USD, and the mean and p95 wait (s) of the window.
+JobCells = Callable[[str, str], tuple[float, int, float, float, float]]
+
+
+def held_gpu_seconds(scenario: Scenario, lost: pd.DataFrame | None,
+                     replicas: pd.DataFrame | None) -> pd.DataFrame:
+    """Interrupted runs and model replicas, one row each (region, node type, ...), with ``busy_s``:
+    their GPU-seconds inside the measurement window."""
+    lost = empty_lost_frame() if lost is None else lost
+    if replicas is not None and len(replicas):
+        lost = pd.concat([lost, replicas[lost.columns.intersection(replicas.columns)]], ignore_index=True)
+    return lost.assign(busy_s=lost_gpu_seconds(lost, scenario))
+
+
+def breakdown_rows(scenario: Scenario, billing: pd.DataFrame, held: pd.DataFrame, jobs: JobCells,
+                   request_rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
+    """The breakdown frame: per region, then per GPU type, provisioned and busy GPU-hours,
+    utilization, cost USD (with egress, per region), jobs started and their wait (s); ``held``
+    (:func:`held_gpu_seconds`) counts as busy, ``jobs`` gives the job side of a row (from a jobs
+    frame, or from ``record: aggregate``'s sums); ``request_rows`` follow."""
+    gpu_of = {name: t.gpu for name, t in scenario.node_types.items()}
+    bill = billing.assign(
+        gpu_type=billing["node_type"].astype(str).map(gpu_of),
+        gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(),
+                                          scenario.warmup, scenario.horizon),
+    )
+    bill["cost_usd"] = bill["gpu_s"] * bill["usd_per_gpu_hour"] / 3600.0
+    held = held.assign(gpu_type=held["node_type"].astype(str).map(gpu_of))
+    rows = []
+    for axis in ("region", "gpu_type"):
+        names = list(scenario.regions) if axis == "region" else sorted(set(gpu_of.values()))
+        for name in names:
+            b = bill[bill[axis].astype(str) == name]
+            jobs_busy, started, egress, wait_mean, wait_p95 = jobs(axis, name)
+            busy = jobs_busy + float(held.loc[held[axis].astype(str) == name, "busy_s"].sum())
+            prov = float(b["gpu_s"].sum())
+            rows.append({
+                "by": axis, "name": name,
+                "gpu_hours_provisioned": prov / 3600.0,
+                "gpu_hours_busy": busy / 3600.0,
+                "gpu_utilization": busy / prov if prov > 0 else math.nan,
+                "cost_usd": float(b["cost_usd"].sum()) + (egress if axis == "region" else 0.0),
+                "jobs_started": started,
+                "job_wait_mean_s": wait_mean,
+                "job_wait_p95_s": wait_p95,
+            })
+    return pd.DataFrame(rows + (request_rows or []))
+
+
 def breakdown(scenario: Scenario, jobs: pd.DataFrame, billing: pd.DataFrame,
               lost: pd.DataFrame | None = None, replicas: pd.DataFrame | None = None,
               request_rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Per region and per GPU type: provisioned and busy GPU-hours, utilization, cost, jobs
     started and their wait percentiles (window only). Columns: ``by``, ``name``, ..."""
-    lo, hi = scenario.warmup, scenario.horizon
     gpu_of = {name: t.gpu for name, t in scenario.node_types.items()}
-    bill = billing.assign(
-        gpu_type=billing["node_type"].astype(str).map(gpu_of),
-        gpu_s=billing["gpus"] * overlap_s(billing["start_s"].to_numpy(), billing["end_s"].to_numpy(), lo, hi),
-    )
-    bill["cost_usd"] = bill["gpu_s"] * bill["usd_per_gpu_hour"] / 3600.0
-    win = window_jobs(jobs, scenario)
     work = jobs.assign(gpu_type=jobs["node_type"].astype(str).map(gpu_of),
                        busy_s=busy_gpu_seconds(jobs, scenario))
-    win = work.loc[win.index]
-    lost = empty_lost_frame() if lost is None else lost
-    if replicas is not None and len(replicas):
-        lost = pd.concat([lost, replicas[lost.columns.intersection(replicas.columns)]], ignore_index=True)
-    lost = lost.assign(gpu_type=lost["node_type"].astype(str).map(gpu_of),
-                       busy_s=lost_gpu_seconds(lost, scenario))
-    rows = []
-    for by, bcol in (("region", "region"), ("gpu_type", "gpu_type")):
-        names = list(scenario.regions) if by == "region" else sorted(set(gpu_of.values()))
-        for name in names:
-            b = bill[bill[bcol].astype(str) == name]
-            w = win[win[bcol].astype(str) == name]
-            busy = float(work.loc[work[bcol].astype(str) == name, "busy_s"].sum()) + float(
-                lost.loc[lost[bcol].astype(str) == name, "busy_s"].sum())
-            prov = float(b["gpu_s"].sum())
-            waits = w["wait_s"].dropna().to_numpy()
-            egress = float(w["egress_usd"].sum())
-            rows.append({
-                "by": by, "name": name,
-                "gpu_hours_provisioned": prov / 3600.0,
-                "gpu_hours_busy": busy / 3600.0,
-                "gpu_utilization": busy / prov if prov > 0 else math.nan,
-                "cost_usd": float(b["cost_usd"].sum()) + (egress if by == "region" else 0.0),
-                "jobs_started": int(w["start_s"].notna().sum()),
-                "job_wait_mean_s": _stat(waits),
-                "job_wait_p95_s": _stat(waits, 0.95),
-            })
-    return pd.DataFrame(rows + (request_rows or []))
+    win = work.loc[window_jobs(jobs, scenario).index]
+
+    def job_cells(axis: str, name: str) -> tuple[float, int, float, float, float]:
+        w = win[win[axis].astype(str) == name]
+        waits = w["wait_s"].dropna().to_numpy()
+        return (float(work.loc[work[axis].astype(str) == name, "busy_s"].sum()), int(w["start_s"].notna().sum()),
+                float(w["egress_usd"].sum()), _stat(waits), _stat(waits, 0.95))
+
+    return breakdown_rows(scenario, billing, held_gpu_seconds(scenario, lost, replicas), job_cells, request_rows)

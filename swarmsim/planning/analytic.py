@@ -150,27 +150,6 @@ class Queue:
         return np.where(waits, rng.exponential(1.0 / self.decay_per_s, n), 0.0)
 
 
-def smallest_servers(rate_per_s: float, service_mean_s: float, wait_ok: Callable[[Queue], bool], scv: float = 1.0,
-                     limit: int = 1_000_000) -> int | None:
-    """Smallest ``c`` for which ``wait_ok(Queue(c, ...))`` holds (``None`` above ``limit``).
-
-    ``wait_ok`` must be monotone in ``c`` (a wait target is): a doubling search then bisection.
-    """
-    lo = max(math.floor(rate_per_s * service_mean_s), 0)  # unstable at or below the load
-    hi = max(lo + 1, 1)
-    while not wait_ok(Queue(hi, rate_per_s, service_mean_s, scv)):
-        lo, hi = hi, 2 * hi
-        if hi > limit:
-            return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if wait_ok(Queue(mid, rate_per_s, service_mean_s, scv)):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
 # --- demand ------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -45,12 +44,10 @@ def plot_cost_vs_slo(result: PlanFrames, ax: Axes | None = None) -> Axes:
     meets = np.array([bool(r["meets"]) for r in rows])
     ax.scatter(cost[meets], ratio[meets], c="tab:green", label="meets every SLO", zorder=3)
     ax.scatter(cost[~meets], ratio[~meets], c="tab:red", marker="x", label="misses", zorder=3)
+    from swarmsim.plots.sweep import pareto_mask
+
     order = np.lexsort((ratio, cost))
-    front, best = [], math.inf
-    for i in order:
-        if ratio[i] < best:
-            front.append(i)
-            best = ratio[i]
+    front = order[pareto_mask(cost, ratio)[order]]  # in order of cost, for the line
     ax.plot(cost[front], ratio[front], "-", c="0.4", lw=1, label="Pareto front", zorder=2)
     chosen: dict[str, Any] | None = result.recommended
     if chosen is not None:

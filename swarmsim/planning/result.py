@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from swarmsim.jsonvalues import json_scalar
 from swarmsim.planning.analytic import Fleet
 from swarmsim.planning.slo import Slo
+from swarmsim.render import text_table
 from swarmsim.scenario import Scenario, load_scenario
 
 
@@ -82,7 +83,7 @@ class PlanResult:
         def clean(row: dict[str, Any] | None) -> dict[str, Any] | None:
             if row is None:
                 return None
-            return {k: _plain(v) for k, v in row.items() if k != "overrides"} | {"overrides": row["overrides"]}
+            return {k: json_scalar(v) for k, v in row.items() if k != "overrides"} | {"overrides": row["overrides"]}
 
         return {
             "scenario": self.base.name, "scenario_sha256": self.base.digest(), "vary": self.vary,
@@ -100,26 +101,23 @@ class PlanResult:
         """Write ``plan.csv``, ``plan.json``, ``cost-vs-slo.png``, ``fleet-by-region.png`` and (with
         ``run``) the chosen plan's run folder ``run/`` (seed = the plan's first seed; with its
         ``report.html`` unless ``report`` is false) into ``folder``. Each file appears atomically."""
-        from swarmsim.experiments.sweep import write_atomic
+        from swarmsim.atomic import atomic_file, write_atomic
         from swarmsim.planning.plots import plot_cost_vs_slo, plot_fleet
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         shown = self.table.drop(columns=["overrides", "key"], errors="ignore")
         write_atomic(out / "plan.csv", shown.to_csv(index=False))
-        write_atomic(out / "plan.json", json.dumps(self.to_dict(), indent=2, default=_plain) + "\n")
+        write_atomic(out / "plan.json", json.dumps(self.to_dict(), indent=2, default=json_scalar) + "\n")
         if len(self.table):
-            import matplotlib
+            from swarmsim.plots.base import new_figure
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            for name, draw in (("cost-vs-slo.png", plot_cost_vs_slo), ("fleet-by-region.png", plot_fleet)):
-                ax = draw(self)
-                tmp = out / f".{name}.partial.png"
-                ax.figure.savefig(tmp, dpi=110, bbox_inches="tight")
-                plt.close(ax.figure)
-                os.replace(tmp, out / name)
+            for name, draw, size in (("cost-vs-slo.png", plot_cost_vs_slo, (7, 4.5)),
+                                     ("fleet-by-region.png", plot_fleet, (6, 4))):
+                fig, ax = new_figure(size)  # outside pyplot: a notebook's backend stays as it was
+                draw(self, ax=ax)
+                with atomic_file(out / name, "wb") as f:
+                    fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
         chosen = self.scenario()
         if run and chosen is not None:
             from swarmsim.simulation import simulate
@@ -131,19 +129,14 @@ class PlanResult:
         """The table and the recommendation as plain text."""
         cols = [c for c in self.table.columns if (c.startswith("nodes.") and self.table[c].any())
                 or c in ("demand_scale", "prefill_replicas", "decode_replicas") or c.startswith("policies.")]
-        widths = [max(len(c.removeprefix("nodes.")) + 2, 8) for c in cols]
-        heads = "".join(f"{c.removeprefix('nodes.'):>{w}}" for c, w in zip(cols, widths, strict=True))
-        lines = [f"{'#':>3} {'phase':<9}" + heads
-                 + f"{'seeds':>7}  {'USD/month':>12}"
-                 + "".join(f"{s.metric + ' mean [CI]':>34}" for s in self.slos) + "  meets"]
+        rows = [["#", "phase", *(c.removeprefix("nodes.") for c in cols), "seeds", "USD/month",
+                 *(f"{s.metric} mean [CI]" for s in self.slos), "meets"]]
         for _, r in self.table.iterrows():
-            cells = "".join(f"{_num(r[c]):>{w}}" for c, w in zip(cols, widths, strict=True))
-            figs = "".join(f"{_num(r[f'{s.metric}_mean']) + ' [' + _num(r[f'{s.metric}_ci_low']) + ', ' + _num(r[f'{s.metric}_ci_high']) + ']':>34}"  # noqa: E501
-                           for s in self.slos)
-            lines.append(f"{r['candidate']:>3} {r['phase']:<9}{cells}{r['runs']:>7}  {r['cost_usd_per_month']:>12,.0f}"
-                         f"{figs}  "
-                         f"{'yes' if r['meets'] else 'no'}")
-        lines.append("")
+            figs = [f"{_num(r[f'{s.metric}_mean'])} [{_num(r[f'{s.metric}_ci_low'])}, {_num(r[f'{s.metric}_ci_high'])}]"
+                    for s in self.slos]
+            rows.append([str(r["candidate"]), str(r["phase"]), *(_num(r[c]) for c in cols), str(r["runs"]),
+                         f"{r['cost_usd_per_month']:,.0f}", *figs, "yes" if r["meets"] else "no"])
+        lines = [text_table(rows, right=[0, *range(2, len(rows[0]) - 1)], indent=""), ""]
         if self.recommended is not None:
             r = self.recommended
             what = {"fleet": "cheapest plan that meets every SLO", "demand": "most demand within the SLOs"}
@@ -179,14 +172,6 @@ def _num(value: Any) -> str:
             return "-"
         return f"{value:.4g}"
     return str(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def fleet_of(row: dict[str, Any]) -> Fleet:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError, did_you_mean
 from swarmsim.planning import analytic
 from swarmsim.planning.analytic import Model
 from swarmsim.planning.evaluate import CANDIDATES, BudgetError, Evaluator, _estimate, _InfeasibleError
@@ -127,7 +127,7 @@ def plan(
         ScenarioError: bad scenario, SLO, vary, node type, region, seeds, backend or out folder;
             nothing has run or been written when it is raised.
     """
-    from swarmsim.experiments.backends import BACKENDS, ray_session
+    from swarmsim.experiments.backends import check_backend, ray_session
     from swarmsim.experiments.sweep import check_seeds
 
     started = time.perf_counter()
@@ -135,35 +135,24 @@ def plan(
     base = load_scenario(scenario)
     slos = check_slos(slo, base)
     seed_list = check_seeds(seeds, base.source)
-    if backend not in BACKENDS:
-        raise ScenarioError(None, [("--backend", f"unknown backend {backend!r}; expected one of "
-                                                 f"{', '.join(sorted(BACKENDS))}")])
-    if jobs is not None and jobs < 1:
-        raise ScenarioError(None, [("--jobs", f"expected a number of workers >= 1, got {jobs}")])
-    if address is not None and backend != "ray":
-        raise ScenarioError(None, [("--address", "is for --backend ray; the local backend runs on this machine")])
-    if backend == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ScenarioError(None, [("--backend", "ray: Ray is not installed (pip install 'swarmsim[ray]')")])
+    check_backend(backend, jobs, address)
     if max_runs is not None and max_runs < 1:
-        raise ScenarioError(None, [("--max-runs", f"expected a number of simulations >= 1, got {max_runs}")])
+        raise ArgumentError(None, [("max_runs", f"expected a number of simulations >= 1, got {max_runs}")])
     if max_seeds is not None and max_seeds < len(seed_list):
-        raise ScenarioError(None, [("--max-seeds", f"expected at least the {len(seed_list)} starting seeds "
-                                                   f"(--seeds), got {max_seeds}")])
+        raise ArgumentError(None, [("max_seeds", f"expected at least the {len(seed_list)} starting seeds "
+                                                   f"(seeds), got {max_seeds}")])
     if not 0 < confidence < 1:
-        raise ScenarioError(None, [("--confidence", f"expected a probability between 0 and 1, got {confidence}")])
-    region_list = _check_names("--regions", regions, base.regions, [r for r, s in base.regions.items() if s.active])
-    type_list = _check_names("--node-types", node_types, base.node_types, list(base.node_types))
+        raise ArgumentError(None, [("confidence", f"expected a probability between 0 and 1, got {confidence}")])
+    region_list = _check_names("regions", regions, base.regions, [r for r, s in base.regions.items() if s.active])
+    type_list = _check_names("node_types", node_types, base.node_types, list(base.node_types))
     for r in region_list:
         if not base.regions[r].active:
-            raise ScenarioError(base.source, [("--regions", f"{r} is inactive in the scenario (active: false)")])
+            raise ArgumentError(base.source, [("regions", f"{r} is inactive in the scenario (active: false)")])
     if vary != "fleet":
-        for option, given in (("--regions", regions), ("--node-types", node_types)):
+        for option, given in (("regions", regions), ("node_types", node_types)):
             if given is not None:
-                raise ScenarioError(None, [(option, f"only for --vary fleet; --vary {vary} keeps the scenario's "
-                                                    "fleet (change it with --set fleet...)")])
+                raise ArgumentError(None, [(option, f"only for vary=fleet; vary={vary} keeps the scenario's "
+                                                     "fleet (change it with an override of fleet)")])
     if vary == "fleet":
         analytic.groups(base, type_list)  # every workload can be placed on the node types
     elif vary == "demand":
@@ -191,7 +180,7 @@ def plan(
             else:
                 binding = _plan_policy(ev, vary)
         except BudgetError:
-            binding = f"budget: --max-runs {max_runs} reached before the search finished"
+            binding = f"budget: max_runs={max_runs} reached before the search finished"
             say(binding)
         except _InfeasibleError as err:
             binding = str(err)
@@ -230,14 +219,11 @@ def _check_names(option: str, given: list[str] | None, known: dict[str, Any], de
         return default
     names = [str(g).strip() for g in given if str(g).strip()]
     if not names:
-        raise ScenarioError(None, [(option, "expected at least one name")])
+        raise ArgumentError(None, [(option, "expected at least one name")])
     for n in names:
         if n not in known:
-            import difflib
-
-            close = difflib.get_close_matches(n, list(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ScenarioError(None, [(option, f"unknown name {n!r}{hint}; the scenario has: {', '.join(known)}")])
+            raise ArgumentError(None, [(option, f"unknown name {n!r}{did_you_mean(n, known)}; the scenario has: "
+                                                f"{', '.join(known)}")])
     return list(dict.fromkeys(names))
 
 
@@ -248,14 +234,14 @@ def _open_out(out: str | os.PathLike[str] | None) -> Path | None:
     folder = Path(out)
     if folder.exists():
         if not folder.is_dir():
-            raise ScenarioError(str(folder), [("--out", "the path is a file; choose a folder")])
+            raise ArgumentError(str(folder), [("out", "the path is a file; choose a folder")])
         if any(folder.iterdir()) and not (folder / CANDIDATES).is_dir():
-            raise ScenarioError(str(folder), [("--out", "a folder that is not empty and holds no plan; "
+            raise ArgumentError(str(folder), [("out", "a folder that is not empty and holds no plan; "
                                                         "choose a new folder")])
     try:
         (folder / CANDIDATES).mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ScenarioError(str(folder), [("--out", f"cannot create the plan folder: {err}")]) from None
+        raise ArgumentError(str(folder), [("out", f"cannot create the plan folder: {err}")]) from None
     return folder
 
 
@@ -270,7 +256,7 @@ def demand_overrides(base: Scenario, scale: float) -> dict[str, Any]:
     for name, work in base.workloads.items():
         a, p = work.arrivals, f"workloads.{name}.arrivals"
         if a is None:
-            raise ScenarioError(base.source, [(f"workloads.{name}", "--vary demand needs synthetic arrivals "
+            raise ArgumentError(base.source, [(f"workloads.{name}", "vary=demand needs synthetic arrivals "
                                                                     "(a trace cannot be scaled below 1)")])
         if isinstance(a, PoissonArrivals | DeterministicArrivals):
             out[f"{p}.rate"] = a.rate * scale
@@ -282,7 +268,7 @@ def demand_overrides(base: Scenario, scale: float) -> dict[str, Any]:
             out[f"{p}.start_rate"] = a.start_rate * scale
             out[f"{p}.end_rate"] = a.end_rate * scale
     if not out:
-        raise ScenarioError(base.source, [("workloads", "--vary demand needs at least one workload")])
+        raise ArgumentError(base.source, [("workloads", "vary=demand needs at least one workload")])
     return out
 
 
@@ -354,19 +340,19 @@ def _policy_range(base: Scenario, path: str) -> tuple[float, float, bool, float]
     parts = path.split(".")
     example = "expected fleet, demand, pd[:NAME] or policies.N.PARAM such as policies.0.target_utilization"
     if len(parts) != 3 or parts[0] != "policies" or not parts[1].isdigit():
-        raise ScenarioError(None, [("--vary", f"{example}, got {path!r}")])
+        raise ArgumentError(None, [("vary", f"{example}, got {path!r}")])
     index, name = int(parts[1]), parts[2]
     if index >= len(base.policies):
-        raise ScenarioError(base.source, [("--vary", f"policies.{index}: the scenario has {len(base.policies)} "
+        raise ArgumentError(base.source, [("vary", f"policies.{index}: the scenario has {len(base.policies)} "
                                                      "policies")])
     spec = base.policies[index]
     params = spec.policy_class().Params
     if name not in params.model_fields or name not in spec.params:
-        raise ScenarioError(base.source, [("--vary", f"policies.{index} has no parameter {name!r}; parameters: "
+        raise ArgumentError(base.source, [("vary", f"policies.{index} has no parameter {name!r}; parameters: "
                                                      f"{', '.join(params.model_fields)}")])
     current = spec.params[name]
     if isinstance(current, bool) or not isinstance(current, int | float):
-        raise ScenarioError(base.source, [("--vary", f"policies.{index}.{name} is not a number ({current!r})")])
+        raise ArgumentError(base.source, [("vary", f"policies.{index}.{name} is not a number ({current!r})")])
     low, high = current / 2, current * 2
     for m in params.model_fields[name].metadata:
         for attr, nudge in (("ge", 0.0), ("gt", 0.01), ("le", 0.0), ("lt", -0.01)):
@@ -412,7 +398,7 @@ def _plan_policy(ev: Evaluator, path: str) -> str | None:
     if best[path] in (grid[0], grid[-1]) and len(grid) > 1:
         return (f"range: the answer {best[path]:g} is an end of the range searched [{grid[0]:g}, {grid[-1]:g}] "
                 f"(half to twice the scenario's value, within the policy's bounds); to search beyond it, start "
-                f"from another value with --set {path}=...")
+                f"from another value (an override of {path})")
     return None
 
 

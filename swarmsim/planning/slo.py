@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, did_you_mean
 from swarmsim.levels import EXPECTED, LevelError, is_level, parse_level, parse_target, split_outside_brackets
 from swarmsim.scenario import InferenceWorkloadSpec, JobsWorkloadSpec, Scenario
 
@@ -67,20 +67,20 @@ def parse_slo(text: str) -> Slo:
     ``=`` means "at most" for lower-is-better figures and "at least" for :data:`HIGHER_IS_BETTER`.
 
     Raises:
-        ScenarioError: on ``--slo``: malformed text, unknown metric or bad value.
+        ArgumentError: on ``slo``: malformed text, unknown metric or bad value.
     """
     example = ("expected METRIC=VALUE such as request_latency_p99_s=2.0 or job_wait_p80_s=20s, or a service "
                "level such as 'job_wait<=20s:80%' or 'request_ttft[region=eu-west]<=300ms:99%'")
     try:
         target = parse_target(str(text))
     except LevelError as err:
-        raise ScenarioError(None, [("--slo", f"{text}: {err}")]) from None
+        raise ArgumentError(None, [("slo", f"{text}: {err}")]) from None
     if target is not None:
         return Slo(target[0].key, target[1], ">=")
     metric, op, value = split_outside_brackets(str(text))
     sep = op
     if not sep or not metric.strip() or not value.strip():
-        raise ScenarioError(None, [("--slo", f"{example}, got {text!r}")])
+        raise ArgumentError(None, [("slo", f"{example}, got {text!r}")])
     return make_slo(metric.strip(), value.strip(), {"=": None}.get(op, op))
 
 
@@ -100,26 +100,22 @@ def make_slo(metric: str, value: Any, sense: str | None = None) -> Slo:
             try:
                 share = parse_fraction(value)
             except (TypeError, ValueError):
-                raise ScenarioError(None, [("--slo", f"{metric}: expected a share such as 0.8 or 80%, "
+                raise ArgumentError(None, [("slo", f"{metric}: expected a share such as 0.8 or 80%, "
                                                      f"got {value!r}")]) from None
             if not 0.0 <= share <= 1.0:
-                raise ScenarioError(None, [("--slo", f"{metric}: expected a share between 0 and 1, got {value!r}")])
+                raise ArgumentError(None, [("slo", f"{metric}: expected a share between 0 and 1, got {value!r}")])
             return Slo(metric, share, sense)
     if metric not in known:
-        import difflib
-
-        close = difflib.get_close_matches(metric, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScenarioError(None, [("--slo", f"unknown metric {metric!r}{hint}; metrics: {', '.join(known)}; "
-                                             f"or a service level: {EXPECTED}")])
+        raise ArgumentError(None, [("slo", f"unknown metric {metric!r}{did_you_mean(metric, known)}; metrics: "
+                                             f"{', '.join(known)}; or a service level: {EXPECTED}")])
     try:
         seconds = metric.split("[")[0].endswith("_s")  # a selector follows the unit: job_wait_p80_s[training]
         bound = parse_duration(value) if seconds else float(value)
     except (TypeError, ValueError):
         what = "a number of seconds or a duration such as 30m" if seconds else "a number"
-        raise ScenarioError(None, [("--slo", f"{metric}: expected {what}, got {value!r}")]) from None
+        raise ArgumentError(None, [("slo", f"{metric}: expected {what}, got {value!r}")]) from None
     if not math.isfinite(bound) or bound < 0:
-        raise ScenarioError(None, [("--slo", f"{metric}: expected a finite bound >= 0, got {value!r}")])
+        raise ArgumentError(None, [("slo", f"{metric}: expected a finite bound >= 0, got {value!r}")])
     return Slo(metric, bound, sense or (">=" if metric in HIGHER_IS_BETTER else "<="))
 
 
@@ -130,7 +126,7 @@ def check_slos(slo: dict[str, Any] | list[Slo] | list[str], scenario: Scenario) 
     else:
         slos = [s if isinstance(s, Slo) else parse_slo(s) for s in slo]
     if not slos:
-        raise ScenarioError(None, [("--slo", "expected at least one SLO such as request_latency_p99_s=2.0")])
+        raise ArgumentError(None, [("slo", "expected at least one SLO such as request_latency_p99_s=2.0")])
     has_jobs = any(isinstance(w, JobsWorkloadSpec) for w in scenario.workloads.values())
     has_requests = any(isinstance(w, InferenceWorkloadSpec) for w in scenario.workloads.values())
     for s in slos:
@@ -139,11 +135,11 @@ def check_slos(slo: dict[str, Any] | list[Slo] | list[str], scenario: Scenario) 
 
             why = check_level_names(s.metric, scenario.workloads, list(scenario.regions))
             if why:
-                raise ScenarioError(scenario.source, [("--slo", why)])
+                raise ArgumentError(scenario.source, [("slo", why)])
         if s.metric.startswith("job") and not has_jobs:
-            raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no jobs workload")])
+            raise ArgumentError(scenario.source, [("slo", f"{s.metric}: the scenario has no jobs workload")])
         if (s.metric.startswith(("request", "replica")) or s.metric == "slo_attainment") and not has_requests:
-            raise ScenarioError(scenario.source, [("--slo", f"{s.metric}: the scenario has no inference workload")])
+            raise ArgumentError(scenario.source, [("slo", f"{s.metric}: the scenario has no inference workload")])
     return slos
 
 

@@ -6,14 +6,11 @@ They take the public frames (``jobs``, ``timeseries``, ``breakdown``, ``requests
 the request recorder's histograms (or, from CSVs, the sampled ``requests`` rows), and
 :func:`plot_world_map` reads the scenario's regions with the ``timeseries``, ``jobs`` and
 request traffic.
+
+Nothing here selects a matplotlib backend: :func:`save_plots` draws on figures outside pyplot
+(:func:`~swarmsim.plots.base.new_figure`), and a plot function given no ``ax`` draws with pyplot
+in whatever backend the caller (a notebook, a script) has.
 """
-
-import sys
-
-import matplotlib
-
-if "IPython" not in sys.modules:  # scripts and the CLI draw off-screen; notebooks keep their backend
-    matplotlib.use("Agg", force=False)
 
 from swarmsim.plots.base import RunFrames
 from swarmsim.plots.run import (

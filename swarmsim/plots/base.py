@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from swarmsim.metrics.requests import RequestRecorder
@@ -29,6 +31,15 @@ class RunFrames(Protocol):
     request_timeseries: pd.DataFrame
     failures: pd.DataFrame
     request_recorder: RequestRecorder | None
+
+
+def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplots: Any) -> tuple[Figure, Any]:
+    """A figure of ``figsize`` inches outside pyplot, on its own Agg canvas, and its axes
+    (``Figure.subplots``). Files are drawn on these: saving them neither registers a pyplot figure
+    nor touches the backend a notebook chose, so its inline plots keep working."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def _axes(ax: Axes | None) -> Axes:

@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from swarmsim.metrics.requests import RequestRecorder, latency_cdf
-from swarmsim.plots.base import RunFrames, _axes, _in_order
+from swarmsim.plots.base import RunFrames, _axes, _in_order, new_figure
 from swarmsim.plots.world_map import plot_world_map
 
 if TYPE_CHECKING:
@@ -264,7 +263,7 @@ def save_plots(result: RunFrames, folder: Path) -> list[Path]:
     used = ts.groupby("region", observed=False)[["provisioned_gpus", "queued_gpus"]].sum().sum(axis=1)
     regions = [r for r in result.scenario.regions if used.get(r, 0) > 0]
     if len(regions) > 1:
-        fig, axes = plt.subplots(len(regions), 1, figsize=(8, 2.6 * len(regions)), sharex=True, squeeze=False)
+        fig, axes = new_figure((8, 2.6 * len(regions)), len(regions), 1, sharex=True, squeeze=False)
         for ax, region in zip(axes[:, 0], regions, strict=True):
             plot_capacity(result.timeseries, region=region, ax=ax, warmup_s=warmup)
             ax.set_xlabel("")
@@ -272,30 +271,27 @@ def save_plots(result: RunFrames, folder: Path) -> list[Path]:
         fig.tight_layout()
         path = folder / "capacity_by_region.png"
         fig.savefig(path, dpi=100, metadata={"Software": None})
-        plt.close(fig)
         out.append(path)
     for name, draw in figures:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = new_figure((8, 4.5))
         draw(ax)
         fig.tight_layout()
         path = folder / name
         fig.savefig(path, dpi=100, metadata={"Software": None})
-        plt.close(fig)
         out.append(path)
     if len(result.scenario.regions) >= 2:
-        ax = plot_world_map(result)
-        fig = ax.figure
+        fig, ax = new_figure((13, 6))
+        plot_world_map(result, ax=ax)
         fig.tight_layout()
         path = folder / "world_map.png"
         fig.savefig(path, dpi=100, metadata={"Software": None})
-        plt.close(fig)
         out.append(path)
     return out
 
 
 def _save_sharing(ts: pd.DataFrame, folder: Path) -> Path:
     """allocation.png: GPUs allocated, idle and fragmented against the workload arrived."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = new_figure((8, 4))
     x = 100 * ts["arrived_gpu_fraction"]
     for column, label in (("gpus_allocated", "allocated"), ("gpus_idle", "idle"), ("gpus_fragmented", "fragmented")):
         ax.plot(x, ts[column], label=label)
@@ -305,5 +301,4 @@ def _save_sharing(ts: pd.DataFrame, folder: Path) -> Path:
     fig.tight_layout()
     path = folder / "allocation.png"
     fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
     return path

@@ -126,15 +126,21 @@ def pareto_front(summary_table: pd.DataFrame, x: str = "cost_usd", y: str = "job
     labels = _point_labels(summary_table, params)
     table.insert(len(params), "label", [labels[p] for p in table.index])
     table = table.reset_index().sort_values(["x", "y"], kind="stable", na_position="last").reset_index(drop=True)
-    front = []
-    best_y = np.inf
-    for xv, yv in zip(table["x"], table["y"], strict=True):
-        on = bool(np.isfinite(xv) and np.isfinite(yv) and yv < best_y)
-        if on:
-            best_y = yv
-        front.append(on)
-    table["front"] = front
+    table["front"] = pareto_mask(table["x"].to_numpy(dtype=float), table["y"].to_numpy(dtype=float))
     return table
+
+
+def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True for the points on the Pareto front of two lower-is-better figures: taken in order of
+    ``x`` then ``y`` (stable), a point is on it when its ``y`` is below every earlier point's, so no
+    other point is lower on both (of equal points, the first). Non-finite points are never on it."""
+    on = np.zeros(len(x), dtype=bool)
+    best = np.inf
+    for i in np.lexsort((y, x)):
+        if np.isfinite(x[i]) and np.isfinite(y[i]) and y[i] < best:
+            on[i] = True
+            best = y[i]
+    return on
 
 
 def plot_pareto(summary_table: pd.DataFrame, x: str = "cost_usd", y: str = "job_wait_p95_s",

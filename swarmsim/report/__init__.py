@@ -10,30 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
+from swarmsim.atomic import write_atomic
 from swarmsim.report.folder import folder_kind
-
-REPORT_FILE = "report.html"
-
-
-def write_html(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a temporary sibling renamed into place)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # open() keeps the umask's file mode
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def run_report(result: Any, folder: str | os.PathLike[str]) -> Path:
-    """Write the report of a run (a ``Result``, or frames read from a run folder) into ``folder``."""
-    from swarmsim.report.run import run_page
-
-    return write_html(Path(folder) / REPORT_FILE, run_page(result))
+from swarmsim.report.html import REPORT_FILE
 
 
 def write_report(folder: str | os.PathLike[str]) -> Path:
@@ -45,16 +25,17 @@ def write_report(folder: str | os.PathLike[str]) -> Path:
     path = Path(folder)
     kind = folder_kind(path)
     if kind == "run":
-        from swarmsim.report.folder import read_run
+        from swarmsim.report.run import run_report
+        from swarmsim.result import Result
 
-        return run_report(read_run(path), path)
+        return run_report(Result.load(path), path)
     if kind == "sweep":
         from swarmsim.report.sweep import sweep_page
 
-        return write_html(path / REPORT_FILE, sweep_page(path))
+        return write_atomic(path / REPORT_FILE, sweep_page(path))
     from swarmsim.report.plan import plan_page
 
-    return write_html(path / REPORT_FILE, plan_page(path))
+    return write_atomic(path / REPORT_FILE, plan_page(path))
 
 
-__all__ = ["REPORT_FILE", "run_report", "write_report"]
+__all__ = ["REPORT_FILE", "write_report"]

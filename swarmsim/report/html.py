@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import numpy as np
+from swarmsim.jsonvalues import json_tree
 
+#: The report's file name in a run, sweep or plan folder.
+REPORT_FILE = "report.html"
 PLOTLY_ASSET = "plotly-cartesian.min.js"
 CONFIG = {"displaylogo": False, "responsive": True, "showLink": False,
           "modeBarButtonsToRemove": ["sendDataToCloud"]}
@@ -51,23 +52,6 @@ window.addEventListener('unhandledrejection', function(e){__reportError('rejecti
 """
 
 
-def _clean(value: Any) -> Any:
-    """Plain JSON data: numpy to Python, NaN and infinities to null, floats to 6 significant digits."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return float(f"{value:.6g}")
-    return value
-
-
 @dataclass
 class Figure:
     """One plotly figure as plain data: ``traces`` (plotly trace dicts) and ``layout``."""
@@ -98,7 +82,7 @@ def figure_json(fig: Figure) -> str:
               "font": {"size": 12}, "legend": {"font": {"size": 11}}, **fig.layout}
     layout.setdefault("xaxis", {}).setdefault("gridcolor", "#e6e6e6")
     layout.setdefault("yaxis", {}).setdefault("gridcolor", "#e6e6e6")
-    return json.dumps({"data": _clean(fig.traces), "layout": _clean(layout)}, sort_keys=True,
+    return json.dumps({"data": json_tree(fig.traces, 6), "layout": json_tree(layout, 6)}, sort_keys=True,
                       separators=(",", ":"), allow_nan=False)
 
 

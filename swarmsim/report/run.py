@@ -2,19 +2,22 @@
 SLO attainment, scaling actions, failures and the world map, each a ``<section>``.
 
 It reads a :class:`~swarmsim.plots.base.RunFrames` (a fresh ``Result`` or a run folder read back
-by :func:`~swarmsim.report.folder.read_run`); time is in hours on every axis."""
+by :meth:`swarmsim.result.Result.load`); time is in hours on every axis."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from swarmsim.atomic import write_atomic
 from swarmsim.plots.base import RunFrames
 from swarmsim.render import fmt
 from swarmsim.report.headline import MEANINGS, card_value, shown_keys
-from swarmsim.report.html import Figure, Section, esc, page, table
+from swarmsim.report.html import REPORT_FILE, Figure, Section, esc, page, table
 from swarmsim.report.runmap import map_section
 from swarmsim.report.series import cdf_points, downsample, thin
 
@@ -359,3 +362,9 @@ def expected_sections(summary: dict[str, Any], failures: bool) -> list[str]:
 
 
 __all__ = ["expected_sections", "run_page"]
+
+
+def run_report(result: RunFrames, folder: str | os.PathLike[str]) -> Path:
+    """Write ``report.html`` of a run (a ``Result``, fresh or :meth:`~swarmsim.result.Result.load`-ed)
+    into ``folder``, atomically."""
+    return write_atomic(Path(folder) / REPORT_FILE, run_page(result))

@@ -3,13 +3,13 @@ bounds, provider kinds, origin shares, and the "did you mean" hint for a misspel
 
 from __future__ import annotations
 
-import difflib
 import typing
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from swarmsim import catalog
+from swarmsim.errors import did_you_mean
 from swarmsim.units import Duration, Rate
 
 #: The pattern of a name (scenario, region, node type, workload).
@@ -42,12 +42,6 @@ class Spec(BaseModel):
     """Base of every scenario model: unknown keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def did_you_mean(word: str, choices: typing.Iterable[typing.Any]) -> str:
-    """`` (did you mean 'x'?)`` for the choice closest to a misspelt ``word``, else ``""``."""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def unknown(what: str, name: str, known: typing.Iterable[str]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError
 from swarmsim.scenario.explain import explain, show
 from swarmsim.scenario.model import Scenario
 from swarmsim.scenario.overrides import reset_changed_policies, set_path, written_params
@@ -78,7 +78,7 @@ def load_scenario(
         else:
             written = written_params(raw)
     except ScenarioError as err:
-        raise ScenarioError(file, err.problems) from None
+        raise err.moved(file) from None
     named_by_file = False
     if file is not None:
         named_by_file = "name" not in raw
@@ -87,7 +87,7 @@ def load_scenario(
     try:
         return _remember(Scenario.model_validate(raw), written)
     except ScenarioError as err:
-        raise ScenarioError(file, err.problems) from None
+        raise err.moved(file) from None
     except ValidationError as err:
         try:
             problems = explain(err, raw)
@@ -108,7 +108,7 @@ def parse_overrides(pairs: typing.Iterable[str]) -> dict[str, Any]:
     for pair in pairs:
         path, sep, value = pair.partition("=")
         if not sep or not path.strip():
-            raise ScenarioError(None, [("--set", f"expected path=value, got {pair!r}")])
+            raise ArgumentError(None, [("overrides", f"expected path=value, got {pair!r}")])
         out[path.strip()] = value
     return out
 

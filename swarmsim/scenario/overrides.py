@@ -25,7 +25,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError
 from swarmsim.scenario.common import did_you_mean
 
 if typing.TYPE_CHECKING:
@@ -78,8 +78,8 @@ def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
     """
     parts = path.split(".")
     if not all(part.strip() for part in parts):
-        raise ScenarioError(
-            None, [("--set", "expected a dotted path such as workloads.training.arrivals.rate, "
+        raise ArgumentError(
+            None, [("overrides", "expected a dotted path such as workloads.training.arrivals.rate, "
                              f"got {path!r}")]
         )
     parts = [part.strip() for part in parts]

@@ -14,12 +14,10 @@ else ``~/.cache/swarmsim/traces`` (the last folder of the data lookup order,
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,7 +26,8 @@ from pathlib import Path
 from typing import Literal
 
 import swarmsim.datadirs as datadirs
-from swarmsim.errors import ScenarioError
+from swarmsim.atomic import atomic_file
+from swarmsim.errors import ScenarioError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +184,8 @@ def dataset(name: str) -> Dataset:
     """The dataset called ``name``, or a :class:`ScenarioError` listing the known ones."""
     if name in DATASETS:
         return DATASETS[name]
-    close = difflib.get_close_matches(name, list(DATASETS), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ScenarioError(None, [("", f"unknown dataset {name!r}{hint}; known: {', '.join(sorted(DATASETS))}")])
+    raise ScenarioError(None, [("", f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; known: "
+                                    f"{', '.join(sorted(DATASETS))}")])
 
 
 def fetch(name: str, cache: str | Path | None = None, base_url: str | None = None,
@@ -238,26 +236,22 @@ def _download(url: str, dest: Path, f: DataFile, timeout_s: float) -> None:
     except OSError as err:
         problem = f"cannot create the cache folder: {err.strerror or err}"
         raise ScenarioError(str(dest.parent), [("", problem)]) from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _opener(url).open(url, timeout=timeout_s) as response:
+        with atomic_file(dest, "wb") as out, _opener(url).open(url, timeout=timeout_s) as response:
             while block := response.read(_BLOCK):
                 digest.update(block)
                 out.write(block)
-        got = digest.hexdigest()
-        if got != f.sha256:
-            raise ScenarioError(url, [("sha256", f"checksum mismatch for {f.name}: expected {f.sha256}, got {got}; "
-                                       "the download was deleted (a changed or corrupted file, or a wrong mirror)")])
-        os.replace(tmp, dest)
+            got = digest.hexdigest()
+            if got != f.sha256:  # raised inside the block: the temporary file is deleted, dest untouched
+                raise ScenarioError(url, [("sha256", f"checksum mismatch for {f.name}: expected {f.sha256}, got "
+                                           f"{got}; the download was deleted (a changed or corrupted file, or a "
+                                           "wrong mirror)")])
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or err
         code = getattr(err, "code", None)
         what = f"HTTP {code} {reason}" if code else str(reason)
         raise ScenarioError(url, [("", f"cannot download {f.name}: {what}")]) from None
-    finally:
-        tmp.unlink(missing_ok=True)
         if created and dest.parent.is_dir() and not any(dest.parent.iterdir()):
             dest.parent.rmdir()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError
 from swarmsim.traces.inspect import _DAY_S, _HOUR_S, MIN_DIURNAL_SPAN_S, TraceSummary
 from swarmsim.units import format_duration
 
@@ -206,7 +206,7 @@ def fit_workload(summary: TraceSummary, origin: str = "us-east", name: str | Non
     """
     where = summary.path
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", origin):
-        raise ScenarioError(where, [("--origin", f"expected a region name such as us-east, got {origin!r}")])
+        raise ArgumentError(where, [("origin", f"expected a region name such as us-east, got {origin!r}")])
     if summary.kind == "nodes":
         raise ScenarioError(where, [("", f"format {summary.format} is a node list: it has no arrivals to fit "
                                      "(swarmsim trace inspect shows its GPU models)")])
@@ -216,7 +216,7 @@ def fit_workload(summary: TraceSummary, origin: str = "us-east", name: str | Non
         raise ScenarioError(where, [("", f"cannot fit arrivals: {why}")])
     name = name or _workload_name(summary.path)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise ScenarioError(where, [("--name", f"expected letters, digits, '.', '_' or '-', got {name!r}")])
+        raise ArgumentError(where, [("name", f"expected letters, digits, '.', '_' or '-', got {name!r}")])
     notes: dict[str, str] = {}
     arrivals, daily = _fit_arrivals(summary, origin, notes)
     spec: dict[str, Any] = {"kind": "inference" if summary.kind == "requests" else "jobs",

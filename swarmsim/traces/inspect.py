@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from swarmsim.errors import ScenarioError
+from swarmsim.errors import ArgumentError, ScenarioError, did_you_mean
 from swarmsim.traces import CHUNK_ROWS, BadRows, JobRows, NodeRows, Rows, TraceError
 from swarmsim.units import format_duration
 
@@ -174,7 +174,7 @@ def inspect_trace(
 
     path = str(path)
     if fmt not in FORMATS:
-        raise ScenarioError(path, [("--format", _unknown_format(fmt, FORMATS))])
+        raise ArgumentError(path, [("fmt", _unknown_format(fmt, FORMATS))])
     if fmt == "csv" and not columns:
         raise TraceError(path, None, "columns", "format csv needs the file's column of each field: submit, gpus, "
                          "and duration or end (optional gpu_model, group), e.g. submit=t,gpus=n_gpu,duration=runtime")
@@ -316,8 +316,4 @@ def _add_jobs(s: TraceSummary, rows: JobRows, gpu: np.ndarray) -> None:
 
 
 def _unknown_format(fmt: str, formats: dict[str, Any]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(fmt, list(formats), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown trace format {fmt!r}{hint}; known: {', '.join(sorted(formats))}"
+    return f"unknown trace format {fmt!r}{did_you_mean(fmt, formats)}; known: {', '.join(sorted(formats))}"

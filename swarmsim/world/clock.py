@@ -6,15 +6,24 @@ narrow Protocols that ``World`` satisfies, instead of importing it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import simpy
 from simpy.events import Timeout
 
 from swarmsim.rng import Streams
 
-#: Schedules ``callback(event)`` after ``delay`` s with ``event._value = value`` (the world's clock).
+#: Schedules ``callback(event)`` after ``delay`` s whose ``event.value`` is ``value`` (the world's clock).
 After = Callable[[float, Callable[[Timeout], None], object], None]
+
+
+class Fired(Protocol):
+    """What a callback reads of the SimPy event that fired it: ``value``, the object it was
+    scheduled with (SimPy's public ``Event.value``; ``Any`` here, as each callback knows what it
+    scheduled). A ``Timeout`` is one."""
+
+    @property
+    def value(self) -> Any: ...
 
 
 class Clock(Protocol):
@@ -25,4 +34,4 @@ class Clock(Protocol):
     events: int  # SimPy events handled, counted by each handler
 
 
-__all__ = ["After", "Clock"]
+__all__ = ["After", "Clock", "Fired"]

@@ -18,10 +18,8 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from simpy.events import Timeout
-
 from swarmsim.catalog.models import find_model
-from swarmsim.world.clock import After
+from swarmsim.world.clock import After, Fired
 from swarmsim.world.network import transfer_time_s
 from swarmsim.world.sites import Geography, Request, Service, Site
 
@@ -79,8 +77,8 @@ class Handoff:
         self.handoffs += 1
         self._after(delay, self._on_arrival, (target, request))
 
-    def _on_arrival(self, event: Timeout) -> None:
-        site, request = event._value
+    def _on_arrival(self, event: Fired) -> None:
+        site, request = event.value
         self.host.arrive_prefilled(site, request)
 
     def decoded(self, request: Request) -> tuple[float, float, float]:

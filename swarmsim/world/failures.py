@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from simpy.events import Timeout
 
 from swarmsim.distributions import Distribution, ExponentialDist
 from swarmsim.metrics.recorder import CHURN, FAILURE, OUTAGE, SPOT
-from swarmsim.world.clock import After, Clock
+from swarmsim.world.clock import After, Clock, Fired
 from swarmsim.world.node import DOWN, DRAINING, READY, SPARE, Node, NodeType, Pool, Region
 
 if TYPE_CHECKING:
@@ -222,12 +221,12 @@ class Failures:
         assert model.up is not None
         return now + float(model.up.sample(rng, 1)[0])
 
-    def _on_notice(self, event: Timeout) -> None:
+    def _on_notice(self, event: Fired) -> None:
         """A node is warned that it will go down at ``at``: it stops taking work (its jobs keep
         running, its replicas hand over) and waits."""
         w = self.world
         w.events += 1
-        node, life, model, at = event._value
+        node, life, model, at = event.value
         if node.life != life or node.state not in (READY, SPARE, DRAINING):
             return
         row = -1
@@ -239,10 +238,10 @@ class Failures:
             w.drain(node)
         self._after(at - w.env.now, self._on_down, (node, life, model, row))
 
-    def _on_down(self, event: Timeout) -> None:
+    def _on_down(self, event: Fired) -> None:
         w = self.world
         w.events += 1
-        node, life, model, row = event._value
+        node, life, model, row = event.value
         if node.life != life or node.state not in (READY, SPARE, DRAINING):
             return
         region = node.pool.region
@@ -273,10 +272,10 @@ class Failures:
         assert model.down is not None
         return now + float(model.down.sample(self._rng(node), 1)[0])
 
-    def _on_back(self, event: Timeout) -> None:
+    def _on_back(self, event: Fired) -> None:
         w = self.world
         w.events += 1
-        node, life, row = event._value
+        node, life, row = event.value
         if node.life != life or node.state != DOWN:
             return
         self._return(node, row)
@@ -315,11 +314,11 @@ class Failures:
 
     # --- outages ----------------------------------------------------------------------------
 
-    def _on_outage(self, event: Timeout) -> None:
+    def _on_outage(self, event: Fired) -> None:
         """A region goes dark: every node in it goes down, its queues fail over."""
         w = self.world
         w.events += 1
-        region, outage, rng = event._value
+        region, outage, rng = event.value
         now = w.env.now
         duration = float(outage.duration.sample(rng, 1)[0])
         if region.outage:
@@ -354,10 +353,10 @@ class Failures:
             for node in pool.down.values():
                 node.going = True
 
-    def _on_outage_end(self, event: Timeout) -> None:
+    def _on_outage_end(self, event: Fired) -> None:
         w = self.world
         w.events += 1
-        region, outage, rng, row = event._value
+        region, outage, rng, row = event.value
         now = w.env.now
         self.rows[row][10] = now
         region.outage = False

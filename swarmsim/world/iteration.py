@@ -14,11 +14,10 @@ import math
 from typing import Protocol
 
 from simpy import Environment
-from simpy.events import Timeout
 
 from swarmsim.metrics.requests import RequestRecorder
 from swarmsim.world.batching import Batcher, Job
-from swarmsim.world.clock import After
+from swarmsim.world.clock import After, Fired
 from swarmsim.world.kv_series import KvSeries
 from swarmsim.world.prefix_blocks import BlockCache
 from swarmsim.world.sites import DRAINING, FAILED, SERVING, Replica, Request, Service, Site
@@ -262,9 +261,9 @@ class IterationServing:
         replica.gen += 1
         self._after(delay, self._on_boundary, (replica, replica.gen))
 
-    def _on_boundary(self, event: Timeout) -> None:
+    def _on_boundary(self, event: Fired) -> None:
         self.host.world.events += 1
-        replica, gen = event._value
+        replica, gen = event.value
         if replica.state == FAILED or gen != replica.gen or replica.engine is None:
             return
         now = self.env.now

@@ -25,6 +25,7 @@ from swarmsim.scenario import JobsWorkloadSpec, Scenario
 from swarmsim.traces import BadRows
 from swarmsim.workloads.jobs import JobBatch, job_batches
 from swarmsim.workloads.replay import mapped_gpu
+from swarmsim.world.clock import Fired
 from swarmsim.world.job import Job, Plan
 from swarmsim.world.latency import SchedulingLatency
 from swarmsim.world.network import transfer_time_s
@@ -252,9 +253,9 @@ class Jobs:
             else:
                 del region.pending[key]
 
-    def _on_moved(self, event: Timeout) -> None:
+    def _on_moved(self, event: Fired) -> None:
         self._moved += 1
-        job: Job = event._value
+        job: Job = event.value
         del self.moving[job.id]
         region = self.regions[job.region]
         if not region.active:  # closed while the data was moving: route again
@@ -349,8 +350,8 @@ class Jobs:
             compute += (math.ceil(compute / every) - 1) * overhead
         return compute
 
-    def _on_finish_run(self, event: Timeout) -> None:
-        job, epoch = event._value
+    def _on_finish_run(self, event: Fired) -> None:
+        job, epoch = event.value
         if epoch != job.epoch:
             self._stale += 1
             return  # this run was interrupted
@@ -359,10 +360,10 @@ class Jobs:
         self._record(job, COMPLETED)
         self.scheduler.dispatch(region)
 
-    def _on_finish(self, event: Timeout) -> None:
+    def _on_finish(self, event: Fired) -> None:
         """A job that cannot have been interrupted finishes (``_on_finish_run`` with ``_free``
         and ``_record`` written out: the hot path of a run without policies or failures)."""
-        job: Job = event._value
+        job: Job = event.value
         region = self.regions[job.region]
         allocation = job.allocation
         for node, k in allocation:

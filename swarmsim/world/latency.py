@@ -29,6 +29,7 @@ import simpy
 from simpy.events import Timeout
 
 from swarmsim.scenario.scheduler import LatencySpec
+from swarmsim.world.clock import Fired
 from swarmsim.world.job import Job
 from swarmsim.world.node import Region
 from swarmsim.world.ports import ReplicaPlacer
@@ -82,9 +83,9 @@ class SchedulingLatency:
         """``route`` called at each job's decision time instead of at its arrival."""
         env = self.env
 
-        def on_decision(event: Timeout) -> None:
+        def on_decision(event: Fired) -> None:
             self.events += 1
-            route(event._value)
+            route(event.value)
 
         def route_later(job: Job) -> None:
             now = env.now

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from swarmsim.distributions import Distribution
 
 PROVISIONING, READY, DRAINING, GONE, DOWN, SPARE = 0, 1, 2, 3, 4, 5
-STATE_NAMES = ("provisioning", "ready", "draining", "gone", "down", "spare")
 
 
 @dataclass(frozen=True, slots=True)

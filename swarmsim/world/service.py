@@ -17,8 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from simpy.events import Timeout
-
 from swarmsim.metrics.requests import (
     FAILED_REASONS,
     R_COMPLETED,
@@ -30,7 +28,7 @@ from swarmsim.metrics.requests import (
 from swarmsim.scenario import InferenceWorkloadSpec
 from swarmsim.traces import BadRows
 from swarmsim.workloads.requests import RequestBatch, request_batches, sample_share
-from swarmsim.world.clock import After, Clock
+from swarmsim.world.clock import After, Clock, Fired
 from swarmsim.world.disagg_serving import disaggregate
 from swarmsim.world.iteration import NEVER_FITS, IterationServing, never_fits
 from swarmsim.world.sites import (
@@ -162,9 +160,9 @@ class Services:
             self._after(delay, self._on_loaded, replica)
         return True
 
-    def _on_loaded(self, event: Timeout) -> None:
+    def _on_loaded(self, event: Fired) -> None:
         self.world.events += 1
-        replica: Replica = event._value
+        replica: Replica = event.value
         if replica.state == FAILED:
             return  # its node went down while it loaded
         replica.site.loading -= 1
@@ -327,10 +325,10 @@ class Services:
                 self._after(request[1] - w.env.now, self._on_request, (service, request))
                 yield None
 
-    def _on_request(self, event: Timeout) -> None:
+    def _on_request(self, event: Fired) -> None:
         w = self.world
         w.events += 1
-        service, request = event._value
+        service, request = event.value
         next(self._feeds[service.index], None)
         rid = self._next_request
         self._next_request += 1
@@ -410,10 +408,10 @@ class Services:
         w = self.world
         self._after(service_s, self._on_done, (replica, request, w.env.now, prefill, tpot, a + 1))
 
-    def _on_done(self, event: Timeout) -> None:
+    def _on_done(self, event: Fired) -> None:
         w = self.world
         w.events += 1
-        replica, request, start, prefill, tpot, batch = event._value
+        replica, request, start, prefill, tpot, batch = event.value
         if replica.state == FAILED:
             return  # its node went down: the request was served again elsewhere, or dropped
         if self.track_requests:

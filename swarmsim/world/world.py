@@ -25,6 +25,7 @@ from swarmsim.metrics.stream import make_recorder
 from swarmsim.pricing import rates_for
 from swarmsim.rng import Streams
 from swarmsim.scenario import JobsWorkloadSpec, Scenario
+from swarmsim.world.clock import Fired
 from swarmsim.world.job import Job, Plan
 from swarmsim.world.jobs import Jobs
 from swarmsim.world.network import rtt_matrix
@@ -160,20 +161,20 @@ class World:
         else:
             self._after(delay_s, self._on_ready, node)
 
-    def _on_arrive(self, event: Timeout) -> None:
+    def _on_arrive(self, event: Fired) -> None:
         """An ordered node arrives after its lead time (unless the order was cancelled by a
         drain): billed from now, then provisioned."""
         self.events += 1
-        node: Node = event._value
+        node: Node = event.value
         if node.state != PROVISIONING or not node.ordered:
             return
         node.ordered = False
         self._bill_start(node)
         self._provision(node, None)
 
-    def _on_ready(self, event: Timeout) -> None:
+    def _on_ready(self, event: Fired) -> None:
         self.events += 1
-        node: Node = event._value
+        node: Node = event.value
         if node.state == PROVISIONING:
             self._ready(node)
             self.scheduler.dispatch(node.pool.region)
