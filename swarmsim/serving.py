@@ -130,12 +130,18 @@ class ReplicaShape(Protocol):
     """What :meth:`ServiceProfile.for_replica` reads from a replica (the scenario's ``ReplicaSpec``):
     the model, the GPU count and optional explicit constants (None = from the built-in profile)."""
 
-    model: str
-    gpus: int
-    prefill_fixed_s: float | None
-    prefill_s_per_token: float | None
-    decode_s_per_token: float | None
-    batch_slowdown: float | None
+    @property
+    def model(self) -> str: ...
+    @property
+    def gpus(self) -> int: ...
+    @property
+    def prefill_fixed_s(self) -> float | None: ...
+    @property
+    def prefill_s_per_token(self) -> float | None: ...
+    @property
+    def decode_s_per_token(self) -> float | None: ...
+    @property
+    def batch_slowdown(self) -> float | None: ...
 
 
 @dataclass(frozen=True)

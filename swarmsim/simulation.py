@@ -77,7 +77,7 @@ def simulate(
                               [t.name for t in world.node_types])
     availability = availability_frame(services.availability())
     figures = (sc, jobs) if agg is None else (agg, jobs.iloc[:0])
-    summary = (headline_figures if agg is None else headline_figures_aggregate)(  # type: ignore[operator]
+    summary = (headline_figures if agg is None else headline_figures_aggregate)(
         *figures, billing=billing, actions=actions, sim_events=world.events, wall_time_s=wall_s, lost=lost,
         replicas=replicas, requests=request_figures(rrec) if services else None,
         resilience=resilience_figures(sc, failures, availability))

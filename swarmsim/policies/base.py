@@ -84,7 +84,7 @@ class Policy(Generic[P]):
                  rng: np.random.Generator | None = None) -> None:
         model = type(self).Params
         if isinstance(params, model):
-            self.params = params  # type: ignore[assignment]  # an instance of Params is a P
+            self.params = params
         else:
             try:
                 self.params = model.model_validate(dict(params or {}))  # type: ignore[assignment]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
@@ -157,7 +157,7 @@ def fleet_from_trace(data: Any) -> Any:
 
 def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str, Any], int]]:
     """(node type name, node type spec, count) for each kind of node in a traced inventory."""
-    from swarmsim.traces import BadRows, TraceError
+    from swarmsim.traces import BadRows, NodeRows, TraceError
     from swarmsim.traces.formats import FORMATS
 
     if not isinstance(spec, dict) or "format" not in spec or "path" not in spec:
@@ -182,7 +182,8 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
         return _sharing_nodes(spec, path, gpu_map, scale)
     totals: dict[tuple[str, int], int] = {}
     try:
-        for rows in fmt.read(str(path), BadRows("error", str(path)), 100_000):
+        for chunk in fmt.read(str(path), BadRows("error", str(path)), 100_000):
+            rows = cast(NodeRows, chunk)  # a "nodes" format reads NodeRows
             for model, gpus, count in zip(rows.gpu_model, rows.gpus, rows.count, strict=True):
                 key = (str(model), int(gpus))
                 totals[key] = totals.get(key, 0) + int(count)
@@ -228,7 +229,8 @@ def _sharing_nodes(spec: dict[str, Any], path: Path, gpu_map: dict[str, str],
                                      res.memory_mib.tolist(), strict=True):
         key = (str(model), int(gpus), int(cpu), int(mem))
         kinds[key] = kinds.get(key, 0) + 1
-    out, unmapped = [], set()
+    out: list[tuple[str, dict[str, Any], int]] = []
+    unmapped: set[str] = set()
     for (model, gpus, cpu, mem), count in kinds.items():
         found = catalog.find_gpu(gpu_map.get(model, model))
         if found is None:

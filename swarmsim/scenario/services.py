@@ -217,7 +217,7 @@ class InferenceWorkloadSpec(Spec):
             try:
                 self.pool(role)
             except ValueError as exc:
-                msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)  # type: ignore[attr-defined]
+                msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
                 raise ValueError(f"{role}_pool.{msg.removeprefix('Value error, ')}") from None
         return self
 

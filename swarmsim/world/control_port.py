@@ -30,6 +30,7 @@ class ServicesPort(Protocol):
 
     services: Sequence[Any]  # each with name, gpus, types, max_batch, spec and per-region sites
     on_replica_ready: Callable[[int], None] | None  # called with the action row of a ready replica
+    iteration: Any  # the engines of batching: iteration (world/iteration.py), for occupancy(site)
 
     def add_replicas(self, service: Any, region: Region, count: int, action: int = -1) -> None: ...
 

@@ -128,10 +128,10 @@ class Scheduler:
     def enqueue(self, region: Region, job: Job) -> None:
         """Add a job to a region's queue (its counters already include it) and dispatch."""
         if self.blocking:
-            region.queue.append(job)  # type: ignore[attr-defined]
+            region.queue.append(job)
         else:
             key = -job.priority if self.discipline == "priority" else job.duration_ref
-            bisect.insort(region.queue, (key, job.id, job))  # type: ignore[arg-type]
+            bisect.insort(region.queue, (key, job.id, job))
         self.dispatch(region)
 
     def dispatch(self, region: Region) -> None:
@@ -146,18 +146,18 @@ class Scheduler:
             place = self.place
             if self.blocking:
                 while queue and region.free_gpus:
-                    job = queue[0]  # type: ignore[index]
+                    job = queue[0]
                     plan = place(region, job)
                     if plan is None:
                         break
-                    queue.popleft()  # type: ignore[attr-defined]
+                    queue.popleft()
                     start(region, job, plan)
                 if queue and region.free_gpus and self.discipline == "backfill":
                     self._backfill(region)
             else:
                 kept = []
                 pools = region.pools
-                for entry in queue:  # type: ignore[attr-defined]
+                for entry in queue:
                     if not any(p.free_gpus for p in pools):
                         kept.append(entry)
                         continue
@@ -166,7 +166,7 @@ class Scheduler:
                         kept.append(entry)
                     else:
                         start(region, entry[2], plan)
-                if len(kept) != len(queue):  # type: ignore[arg-type]
+                if len(kept) != len(queue):
                     region.queue = kept
         if self._replicas_after:
             self.services.place(region)  # type: ignore[union-attr]
@@ -174,7 +174,7 @@ class Scheduler:
     def _backfill(self, region: Region) -> None:
         jobs = self.jobs
         assert jobs is not None
-        queue: deque[Job] = region.queue  # type: ignore[assignment]
+        queue: deque[Job] = region.queue
         head = queue[0]
         types = set(head.types)
         now = self.env.now

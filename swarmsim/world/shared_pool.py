@@ -158,7 +158,7 @@ class FractionalPool(Pool):
     def place(self, job: Job) -> tuple[float, Plan] | None:
         """(score, plan) of the best node of this pool for the job under the placement policy,
         or None when it fits no ready node; changes nothing."""
-        task: Task = job.task  # type: ignore[attr-defined]
+        task: Task = job.task
         where = self.placement.choose(self.shared, task)
         if where is None:
             return None
