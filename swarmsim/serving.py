@@ -188,16 +188,17 @@ class ServiceProfile:
         """Time per output token when the replica holds ``batch`` >= 1 requests, s/token."""
         return self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
 
-    def service_s(self, prompt_tokens: T, output_tokens: T, batch: T) -> T:
+    def service_s(self, prompt_tokens: T, output_tokens: T, batch: T | float) -> T:
         """Time from admission to the last output token, s: prefill plus ``output_tokens``
-        tokens at the per-token time of the batch size ``batch`` at admission."""
+        tokens at the per-token time of the batch size ``batch`` at admission (one batch size
+        for arrays of tokens, or one per request)."""
         return (
             self.prefill_fixed_s
             + prompt_tokens * (self.prefill_s_per_token + prompt_tokens * self.prefill_s_per_token_sq)
             + output_tokens * self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
         )
 
-    def ttft_s(self, prompt_tokens: T, batch: T) -> T:
+    def ttft_s(self, prompt_tokens: T, batch: T | float) -> T:
         """Time to first token from admission, s: prefill plus one token at batch ``batch``."""
         return (
             self.prefill_fixed_s

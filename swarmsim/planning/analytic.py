@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy import optimize
@@ -254,7 +255,7 @@ class Model:
 
     def replicas(self, name: str, counts: Mapping[str, int]) -> int:
         """Replicas of inference workload ``name`` that fit on a region's ``counts`` (node type -> nodes)."""
-        work = self.scenario.workloads[name]
+        work = cast(InferenceWorkloadSpec, self.scenario.workloads[name])  # named by the caller as one
         accepted = set(self.scenario.node_types_for(work))
         return sum(n * (self.scenario.node_types[t].gpus // work.replica.gpus)
                    for t, n in counts.items() if t in accepted)

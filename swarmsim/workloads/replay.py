@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +126,7 @@ _FIELDS = {JobRows: ("gpus", "duration_s", "gpu_model"), RequestRows: ("prompt_t
 
 
 def _emit(batch: dict[str, np.ndarray], horizon: float, last_t: float,
-          bad: BadRows) -> Iterator[dict[str, np.ndarray]]:
+          bad: BadRows) -> Generator[dict[str, np.ndarray], None, float]:
     """Yield the arrivals before the horizon, checking that time never goes back; return the
     last time yielded (a generator's return value, for ``yield from``)."""
     inside = batch["time"] < horizon

@@ -210,7 +210,7 @@ class ViewBuilder:
         sc = world.scenario
         #: Per region: its constant fields, its pools' names, per pool the (version, view) last
         #: built, the ``pools`` mapping last built, and the pending shapes last seen and their view.
-        self._rows = [
+        self._rows: list[dict[str, Any]] = [
             dict(zip(_EAGER, (name, region.jurisdiction, spec.kind, spec.location.lat, spec.location.lon,
                               spec.utc_offset), strict=True))
             for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)

@@ -47,8 +47,10 @@ class IterationHost(Protocol):
     track_requests: bool
     recorder: RequestRecorder
 
-    world: _Counts
-    handoff: _Handoff  # disaggregated services (world/disagg_serving.py)
+    @property  # read-only here, so that the host's own (wider) types satisfy these
+    def world(self) -> _Counts: ...
+    @property
+    def handoff(self) -> _Handoff: ...  # disaggregated services (world/disagg_serving.py)
 
     def drop(self, site: Site, request: Request, reason: int) -> None: ...
 

@@ -452,7 +452,7 @@ class Services:
             rec.served[r] += 1
             rec.hist_served[r][bin_of(latency)] += 1
             rec.traffic[origin][r] += 1
-            if service.allowed[origin] is not None and site.region.jurisdiction not in service.allowed[origin]:
+            if (allowed := service.allowed[origin]) is not None and site.region.jurisdiction not in allowed:
                 rec.residency_violations += 1
             slo = service.slo
             if ((slo.latency_p99 is None or latency <= slo.latency_p99)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -410,7 +410,7 @@ class World:
 
     # --- sampling and running -----------------------------------------------------------------
 
-    def _sample(self) -> Iterator[simpy.Event]:
+    def _sample(self) -> Generator[simpy.Event, Any, None]:
         every = self.scenario.sample_every
         horizon = self.scenario.horizon
         while True:
