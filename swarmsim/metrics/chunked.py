@@ -50,7 +50,7 @@ class ChunkedRecorder(Recorder):
 
     def sample(self, time: float, region: int, *args: float, **kwargs: float) -> None:
         """:meth:`Recorder.sample`, then a flush when a chunk of ended jobs is buffered."""
-        super().sample(time, region, *args, **kwargs)  # type: ignore[arg-type]
+        super().sample(time, region, *args, **kwargs)  # type: ignore[arg-type]  # forwards Recorder.sample's own arguments unchanged
         if region == 0 and len(self.job_outcome) >= self.chunk_values:
             self.flush()
 

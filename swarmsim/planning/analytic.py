@@ -332,8 +332,8 @@ class Model:
         speed = (sum(counts[t] * self.scenario.node_types[t].gpus * self.scenario.node_types[t].speed
                      for t in types) / gpus) if gpus else 1.0
         mean_gpus = held_gpus(self.scenario, work)
-        duration = work.duration.expected() / speed  # type: ignore[union-attr]
-        scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]
+        duration = work.duration.expected() / speed  # type: ignore[union-attr]  # a jobs workload without a trace has a duration
+        scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]  # a jobs workload without a trace has a duration
         return Queue(int(gpus // mean_gpus), rate, duration, scv)
 
     def _inference_type(self, node_type: str) -> bool:
@@ -424,7 +424,7 @@ def _wait_level(tails: list[tuple[float, Queue]], level: Level) -> float:
         return sum(w * (1.0 - q.service_level(t)) for w, q in tails if w > 0) / total
 
     if level.quantile is None:
-        return 1.0 - tail(float(level.within_s))  # type: ignore[arg-type]
+        return 1.0 - tail(float(level.within_s))  # type: ignore[arg-type]  # a level without a quantile has within_s
     p = level.quantile
     if tail(0.0) <= 1.0 - p:
         return 0.0
@@ -435,7 +435,7 @@ def _wait_level(tails: list[tuple[float, Queue]], level: Level) -> float:
 def _sample_level(x: np.ndarray, w: np.ndarray, level: Level) -> float:
     """A latency level of weighted samples ``x`` (s): the weighted share within, or a quantile."""
     if level.quantile is None:
-        return float(w[x <= float(level.within_s)].sum() / w.sum())  # type: ignore[arg-type]
+        return float(w[x <= float(level.within_s)].sum() / w.sum())  # type: ignore[arg-type]  # a level without a quantile has within_s
     order = np.argsort(x, kind="stable")
     xs, cum = x[order], np.cumsum(w[order]) / w.sum()
     return float(xs[min(int(np.searchsorted(cum, level.quantile)), len(xs) - 1)])

@@ -87,7 +87,7 @@ class Policy(Generic[P]):
             self.params = params
         else:
             try:
-                self.params = model.model_validate(dict(params or {}))  # type: ignore[assignment]
+                self.params = model.model_validate(dict(params or {}))  # type: ignore[assignment]  # model is the class's Params, whose instance is a P
             except ValidationError as err:
                 raise PolicyParamsError(type(self).__name__, err) from None
         self.rng = rng if rng is not None else np.random.default_rng(0)

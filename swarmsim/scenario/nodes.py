@@ -89,7 +89,7 @@ class NodeTypeSpec(Spec):
         if self.provision_time.lower() < 0:
             raise ValueError("provision_time: a duration cannot be negative")
         if self.usd_per_gpu_hour is None:
-            price = catalog.find_gpu(self.gpu).usd_per_gpu_hour  # type: ignore[union-attr]
+            price = catalog.find_gpu(self.gpu).usd_per_gpu_hour  # type: ignore[union-attr]  # catalog_gpu validated the name
             object.__setattr__(self, "usd_per_gpu_hour", price)
         if self.max_gpus is None:
             object.__setattr__(self, "max_gpus", self.gpus)
@@ -107,7 +107,7 @@ class NodeTypeSpec(Spec):
     @property
     def speed(self) -> float:
         """Training speed of this node's GPU relative to the reference GPU (A100-80GB = 1)."""
-        return catalog.find_gpu(self.gpu).train_speed  # type: ignore[union-attr]
+        return catalog.find_gpu(self.gpu).train_speed  # type: ignore[union-attr]  # catalog_gpu validated the name
 
 
 def fleet_from_trace(data: Any) -> Any:

@@ -92,7 +92,7 @@ def numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     previous = 0
     for row in reader:
         yield previous + 1, row
-        previous = reader.line_num  # type: ignore[attr-defined]
+        previous = reader.line_num  # type: ignore[attr-defined]  # csv readers have line_num; the Iterator annotation does not say so
 
 
 def read_table(

@@ -40,7 +40,7 @@ def read_rows(spec: TraceSpec, scenario: Scenario, bad: BadRows) -> Iterator[Job
 
         yield from read_csv_jobs(path, bad, CHUNK_ROWS, spec.columns, spec.time_unit)
         return
-    yield from FORMATS[spec.format].read(path, bad, CHUNK_ROWS)  # type: ignore[misc]
+    yield from FORMATS[spec.format].read(path, bad, CHUNK_ROWS)  # type: ignore[misc]  # yield from a Reader: a Generator at run time, declared Iterator
 
 
 def replayed(
@@ -175,4 +175,4 @@ def mapped_gpu(model: str, spec: TraceSpec) -> str | None:
 def gpu_speed(model: str, spec: TraceSpec) -> float | None:
     """Training speed of a traced GPU model through the gpu_map (None when unmapped)."""
     gpu = mapped_gpu(model, spec)
-    return catalog.find_gpu(gpu).train_speed if gpu else None  # type: ignore[union-attr]
+    return catalog.find_gpu(gpu).train_speed if gpu else None  # type: ignore[union-attr]  # gpu_map values are validated catalog GPUs

@@ -191,7 +191,7 @@ class Batcher:
                 held = tokens + head[2] if len(head) > 2 else tokens  # the cached prompt tokens' KV too
                 if self.used + held + 1 + len(running) > cap:
                     break
-                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]
+                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]  # head is not None, so source is not None
                 job.batch = len(running) + len(prefilling) + 1
                 if self.prefilled and job.output > 1:
                     self.seq += 1

@@ -284,11 +284,11 @@ class ViewBuilder:
         regions = view.regions
         if _getrefcount is None or _getrefcount(view) > held + 2 or _getrefcount(regions) > 3:
             for region in regions.values():
-                region.seal()  # type: ignore[attr-defined]
+                region.seal()  # type: ignore[attr-defined]  # the controller's views hold LiveRegionViews
             return
         for region in regions.values():
             if _getrefcount(region) > 3:
-                region.seal()  # type: ignore[attr-defined]
+                region.seal()  # type: ignore[attr-defined]  # the controller's views hold LiveRegionViews
 
     # --- the lazy fields ------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ class Jobs:
                 job = Job(w, home, arrival, k, dur, size, prio, job_types)
                 if tasks is not None:  # a sharing fleet: what the job asks of a sharing node
                     job.task = tasks[i]
-                Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]
+                Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]  # me: this generator's own send, sent in by the priming send()
                 if arrived is not None:
                     route(arrived)
                 yield None
@@ -214,7 +214,7 @@ class Jobs:
         job.region = r
         if r == job.origin:
             if (plan is not None and not region.queue
-                    and not (self._replicas and self.services.waiting(region))):  # type: ignore[union-attr]
+                    and not (self._replicas and self.services.waiting(region))):  # type: ignore[union-attr]  # _replicas is true only with services
                 self.start_job(region, job, plan, queued=False)  # the placement routing just found
             else:
                 self._join(region, job)
@@ -373,7 +373,7 @@ class Jobs:
         region.busy_gpus -= job.gpus
         region.running_jobs -= 1
         del self.running[region.index][job.id]
-        self._outcome(self._row(job.id, job.region, job.ntype.index, len(allocation),  # type: ignore[union-attr]
+        self._outcome(self._row(job.id, job.region, job.ntype.index, len(allocation),  # type: ignore[union-attr]  # a running job has a node type
                                 COMPLETED, job.start, job.run_s))
         if job.network_delay or job.egress_usd:
             self.recorder.job_extra(job.network_delay, job.egress_usd, job.restarts)

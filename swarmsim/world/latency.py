@@ -56,7 +56,7 @@ class SchedulingLatency:
         self.dispatch_now = scheduler.dispatch  # the scheduler's own, bound before it is replaced
         self.blocking = scheduler.blocking
         self.services = services
-        scheduler.dispatch = self.dispatch  # type: ignore[method-assign]
+        scheduler.dispatch = self.dispatch  # type: ignore[method-assign]  # deadlines wrap the scheduler's dispatch on purpose
         self.failures: dict[int, int] = {}  # job id -> failed attempts so far
         self.not_before: dict[int, float] = {}  # job id -> end of its backoff, s
         self.failed_attempts = 0  # attempts that found no room, all jobs

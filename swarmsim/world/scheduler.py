@@ -59,7 +59,7 @@ class Scheduler:
         for region in regions:
             region.queue = deque() if self.blocking else []
         if any(pool.shares for region in regions for pool in region.pools):
-            self.place = self._place_shared  # type: ignore[method-assign]
+            self.place = self._place_shared  # type: ignore[method-assign]  # a sharing fleet places jobs by shares: chosen once per run
 
     def connect(self, jobs: JobStarter, services: ReplicaPlacer) -> None:
         """Hand over the job path (to start jobs with) and the services (to give GPUs to)."""
@@ -139,10 +139,10 @@ class Scheduler:
         ``scheduler.gpu_priority`` (inference first by default). Starts every queued job that the
         discipline allows and that fits now."""
         if self._replicas_first:
-            self.services.place(region)  # type: ignore[union-attr]
+            self.services.place(region)  # type: ignore[union-attr]  # _replicas_first is true only with services
         queue = region.queue
         if queue and region.free_gpus:  # no queued job can start without a free GPU
-            start = self.jobs.start_job  # type: ignore[union-attr]
+            start = self.jobs.start_job  # type: ignore[union-attr]  # the job layer is attached before the first dispatch
             place = self.place
             if self.blocking:
                 while queue and region.free_gpus:
@@ -169,7 +169,7 @@ class Scheduler:
                 if len(kept) != len(queue):
                     region.queue = kept
         if self._replicas_after:
-            self.services.place(region)  # type: ignore[union-attr]
+            self.services.place(region)  # type: ignore[union-attr]  # _replicas_first is true only with services
 
     def _backfill(self, region: Region) -> None:
         jobs = self.jobs
@@ -251,7 +251,7 @@ class Scheduler:
             for t in job.types:
                 pool = pools[t]
                 if pool.shares:
-                    got = pool.place(job)  # type: ignore[attr-defined]
+                    got = pool.place(job)  # type: ignore[attr-defined]  # a pool with shares is a SharedPool
                     if got is not None and (best is None or got[0] < best[0]):
                         best = got
             if best is not None:

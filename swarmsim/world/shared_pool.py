@@ -115,7 +115,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         share.taken = self.shared.take(i, share.task, share.option)
-        self.busy_gpus += share  # type: ignore[assignment]
+        self.busy_gpus += share  # type: ignore[assignment]  # a Share is a float; busy_gpus is a float on a sharing fleet
         self._reindex(node, i)
         self._capacity(-share.task.gpu_milli)
 
@@ -124,7 +124,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         self.shared.give(i, share.task, share.taken)
-        self.busy_gpus -= share  # type: ignore[assignment]
+        self.busy_gpus -= share  # type: ignore[assignment]  # a Share is a float; busy_gpus is a float on a sharing fleet
         if node.id in self.nodes:
             self._reindex(node, i)
             self._capacity(share.task.gpu_milli)
