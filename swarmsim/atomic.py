@@ -48,24 +48,27 @@ def partial_dir(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
 
 
+def _aside(target: Path) -> Path:
+    """Rename the folder ``target`` into a new hidden sibling (``.<name>.<random>.old``) and return
+    that sibling, for the caller to delete once ``target`` is free."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    target.rename(trash / "old")
+    return trash
+
+
 def remove_dir(target: Path) -> None:
     """Delete the folder ``target`` (if any) by first renaming it aside, so it never looks half-deleted."""
     if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        target.rename(trash / "old")
-        shutil.rmtree(trash, ignore_errors=True)
+        shutil.rmtree(_aside(target), ignore_errors=True)
 
 
 def replace_dir(tmp: Path, target: Path) -> None:
     """Put the finished folder ``tmp`` at ``target``: an existing ``target`` is renamed aside first
     and deleted after, so ``target`` is always the old folder or the new one, never a mixture."""
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        target.rename(trash / "old")
-        tmp.rename(target)
+    trash = _aside(target) if target.exists() else None
+    tmp.rename(target)
+    if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
-    else:
-        tmp.rename(target)
 
 
 __all__ = ["atomic_file", "partial_dir", "remove_dir", "replace_dir", "write_atomic"]
