@@ -9,7 +9,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 PIP    := $(BIN)/python -m pip -qq --disable-pip-version-check --no-input
 export PIP_NO_WARN_SCRIPT_LOCATION := 1
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint types bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,16 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)  ## run the built-in quickstart scenario, write results/, print the headline figures
 	$(BIN)/swarmsim run
 
-test: $(DEVSTAMP)  ## lint, then the whole test suite
+test: $(DEVSTAMP)  ## lint, then the types check, then the whole test suite
 	$(BIN)/ruff check swarmsim tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check swarmsim tests benchmarks
+
+types: $(DEVSTAMP)  ## mypy on swarmsim/ with the [tool.mypy] configuration of pyproject.toml (zero errors)
+	$(BIN)/mypy
 
 bench: $(STAMP)  ## the speed and memory figures of docs/performance.md
 	$(BIN)/python benchmarks/bench_core.py

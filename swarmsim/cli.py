@@ -270,8 +270,8 @@ def _validate(args: argparse.Namespace) -> int:
             _warn_if_long(sc, est, path)
         except ScenarioError as err:
             problems.append(err)
-    for err in problems:
-        print(err.format(), file=sys.stderr)
+    for problem in problems:
+        print(problem.format(), file=sys.stderr)
     return EXIT_BAD_INPUT if problems else 0
 
 
@@ -365,6 +365,7 @@ def parse_grid(pairs: list[str]) -> dict[str, list[Any]]:
 
 
 def _split_values(text: str) -> list[str]:
+    cur: list[str]
     parts, depth, quote, cur = [], 0, "", []
     for ch in text:
         if quote:

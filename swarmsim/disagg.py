@@ -179,11 +179,11 @@ def simulate_pools(requests: list[Offered], prefill: PoolSpec, decode: PoolSpec 
             before = engine.preemptions
             firsts, done = engine.end(now)
             for job in firsts:
-                i = job.payload  # type: ignore[assignment]
+                i = job.payload  # type: ignore[assignment]  # this scenario's job payloads are request indices
                 first[i] = now
                 res.prefilled += 1
             for job in done:
-                i: int = job.payload  # type: ignore[no-redef]
+                i: int = job.payload  # type: ignore[no-redef]  # this scenario's job payloads are request indices
                 if pool.ends_at_first and requests[i][2] > 1:
                     res.handed_off += 1
                     push(now + handoff_s(requests[i][1], kv_bytes_per_token, bandwidth_bps, rtt_s), 2, 1, i)
@@ -248,7 +248,7 @@ def compare(rate: float = 4.0, n: int = 4000, seed: int = 1, bandwidth_bps: floa
     spec = ReplicaSpec(model="llama2-70b", gpu="A100-80GB", gpus=4, batching="iteration")
     profile = profile_for_replica(spec, "A100-80GB")
     kv = float(kv_capacity_tokens("llama2-70b", "A100-80GB", 4) or math.inf)
-    kvb = find_model("llama2-70b").kv_bytes_per_token()  # type: ignore[union-attr]
+    kvb = find_model("llama2-70b").kv_bytes_per_token()  # type: ignore[union-attr]  # llama2-70b is in the built-in model catalog
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.exponential(1.0 / rate, n))
     reqs = [(float(a), int(p), int(o))

@@ -199,7 +199,7 @@ def _arrivals(sc: Scenario, name: str, work: object, window: float) -> tuple[flo
     base = f"workloads.{name}"
     spec = getattr(work, "arrivals", None)
     if spec is None:
-        trace = work.trace  # type: ignore[attr-defined]
+        trace = work.trace  # type: ignore[attr-defined]  # a workload with no arrivals has a trace
         rows = _trace_rows(sc, trace.path)
         return (None if rows is None else rows * trace.sample * trace.scale), f"{base}.trace"
     from swarmsim.workloads.arrivals import mean_rate

@@ -130,12 +130,18 @@ class ReplicaShape(Protocol):
     """What :meth:`ServiceProfile.for_replica` reads from a replica (the scenario's ``ReplicaSpec``):
     the model, the GPU count and optional explicit constants (None = from the built-in profile)."""
 
-    model: str
-    gpus: int
-    prefill_fixed_s: float | None
-    prefill_s_per_token: float | None
-    decode_s_per_token: float | None
-    batch_slowdown: float | None
+    @property
+    def model(self) -> str: ...
+    @property
+    def gpus(self) -> int: ...
+    @property
+    def prefill_fixed_s(self) -> float | None: ...
+    @property
+    def prefill_s_per_token(self) -> float | None: ...
+    @property
+    def decode_s_per_token(self) -> float | None: ...
+    @property
+    def batch_slowdown(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -182,16 +188,17 @@ class ServiceProfile:
         """Time per output token when the replica holds ``batch`` >= 1 requests, s/token."""
         return self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
 
-    def service_s(self, prompt_tokens: T, output_tokens: T, batch: T) -> T:
+    def service_s(self, prompt_tokens: T, output_tokens: T, batch: T | float) -> T:
         """Time from admission to the last output token, s: prefill plus ``output_tokens``
-        tokens at the per-token time of the batch size ``batch`` at admission."""
+        tokens at the per-token time of the batch size ``batch`` at admission (one batch size
+        for arrays of tokens, or one per request)."""
         return (
             self.prefill_fixed_s
             + prompt_tokens * (self.prefill_s_per_token + prompt_tokens * self.prefill_s_per_token_sq)
             + output_tokens * self.decode_s_per_token * (1.0 + self.batch_slowdown * (batch - 1))
         )
 
-    def ttft_s(self, prompt_tokens: T, batch: T) -> T:
+    def ttft_s(self, prompt_tokens: T, batch: T | float) -> T:
         """Time to first token from admission, s: prefill plus one token at batch ``batch``."""
         return (
             self.prefill_fixed_s

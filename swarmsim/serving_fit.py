@@ -150,7 +150,7 @@ def split_half(path: str | Path, seed: int = SPLIT_SEED) -> dict[str, Any]:
         for r, ft in zip(test, full_token, strict=True):
             model = find_model(r.model)
             assert model is not None
-            prof = ServiceProfile(**roofline.roofline_constants(model, gpu, r.tp, eff))
+            prof = ServiceProfile(**roofline.roofline_constants(model, gpu, r.tp, eff), basis="")  # the 5 floats
             e = errors[(r.model, r.hardware, r.tp)]
             if r.batch == 1:
                 e["prompt"].append(abs(float(prof.prefill_s(r.prompt)) / r.prompt_s - 1))
@@ -163,8 +163,8 @@ def split_half(path: str | Path, seed: int = SPLIT_SEED) -> dict[str, Any]:
         return {"n": len(a), "median": float(np.median(a)), "p90": float(np.quantile(a, 0.9))}
 
     table = []
-    for (model, hardware, tp), e in sorted(errors.items()):
-        table.append({"model": model, "hardware": hardware, "tensor_parallel": tp,
+    for (name, hardware, tp), e in sorted(errors.items()):
+        table.append({"model": name, "hardware": hardware, "tensor_parallel": tp,
                       **{f"{k}_{s}": v for k in e for s, v in stats(e[k]).items()}})
     overall = {f"{k}_{s}": v for k in ("prompt", "prompt_all", "token", "token_full")
                for s, v in stats([x for e in errors.values() for x in e[k]]).items()}

@@ -66,7 +66,7 @@ def simulate(
     world = build_world(sc)
     recorder, wall_s = run_world(world, progress)
     agg = getattr(recorder, "aggregate", None)  # record: stream or aggregate (docs/metrics.md)
-    jobs, jobs_file = (jobs_frame(recorder), None) if agg is None else finish_chunks(recorder)  # type: ignore[arg-type]
+    jobs, jobs_file = (jobs_frame(recorder), None) if agg is None else finish_chunks(recorder)  # type: ignore[arg-type]  # with an aggregate, the recorder is a ChunkedRecorder
     billing = billing_frame(recorder)
     actions = actions_frame(recorder)
     lost = lost_frame(recorder)
@@ -77,7 +77,7 @@ def simulate(
                               [t.name for t in world.node_types])
     availability = availability_frame(services.availability())
     figures = (sc, jobs) if agg is None else (agg, jobs.iloc[:0])
-    summary = (headline_figures if agg is None else headline_figures_aggregate)(  # type: ignore[operator]
+    summary = (headline_figures if agg is None else headline_figures_aggregate)(
         *figures, billing=billing, actions=actions, sim_events=world.events, wall_time_s=wall_s, lost=lost,
         replicas=replicas, requests=request_figures(rrec) if services else None,
         resilience=resilience_figures(sc, failures, availability))
@@ -94,7 +94,7 @@ def simulate(
         summary.update(figs)
         bd = priced_breakdown(sc, bd, bill_out, busy)
     if world.sharing is not None:  # a sharing fleet's figures (docs/sharing.md)
-        summary.update(world.sharing.summary())  # type: ignore[arg-type]
+        summary.update(world.sharing.summary())  # type: ignore[arg-type]  # a sharing summary's values are numbers, the dict's declared type is wider
     failed = {name: rrec.failed[o] for o, name in enumerate(world.region_names)}
     if world.bad_rows:
         summary["trace_rows_skipped"] = sum(t.total for t in world.bad_rows.values())
@@ -123,5 +123,5 @@ def simulate(
         kv_cache=kv_cache_frame(services.iteration.series) if services.iteration.series is not None else None,
     )
     if jobs_file is not None:  # record: stream: the Parquet file lives as long as the Result
-        recorder.writer.keep_until(result)  # type: ignore[attr-defined]
+        recorder.writer.keep_until(result)  # type: ignore[attr-defined]  # record: stream: the recorder is a ChunkedRecorder with a writer
     return result

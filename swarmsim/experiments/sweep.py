@@ -276,8 +276,8 @@ def _open_folder(folder: Path, header: dict[str, Any], specs: list[RunSpec],
                         __version__)
         return {(s.point, s.seed): row for s in specs if (row := _read_back(folder / "runs" / s.folder, s))}
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        what = "a file" if not folder.is_dir() else "a folder that is not empty and holds no sweep"
-        raise ArgumentError(str(folder), [("out", f"the path is {what}; choose a new folder")])
+        found = "a file" if not folder.is_dir() else "a folder that is not empty and holds no sweep"
+        raise ArgumentError(str(folder), [("out", f"the path is {found}; choose a new folder")])
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(marker, json.dumps(header, indent=2) + "\n")

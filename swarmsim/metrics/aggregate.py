@@ -20,7 +20,7 @@ import pandas as pd
 from swarmsim.metrics import histogram
 from swarmsim.metrics.resilience import checkpoint_gpu_seconds
 from swarmsim.metrics.summary import busy_gpu_seconds, residency_violations
-from swarmsim.scenario import Scenario
+from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 
 class JobAggregate:
@@ -35,8 +35,8 @@ class JobAggregate:
         self.cells = cells
         self.sample_every = sample_every
         self.lost = lost  # the interrupted runs so far (every one of a job is recorded before it ends)
-        self._checkpointing = any(getattr(w, "checkpoint_every", None) is not None and w.checkpoint_overhead > 0
-                                  for w in scenario.workloads.values())
+        self._checkpointing = any(isinstance(w, JobsWorkloadSpec) and w.checkpoint_every is not None
+                                  and w.checkpoint_overhead > 0 for w in scenario.workloads.values())
         self.busy_s = np.zeros(cells)  # GPU-seconds inside the window, every job
         self.busy_total_s = 0.0
         self.arrived = np.zeros(cells, dtype=np.int64)  # window jobs from here on

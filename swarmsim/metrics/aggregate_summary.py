@@ -32,7 +32,7 @@ def headline_figures_aggregate(agg: JobAggregate, empty_jobs: pd.DataFrame, *, b
                                resilience: dict[str, float | int] | None) -> dict[str, Any]:
     """``headline_figures``' figures from the aggregate (``empty_jobs``: a jobs frame with no rows)."""
     sc = agg.scenario
-    out = headline_figures(sc, empty_jobs, billing=billing, actions=actions, sim_events=sim_events,
+    out: dict[str, Any] = headline_figures(sc, empty_jobs, billing=billing, actions=actions, sim_events=sim_events,
                            wall_time_s=wall_time_s, lost=lost, replicas=replicas, requests=requests,
                            resilience=resilience)
     lo, hi = sc.warmup, sc.horizon

@@ -48,9 +48,9 @@ class ChunkedRecorder(Recorder):
         """Outcome rows recorded so far (handed on and buffered)."""
         return self.flushed + len(self.job_outcome) // JOB_OUTCOME
 
-    def sample(self, time: float, region: int, *args: float, **kwargs: float) -> None:  # type: ignore[override]
+    def sample(self, time: float, region: int, *args: float, **kwargs: float) -> None:
         """:meth:`Recorder.sample`, then a flush when a chunk of ended jobs is buffered."""
-        super().sample(time, region, *args, **kwargs)  # type: ignore[arg-type]
+        super().sample(time, region, *args, **kwargs)  # type: ignore[arg-type]  # forwards Recorder.sample's own arguments unchanged
         if region == 0 and len(self.job_outcome) >= self.chunk_values:
             self.flush()
 

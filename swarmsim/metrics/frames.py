@@ -105,7 +105,7 @@ def _arrivals(rec: Recorder, ids: np.ndarray) -> tuple[np.ndarray, Callable[[str
 
     def arrived(name: str, dtype: type) -> np.ndarray:
         row = STREAM.index(name)
-        field = np.empty(count, dtype=dtype)
+        field: np.ndarray = np.empty(count, dtype=dtype)
         for w, at in enumerate(members):
             blocks = rec.streams[w]
             if len(at):

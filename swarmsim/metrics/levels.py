@@ -68,7 +68,7 @@ def job_level(level: Level, jobs: pd.DataFrame, warmup_s: float, horizon_s: floa
     reached = ~np.isnan(time)
     if level.quantile is not None:
         return float(np.quantile(time[reached], level.quantile)) if reached.any() else math.nan
-    t = float(level.within_s)  # type: ignore[arg-type]
+    t = float(level.within_s)  # type: ignore[arg-type]  # a level without a quantile has within_s
     pending = ~reached & (status != "rejected")
     known = reached | (status == "rejected") | (pending & (horizon_s - arrival > t))
     n = int(known.sum())
@@ -90,4 +90,4 @@ def request_level(level: Level, rec: RequestRecorder | None) -> float:
     decided = sum(src.completed[o] + src.dropped[o] for o in origins)
     if not decided:
         return math.nan
-    return share_within_hist(counts, float(level.within_s)) * float(counts.sum()) / decided  # type: ignore[arg-type]
+    return share_within_hist(counts, float(level.within_s)) * float(counts.sum()) / decided  # type: ignore[arg-type]  # a level without a quantile has within_s

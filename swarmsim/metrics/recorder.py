@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Recorder:
         self.lost_job = array("q")
         self.lost_region = array("i")
         self.lost_node_type = array("i")
-        self.lost_gpus = array("i")
+        self.lost_gpus: array[Any] = array("i")  # GPUs; "d" (shares of GPUs) after share_fleet()
         self.lost_start = array("d")
         self.lost_end = array("d")
         self.lost_kept_until = array("d")  # work over [start, kept_until) was saved by checkpoints
@@ -54,8 +55,8 @@ class Recorder:
         self.ts_region = array("i")
         self.ts_provisioned = array("q")
         self.ts_ready = array("q")
-        self.ts_busy = array("q")
-        self.ts_queued_gpus = array("q")
+        self.ts_busy: array[Any] = array("q")  # "d" after share_fleet()
+        self.ts_queued_gpus: array[Any] = array("q")  # "d" after share_fleet()
         self.ts_queue_length = array("q")
         self.ts_running = array("q")
         self.ts_cost_rate = array("d")
@@ -83,7 +84,8 @@ class Recorder:
         duration s at reference speed, input data bytes, priority (rows in ``STREAM`` order)."""
         n = len(arrival)
         block = np.empty((len(STREAM), n))
-        for row, values in enumerate((origin, arrival, gpus, duration_ref, data, priority)):
+        columns: tuple[list[int] | list[float], ...] = (origin, arrival, gpus, duration_ref, data, priority)
+        for row, values in enumerate(columns):
             block[row] = np.fromiter(values, dtype=np.float64, count=n)
         self.streams[workload].append(block)
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from swarmsim.metrics.recorder import CAUSES, OUTAGE
 from swarmsim.metrics.window import wasted_gpu_seconds
-from swarmsim.scenario import Scenario
+from swarmsim.scenario import JobsWorkloadSpec, Scenario
 
 FAILURE_COLUMNS = [
     "time_s", "down_s", "node_id", "region", "node_type", "gpus", "cause", "capacity_lost_gpus",
@@ -48,7 +48,7 @@ def checkpoint_gpu_seconds(scenario: Scenario, jobs: pd.DataFrame, lost: pd.Data
     """GPU-seconds spent writing checkpoints inside the window, over every run of every job
     (finished, interrupted, or still running at the horizon). Part of ``gpu_hours_busy``."""
     params = {name: (w.checkpoint_every, w.checkpoint_overhead) for name, w in scenario.workloads.items()
-              if getattr(w, "checkpoint_every", None) is not None and w.checkpoint_overhead > 0}
+              if isinstance(w, JobsWorkloadSpec) and w.checkpoint_every is not None and w.checkpoint_overhead > 0}
     if not params:
         return 0.0
     workload = jobs.set_index("job_id")["workload"].astype(str)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy import optimize
@@ -254,7 +255,7 @@ class Model:
 
     def replicas(self, name: str, counts: Mapping[str, int]) -> int:
         """Replicas of inference workload ``name`` that fit on a region's ``counts`` (node type -> nodes)."""
-        work = self.scenario.workloads[name]
+        work = cast(InferenceWorkloadSpec, self.scenario.workloads[name])  # named by the caller as one
         accepted = set(self.scenario.node_types_for(work))
         return sum(n * (self.scenario.node_types[t].gpus // work.replica.gpus)
                    for t, n in counts.items() if t in accepted)
@@ -331,8 +332,8 @@ class Model:
         speed = (sum(counts[t] * self.scenario.node_types[t].gpus * self.scenario.node_types[t].speed
                      for t in types) / gpus) if gpus else 1.0
         mean_gpus = held_gpus(self.scenario, work)
-        duration = work.duration.expected() / speed  # type: ignore[union-attr]
-        scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]
+        duration = work.duration.expected() / speed  # type: ignore[union-attr]  # a jobs workload without a trace has a duration
+        scv = work.duration.variance() / work.duration.expected() ** 2  # type: ignore[union-attr]  # a jobs workload without a trace has a duration
         return Queue(int(gpus // mean_gpus), rate, duration, scv)
 
     def _inference_type(self, node_type: str) -> bool:
@@ -423,7 +424,7 @@ def _wait_level(tails: list[tuple[float, Queue]], level: Level) -> float:
         return sum(w * (1.0 - q.service_level(t)) for w, q in tails if w > 0) / total
 
     if level.quantile is None:
-        return 1.0 - tail(float(level.within_s))  # type: ignore[arg-type]
+        return 1.0 - tail(float(level.within_s))  # type: ignore[arg-type]  # a level without a quantile has within_s
     p = level.quantile
     if tail(0.0) <= 1.0 - p:
         return 0.0
@@ -434,7 +435,7 @@ def _wait_level(tails: list[tuple[float, Queue]], level: Level) -> float:
 def _sample_level(x: np.ndarray, w: np.ndarray, level: Level) -> float:
     """A latency level of weighted samples ``x`` (s): the weighted share within, or a quantile."""
     if level.quantile is None:
-        return float(w[x <= float(level.within_s)].sum() / w.sum())  # type: ignore[arg-type]
+        return float(w[x <= float(level.within_s)].sum() / w.sum())  # type: ignore[arg-type]  # a level without a quantile has within_s
     order = np.argsort(x, kind="stable")
     xs, cum = x[order], np.cumsum(w[order]) / w.sum()
     return float(xs[min(int(np.searchsorted(cum, level.quantile)), len(xs) - 1)])

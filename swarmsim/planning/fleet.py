@@ -72,8 +72,8 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
             grown = _clip(base, _scale(start, k), caps)
             if grown == prev:
                 capped = [f"regions.{r}.max_nodes / limits.pools.{r}.{t} = {caps[(r, t)]}"
-                          for r, c in prev.items() for t, n in c.items() if caps[(r, t)] is not None
-                          and n >= caps[(r, t)]]
+                          for r, c in prev.items() for t, n in c.items() if (cap := caps[(r, t)]) is not None
+                          and n >= cap]
                 raise _InfeasibleError("supply: every region is at its cap (" + ", ".join(capped) + ") and the "
                                   "SLOs are still missed")
             row = run(grown, "grow")
@@ -105,13 +105,13 @@ def _plan_fleet(ev: Evaluator, regions: list[str], node_types: list[str],
         if hi - lo <= 1:
             at_floor.append(f"{r}.{t}={hi}")
         while hi - lo > 1:
-            mid = (lo + hi) // 2
+            half = (lo + hi) // 2
             trial = {rr: dict(c) for rr, c in fleet.items()}
-            trial[r][t] = mid
+            trial[r][t] = half
             if run(trial, "trim")["meets"]:
-                hi, fleet = mid, trial
+                hi, fleet = half, trial
             else:
-                lo = mid
+                lo = half
     trimmed = sum(row["phase"] == "trim" for row in ev.rows)
     floor = (f"{', '.join(at_floor)} already at the stability floor (one node fewer would be unstable, so it "
              "is never simulated)") if at_floor else ""

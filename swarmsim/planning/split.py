@@ -52,9 +52,9 @@ def split_target(base: Scenario, vary: str) -> tuple[str, str, str]:
         known = ", ".join(disagg) or "(none: set prefill_pool and decode_pool)"
         raise ScenarioError(base.source, [("--vary", f"pd:{name}: not a disaggregated workload; expected one of "
                                                      f"{known}")])
-    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]
+    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]  # the caller names an inference workload
     pools = (work.prefill_pool, work.decode_pool)
-    regions = sorted({r for pool in pools for r, n in pool.replicas.items() if n > 0})  # type: ignore[union-attr]
+    regions = sorted({r for pool in pools for r, n in pool.replicas.items() if n > 0})  # type: ignore[union-attr]  # a disaggregated workload has both pools
     if len(regions) != 1:
         raise ScenarioError(base.source, [("--vary", f"pd:{name}: the pools serve in {len(regions)} regions "
                                                      f"({', '.join(regions) or 'none'}); the split is sized in one")])
@@ -70,7 +70,7 @@ def split_target(base: Scenario, vary: str) -> tuple[str, str, str]:
 
 def split_cost(base: Scenario, name: str, region: str, node_type: str, p: int, d: int) -> float:
     """USD a month of ``p`` prefill and ``d`` decode replicas: their GPUs at the node type's price."""
-    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]
+    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]  # the caller names an inference workload
     gpus = p * work.pool("prefill").replica.gpus + d * work.pool("decode").replica.gpus
     spec = base.node_types[node_type]
     return gpus * (spec.usd_per_gpu_hour or 0.0) * base.regions[region].price_multiplier * HOURS_PER_MONTH
@@ -78,7 +78,7 @@ def split_cost(base: Scenario, name: str, region: str, node_type: str, p: int, d
 
 def split_overrides(base: Scenario, name: str, region: str, node_type: str, p: int, d: int) -> dict[str, Any]:
     """The pools' replicas and a fleet of just enough nodes of ``node_type`` to hold them."""
-    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]
+    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]  # the caller names an inference workload
     per = base.node_types[node_type].gpus
     gp, gd = work.pool("prefill").replica.gpus, work.pool("decode").replica.gpus
     nodes = math.ceil((p * gp + d * gd) / per) if per % gp == 0 and per % gd == 0 \
@@ -100,7 +100,7 @@ def analytic_split(base: Scenario, name: str, ttft_s: float, tpot_s: float, max_
     from swarmsim.serving import profile_for_replica
     from swarmsim.workloads.requests import request_batches
 
-    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]
+    work: InferenceWorkloadSpec = base.workloads[name]  # type: ignore[assignment]  # the caller names an inference workload
     offered = []
     for batch in request_batches(name, work, base, Streams(base.seed)):
         offered += list(zip(batch.time, batch.prompt, batch.output, strict=True))
@@ -115,7 +115,7 @@ def analytic_split(base: Scenario, name: str, ttft_s: float, tpot_s: float, max_
     pre, dec = pool("prefill"), pool("decode")
     arch = find_model(work.replica.model)
     kvb = arch.kv_bytes_per_token("fp16") if arch is not None else 0.0
-    bw = work.decode_pool.kv_link_bandwidth or base.network.bandwidth  # type: ignore[union-attr]
+    bw = work.decode_pool.kv_link_bandwidth or base.network.bandwidth  # type: ignore[union-attr]  # a disaggregated workload has a decode pool
     for n in range(2, max_replicas + 1):
         rows = size_split(offered, n, pre, dec, kvb, bw, base.network.intra_region_rtt, ttft_s, tpot_s)
         if rows[0][4]:

@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 
 class RunFrames(Protocol):
     """The frames of one run that the run plots read (``Result`` has them): the resolved
-    scenario, the headline ``summary`` and the public frames of contract §6; ``request_recorder``
+    scenario, the headline ``summary`` and the public frames of contract §6 (the report reads
+    ``actions`` and ``billing`` too); ``request_recorder``
     holds the request histograms (None for frames read back from CSVs)."""
 
     scenario: Scenario
     summary: dict[str, Any]
     jobs: pd.DataFrame
     timeseries: pd.DataFrame
+    actions: pd.DataFrame
+    billing: pd.DataFrame
     breakdown: pd.DataFrame
     requests: pd.DataFrame
     request_timeseries: pd.DataFrame

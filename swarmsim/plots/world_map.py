@@ -77,7 +77,7 @@ def _place_labels(ax: Axes, pos: dict[str, tuple[float, float]], texts: dict[str
                   radius: dict[str, float]) -> None:
     """Put each region's label beside its marker, on the first side (right, left, above, below,
     then the corners) where it overlaps no label placed before it and no other marker."""
-    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvases have get_renderer; FigureCanvasBase does not declare it
     to_px = ax.transData.transform
     scale = ax.figure.dpi / 72.0
     markers = {n: (to_px(xy), radius[n] * scale) for n, xy in pos.items()}
@@ -102,7 +102,7 @@ def _place_labels(ax: Axes, pos: dict[str, tuple[float, float]], texts: dict[str
             if not clash:
                 break
         else:
-            label.remove()  # type: ignore[union-attr]
+            label.remove()  # type: ignore[union-attr]  # label is set: the loop ran at least once
             dx, dy, ha, va = sides[0]
             label = ax.annotate(text, pos[name], xytext=(dx, dy), textcoords="offset points", fontsize=8,
                                 ha=ha, va=va, zorder=5,

@@ -84,10 +84,10 @@ class Policy(Generic[P]):
                  rng: np.random.Generator | None = None) -> None:
         model = type(self).Params
         if isinstance(params, model):
-            self.params = params  # type: ignore[assignment]  # an instance of Params is a P
+            self.params = params
         else:
             try:
-                self.params = model.model_validate(dict(params or {}))  # type: ignore[assignment]
+                self.params = model.model_validate(dict(params or {}))  # type: ignore[assignment]  # model is the class's Params, whose instance is a P
             except ValidationError as err:
                 raise PolicyParamsError(type(self).__name__, err) from None
         self.rng = rng if rng is not None else np.random.default_rng(0)

@@ -157,6 +157,8 @@ def managed_triples(view: ClusterView, params: PoolParams, memo: ManagedMemo | N
                 nodes = pool.nodes_provisioning + pool.nodes_ready + pool.nodes_draining if pool else 0
                 if nodes > most:
                     node_type, most = t, nodes
+            if node_type is None:  # not reached: types is not empty
+                continue
         pool = pools.get(node_type.name)
         if pool is None:
             pool = empty_pool(node_type)

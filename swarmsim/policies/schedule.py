@@ -44,7 +44,7 @@ class Schedule(Policy[ScheduleParams]):
 
     Params = ScheduleParams
     default_interval_s = 60.0
-    reads: frozenset[str] = frozenset()  # region fields read: none (docs/policies.md)
+    reads = frozenset[str]()  # region fields read: none (docs/policies.md)
 
     def reset(self) -> None:
         """Forget which orders were placed (called by the constructor)."""

@@ -213,7 +213,7 @@ class UpgradeOnDemand(Policy[UpgradeOnDemandParams]):
                 if shape.jobs <= 0 or not fits or not needs_resize(shape, region, view):
                     continue
                 # The pool with the most nodes that hold the job already, then the emptiest.
-                t, pool = min(fits, key=lambda f: (-self._big_nodes(region, *f, shape.gpus),
+                t, pool = min(fits, key=lambda f: (-self._big_nodes(region, f[0], f[1], shape.gpus),
                                                    f[1].utilization, -f[1].gpus_free, f[0].name))
                 sizes = waiting.setdefault(t.name, {})
                 size = node_size(shape.gpus, t)

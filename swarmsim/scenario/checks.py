@@ -32,17 +32,28 @@ class Scenario(Protocol):
     """What the checks read of a validated scenario (``swarmsim.scenario.model.Scenario``
     satisfies it; the model calls :func:`cross_checks`, so the checks cannot import it)."""
 
-    horizon: float
-    warmup: float
-    regions: dict[str, RegionSpec]
-    network: NetworkSpec
-    node_types: dict[str, NodeTypeSpec]
-    fleet: dict[str, dict[str, int]]
-    workloads: dict[str, WorkloadSpec]
-    policies: list[PolicySpec]
-    limits: LimitsSpec
-    failures: FailuresSpec
-    source: str | None
+    @property
+    def horizon(self) -> float: ...
+    @property
+    def warmup(self) -> float: ...
+    @property
+    def regions(self) -> dict[str, RegionSpec]: ...
+    @property
+    def network(self) -> NetworkSpec: ...
+    @property
+    def node_types(self) -> dict[str, NodeTypeSpec]: ...
+    @property
+    def fleet(self) -> dict[str, dict[str, int]]: ...
+    @property
+    def workloads(self) -> dict[str, WorkloadSpec]: ...
+    @property
+    def policies(self) -> list[PolicySpec]: ...
+    @property
+    def limits(self) -> LimitsSpec: ...
+    @property
+    def failures(self) -> FailuresSpec: ...
+    @property
+    def source(self) -> str | None: ...
 
     def node_types_for(self, work: JobsWorkloadSpec | InferenceWorkloadSpec) -> list[str]: ...
 

@@ -142,10 +142,10 @@ def explain(err: ValidationError, raw: Any) -> list[tuple[str, str]]:
         out.append((path, message))
 
     problems: list[tuple[str, str]] = []
-    for path, message in out:
-        if message is not None:
-            if (path, message) not in problems:
-                problems.append((path, message))
+    for path, note in out:
+        if note is not None:
+            if (path, note) not in problems:
+                problems.append((path, note))
             continue
         fields = [(f, a) for f, a in missing[path] if (f"{path}.{f}" if path else f) not in suggested]
         if not fields:
@@ -198,10 +198,10 @@ def _message(e: Any, where: _Where) -> tuple[str, str]:
         tag = ctx.get("tag", value)
         return path, f"unknown {field} {tag!r}: expected {choices}{did_you_mean(str(tag), tags)}"
     if kind == "literal_error":
-        choices = [c for m in _members(annotation) if typing.get_origin(m) is Literal
-                   for c in typing.get_args(m)]
-        expected = _one_of(choices) if choices else str(ctx.get("expected", ""))
-        hint = did_you_mean(str(value), [str(c) for c in choices])
+        literals = [c for m in _members(annotation) if typing.get_origin(m) is Literal
+                    for c in typing.get_args(m)]
+        expected = _one_of(literals) if literals else str(ctx.get("expected", ""))
+        hint = did_you_mean(str(value), [str(c) for c in literals])
         return path, f"expected {expected}, got {show(value)}{hint}"
     if kind in _BOUNDS:
         op, name = _BOUNDS[kind]

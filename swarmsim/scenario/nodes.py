@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
@@ -89,7 +89,7 @@ class NodeTypeSpec(Spec):
         if self.provision_time.lower() < 0:
             raise ValueError("provision_time: a duration cannot be negative")
         if self.usd_per_gpu_hour is None:
-            price = catalog.find_gpu(self.gpu).usd_per_gpu_hour  # type: ignore[union-attr]
+            price = catalog.find_gpu(self.gpu).usd_per_gpu_hour  # type: ignore[union-attr]  # catalog_gpu validated the name
             object.__setattr__(self, "usd_per_gpu_hour", price)
         if self.max_gpus is None:
             object.__setattr__(self, "max_gpus", self.gpus)
@@ -107,7 +107,7 @@ class NodeTypeSpec(Spec):
     @property
     def speed(self) -> float:
         """Training speed of this node's GPU relative to the reference GPU (A100-80GB = 1)."""
-        return catalog.find_gpu(self.gpu).train_speed  # type: ignore[union-attr]
+        return catalog.find_gpu(self.gpu).train_speed  # type: ignore[union-attr]  # catalog_gpu validated the name
 
 
 def fleet_from_trace(data: Any) -> Any:
@@ -157,7 +157,7 @@ def fleet_from_trace(data: Any) -> Any:
 
 def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str, Any], int]]:
     """(node type name, node type spec, count) for each kind of node in a traced inventory."""
-    from swarmsim.traces import BadRows, TraceError
+    from swarmsim.traces import BadRows, NodeRows, TraceError
     from swarmsim.traces.formats import FORMATS
 
     if not isinstance(spec, dict) or "format" not in spec or "path" not in spec:
@@ -182,7 +182,8 @@ def nodes_from_trace(spec: Any, source: str | None) -> list[tuple[str, dict[str,
         return _sharing_nodes(spec, path, gpu_map, scale)
     totals: dict[tuple[str, int], int] = {}
     try:
-        for rows in fmt.read(str(path), BadRows("error", str(path)), 100_000):
+        for chunk in fmt.read(str(path), BadRows("error", str(path)), 100_000):
+            rows = cast(NodeRows, chunk)  # a "nodes" format reads NodeRows
             for model, gpus, count in zip(rows.gpu_model, rows.gpus, rows.count, strict=True):
                 key = (str(model), int(gpus))
                 totals[key] = totals.get(key, 0) + int(count)
@@ -228,7 +229,8 @@ def _sharing_nodes(spec: dict[str, Any], path: Path, gpu_map: dict[str, str],
                                      res.memory_mib.tolist(), strict=True):
         key = (str(model), int(gpus), int(cpu), int(mem))
         kinds[key] = kinds.get(key, 0) + 1
-    out, unmapped = [], set()
+    out: list[tuple[str, dict[str, Any], int]] = []
+    unmapped: set[str] = set()
     for (model, gpus, cpu, mem), count in kinds.items():
         found = catalog.find_gpu(gpu_map.get(model, model))
         if found is None:

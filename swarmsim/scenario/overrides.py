@@ -23,7 +23,7 @@ once, by name, by the policy check.
 from __future__ import annotations
 
 import typing
-from typing import Any
+from typing import Any, cast
 
 from swarmsim.errors import ArgumentError, ScenarioError
 from swarmsim.scenario.common import did_you_mean
@@ -190,7 +190,8 @@ def reset_changed_policies(raw: dict[str, Any], old: Scenario, written: list[dic
         if not isinstance(p, dict):
             return None
         if i >= len(old.policies) or any(k in ("policies", base) for k in keys):
-            out.append(written_params({"policies": [p]})[0])  # the user wrote this entry whole
+            whole = cast(list[dict[str, Any]], written_params({"policies": [p]}))  # not None: p is a mapping
+            out.append(whole[0])  # the user wrote this entry whole
             continue
         mine = dict(written[i]) if written is not None and i < len(written) else _defaulted(old.policies[i])
         for k in keys:

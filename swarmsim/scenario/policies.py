@@ -44,8 +44,9 @@ class PolicySpec(Spec):
                     data = {**data, key: class_name(data[key])}
         return data
 
-    def policy_class(self) -> type:
-        """The class this spec names (built-in table, ``module:Class``, ``file.py:Class``)."""
+    def policy_class(self) -> type[Any]:
+        """The class this spec names (built-in table, ``module:Class``, ``file.py:Class``); a user's
+        class is duck-typed (checked by ``check_policy``), hence ``type[Any]``."""
         from swarmsim.policies.registry import resolve
 
         return resolve(self.kind, self.strategy, self.class_path, self._folder)

@@ -200,7 +200,7 @@ class InferenceWorkloadSpec(Spec):
     def pool(self, role: str) -> InferenceWorkloadSpec:
         """The workload as one pool of a disaggregated service sees it (``role``: prefill or
         decode): its replica shape and its replicas per region."""
-        pool: PoolSpec = self.prefill_pool if role == "prefill" else self.decode_pool  # type: ignore[assignment]
+        pool: PoolSpec = self.prefill_pool if role == "prefill" else self.decode_pool  # type: ignore[assignment]  # the caller asks for a role only of a disaggregated workload
         return self.model_copy(update={"replica": pool.shape(self.replica), "replicas": dict(pool.replicas)})
 
     @model_validator(mode="after")
@@ -217,7 +217,7 @@ class InferenceWorkloadSpec(Spec):
             try:
                 self.pool(role)
             except ValueError as exc:
-                msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)  # type: ignore[attr-defined]
+                msg = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
                 raise ValueError(f"{role}_pool.{msg.removeprefix('Value error, ')}") from None
         return self
 

@@ -225,7 +225,7 @@ def fit_workload(summary: TraceSummary, origin: str = "us-east", name: str | Non
         if summary.kind == "jobs":
             gpus = fit_gpus(summary.gpus)
             spec["gpus"], notes["gpus"] = gpus.spec, gpus.note
-            duration = fit_duration(summary.durations.values)  # type: ignore[union-attr]
+            duration = fit_duration(summary.durations.values)  # type: ignore[union-attr]  # a jobs summary has durations
             spec["duration"] = duration.spec
             notes["duration"] = duration.note + "; traced run times are taken as run times on the reference GPU"
             if summary.running:

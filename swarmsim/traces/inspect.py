@@ -277,8 +277,8 @@ def _add(s: TraceSummary, rows: Rows) -> None:
         keep = keep & gpu
         _add_jobs(s, rows, gpu)
     else:
-        s.prompt_tokens.add(rows.prompt_tokens)  # type: ignore[union-attr]
-        s.output_tokens.add(rows.output_tokens)  # type: ignore[union-attr]
+        s.prompt_tokens.add(rows.prompt_tokens)  # type: ignore[union-attr]  # a requests summary has token counters
+        s.output_tokens.add(rows.output_tokens)  # type: ignore[union-attr]  # a requests summary has token counters
     t = submit[keep]
     if not len(t):
         return
@@ -312,7 +312,7 @@ def _add_jobs(s: TraceSummary, rows: JobRows, gpu: np.ndarray) -> None:
         s.nonpositive += int(nonpositive.sum())
         if s.first_nonpositive_line is None:
             s.first_nonpositive_line = int(rows.line[gpu][np.argmax(nonpositive)])
-    s.durations.add(d[finite & (d > 0)])  # type: ignore[union-attr]
+    s.durations.add(d[finite & (d > 0)])  # type: ignore[union-attr]  # a jobs summary has durations
 
 
 def _unknown_format(fmt: str, formats: dict[str, Any]) -> str:

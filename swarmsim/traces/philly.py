@@ -42,7 +42,7 @@ def read_philly_jobs(path: PathLike, bad_rows: BadRows, chunk_rows: int = CHUNK_
     yield from _durations_only(path, bad_rows, chunk_rows, "runtime")
 
 
-def _durations_only(path: str, bad_rows: BadRows, chunk_rows: int, column: str) -> Iterator[JobRows]:
+def _durations_only(path: PathLike, bad_rows: BadRows, chunk_rows: int, column: str) -> Iterator[JobRows]:
     """A file of run times only (one positive number of seconds per row in ``column``): job rows
     with ``duration_s`` set and ``submit_s`` and ``gpus`` NaN."""
     for raw in read_table(path, bad_rows, chunk_rows, required=(column,)):

@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -92,7 +92,7 @@ def numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     previous = 0
     for row in reader:
         yield previous + 1, row
-        previous = reader.line_num  # type: ignore[attr-defined]
+        previous = reader.line_num  # type: ignore[attr-defined]  # csv readers have line_num; the Iterator annotation does not say so
 
 
 def read_table(
@@ -105,7 +105,7 @@ def read_table(
     names: Sequence[str] | None = None,
     sidecar: bool = False,
     delimiter: str = ",",
-    quoting: int = csv.QUOTE_MINIMAL,
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,  # csv.QUOTE_*
 ) -> Iterator[RawChunk]:
     """Stream a delimited file as :class:`RawChunk` s of at most ``chunk_rows`` rows.
 
@@ -127,6 +127,7 @@ def read_table(
         if first is None:
             raise TraceError(file, None, None, f"empty file (expected columns {expected})")
         head = [name.strip() for name in first[1]]
+        columns: list[str] | None
         if set(required) <= set(head):
             columns, data = head, rows
         else:

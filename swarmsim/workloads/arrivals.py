@@ -80,6 +80,8 @@ def workload_arrivals(
 ) -> Iterator[Chunk]:
     """A workload's arrival times (s) and origins (region indices of the scenario), in
     non-empty chunks, from its streams ``arrivals/<name>`` and ``origin/<name>``."""
+    if spec.arrivals is None:
+        raise ValueError(f"workload {name!r} has no arrival process (its arrivals come from a trace)")
     region_names = list(scenario.regions)
     origins = list(spec.origin)
     shares = np.array([spec.origin[o] for o in origins], dtype=float)

@@ -62,7 +62,7 @@ def job_batches(
         yield JobBatch(
             time=times.tolist(),
             origin=origin.tolist(),
-            gpus=gpu_list,  # type: ignore[arg-type]
+            gpus=gpu_list,  # type: ignore[arg-type]  # shares of GPUs on a sharing fleet; JobBatch says int
             duration=np.maximum(spec.duration.sample(streams.get(f"duration/{name}"), n), 0.0).tolist(),
             data=np.maximum(spec.data.sample(streams.get(f"data/{name}"), n), 0.0).tolist(),
             priority=spec.priority.sample(streams.get(f"priority/{name}"), n).tolist(),

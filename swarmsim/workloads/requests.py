@@ -65,5 +65,5 @@ def sample_share(spec: InferenceWorkloadSpec, scenario: Scenario) -> float:
     else:
         from swarmsim.workloads.arrivals import mean_rate
 
-        expected = mean_rate(spec.arrivals) * scenario.horizon  # type: ignore[arg-type]
+        expected = mean_rate(spec.arrivals) * scenario.horizon  # type: ignore[arg-type]  # a synthetic workload has arrivals
     return min(1.0, k / expected) if expected > 0 else 1.0

@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from typing import Protocol
+from typing import Protocol, cast
 
 from swarmsim.serving import ServiceProfile
 
@@ -191,7 +191,7 @@ class Batcher:
                 held = tokens + head[2] if len(head) > 2 else tokens  # the cached prompt tokens' KV too
                 if self.used + held + 1 + len(running) > cap:
                     break
-                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]
+                job = Job(source.take(), held, head[1], now)  # type: ignore[union-attr]  # head is not None, so source is not None
                 job.batch = len(running) + len(prefilling) + 1
                 if self.prefilled and job.output > 1:
                     self.seq += 1
@@ -228,12 +228,12 @@ class Batcher:
                 self.tau = iteration_s(self.profile, 0, tokens, False, quad)
                 self.k = 1
             else:
-                budget = self.chunk
-                head = prefilling[0]
+                budget = cast(int, self.chunk)  # not None: stall is False
+                first = prefilling[0]
                 # Full chunks of the head prompt that do not complete it: identical iterations
                 # (same decodes, same chunk, no prefill completes), run as one, cut short by the
                 # first decode to finish or the KV overflow.
-                k = (head.left - 1) // budget
+                k = (first.left - 1) // budget
                 if self.profile.prefill_s_per_token_sq:
                     k = 1  # attention: each chunk of a prompt costs more than the one before
                 if k >= 2 and b:
@@ -242,7 +242,7 @@ class Batcher:
                     if cap != math.inf:
                         k = min(k, int((cap - self.used) // b))
                 if k >= 2:
-                    chunks = [(head, budget)]
+                    chunks = [(first, budget)]
                     tokens = budget
                 else:
                     k = 1

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 class ServicesPort(Protocol):
     """The inference services, as far as actions on replicas need them."""
 
-    services: Sequence[Any]  # each with name, gpus, types, max_batch, spec and per-region sites
+    @property
+    def services(self) -> Sequence[Any]: ...  # each with name, gpus, types, max_batch, spec, per-region sites
     on_replica_ready: Callable[[int], None] | None  # called with the action row of a ready replica
+    iteration: Any  # the engines of batching: iteration (world/iteration.py), for occupancy(site)
 
     def add_replicas(self, service: Any, region: Region, count: int, action: int = -1) -> None: ...
 
@@ -57,8 +59,10 @@ class ControlledWorld(Protocol):
     node_types: list[NodeType]
     rtt_s: np.ndarray  # region x region round-trip times, s
     recorder: Recorder  # the controller appends one row per action to ``recorder.actions``
-    services: ServicesPort
-    failures: FailuresPort | None
+    @property  # read-only here: World's own classes satisfy the ports
+    def services(self) -> ServicesPort: ...
+    @property
+    def failures(self) -> FailuresPort | None: ...
     blocked: list[Any]  # queued jobs that only an inactive region could run (each with ``origin``)
     events: int  # SimPy events counted; the controller adds one per policy tick
     cost_rate: float  # USD/h billed now

@@ -29,7 +29,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from operator import attrgetter, mul
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from swarmsim.policies.views import (
     ClusterView,
@@ -192,7 +192,7 @@ class LiveRegionView(RegionView):
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self._values(), strict=True))
 
-    def _replace(self, **changes: Any) -> RegionView:
+    def _replace(self, **changes: Any) -> RegionView:  # type: ignore[override]  # takes RegionView's fields
         return RegionView(*self._values())._replace(**changes)
 
 
@@ -210,7 +210,7 @@ class ViewBuilder:
         sc = world.scenario
         #: Per region: its constant fields, its pools' names, per pool the (version, view) last
         #: built, the ``pools`` mapping last built, and the pending shapes last seen and their view.
-        self._rows = [
+        self._rows: list[dict[str, Any]] = [
             dict(zip(_EAGER, (name, region.jurisdiction, spec.kind, spec.location.lat, spec.location.lon,
                               spec.utc_offset), strict=True))
             for region, (name, spec) in zip(world.regions, sc.regions.items(), strict=True)
@@ -253,7 +253,7 @@ class ViewBuilder:
         self._blocked = None
         self._builds += 1
         counters, derived = prefetch
-        regions = {}
+        regions: dict[str, LiveRegionView] = {}
         for name, constants in self._constants:  # LiveRegionView(self, region, row), written out
             view = regions[name] = _new_tuple(LiveRegionView, _BLANK)
             d = view.__dict__
@@ -284,11 +284,11 @@ class ViewBuilder:
         regions = view.regions
         if _getrefcount is None or _getrefcount(view) > held + 2 or _getrefcount(regions) > 3:
             for region in regions.values():
-                region.seal()  # type: ignore[attr-defined]
+                region.seal()  # type: ignore[attr-defined]  # the controller's views hold LiveRegionViews
             return
         for region in regions.values():
             if _getrefcount(region) > 3:
-                region.seal()  # type: ignore[attr-defined]
+                region.seal()  # type: ignore[attr-defined]  # the controller's views hold LiveRegionViews
 
     # --- the lazy fields ------------------------------------------------------------------------
 
@@ -304,8 +304,10 @@ class ViewBuilder:
                 changed = True
         pools = self._pools_map[i]
         if changed or pools is None:
-            pools = self._pools_map[i] = {name: snap for name, (_, snap) in zip(self._names[i], cache, strict=True)}
-        return pools  # type: ignore[return-value]
+            # the loop above filled in every entry: no snapshot is None
+            pools = self._pools_map[i] = {name: cast(PoolView, snap)
+                                          for name, (_, snap) in zip(self._names[i], cache, strict=True)}
+        return pools
 
     def pending(self, region: Region) -> tuple[PendingView, ...]:
         """The region's queued shapes, and replicas waiting for GPUs as pending demand too, as

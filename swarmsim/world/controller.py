@@ -15,7 +15,7 @@ action's row with the reason (status ``partial`` or ``refused``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -83,7 +83,7 @@ class Controller:
         for interval, members in groups.items():
             self.world.env.process(self._loop(interval, members))
 
-    def _loop(self, interval: float, members: list[int]) -> Iterator[simpy.Event]:
+    def _loop(self, interval: float, members: list[int]) -> Generator[simpy.Event, Any, None]:
         """Every ``interval`` s, run the policies at indices ``members``, in order."""
         group = [(label, policy) for label, policy, _ in (self.policies[i] for i in members)]
         ticks = len(group)

@@ -50,13 +50,13 @@ class Handoff:
     def never_fits(service: Service, request: Request) -> bool:
         """Whether a request of a prefill pool can never be served: its prompt (and first token)
         over the prefill pool's KV cache, or prompt plus output over the decode pool's."""
-        partner: Service = service.partner  # type: ignore[assignment]
+        partner: Service = service.partner  # type: ignore[assignment]  # a prefill pool always has its decode partner
         return request[3] + 1 > service.kv_floor or request[3] + request[4] > partner.kv_floor
 
     def prefilled(self, site: Site, request: Request, start: float, first: float, ttft: float) -> None:
         """A request got its first token on the prefill pool at ``site``: move its KV to the
         decode pool (``start``: its admission s, ``first``: its first token s, ``ttft`` s)."""
-        dec: Service = site.service.partner  # type: ignore[assignment]
+        dec: Service = site.service.partner  # type: ignore[assignment]  # a prefill pool always has its decode partner
         host = self.host
         # Out of the prefill pool: the decode pool counts it in flight again when it admits it.
         if request[1] >= host.warmup:
@@ -100,7 +100,7 @@ def disaggregate(services: list[Service], world: Geography, host: _Host, after: 
         pre.partner, dec.partner = dec, pre
         arch = find_model(spec.replica.model)
         dec.kv_bytes_per_token = arch.kv_bytes_per_token("fp16") if arch is not None else 0.0
-        dec.link_bps = spec.decode_pool.kv_link_bandwidth or world.scenario.network.bandwidth  # type: ignore[union-attr]
+        dec.link_bps = spec.decode_pool.kv_link_bandwidth or world.scenario.network.bandwidth  # type: ignore[union-attr]  # a disaggregated workload has a decode pool
         dec.timeout = math.inf  # the request has its first token: it waits for a decode slot
         dec.max_queue = math.inf
         services.append(dec)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -177,7 +177,8 @@ class Failures:
         for i, outage in enumerate(self.spec.outages):
             region = w.regions[w.region_names.index(outage.region)]
             rng = w.streams.get(f"outage/{i}")
-            at = outage.at if outage.at is not None else float(rng.exponential(outage.every))
+            # OutageSpec holds exactly one of at and every
+            at = outage.at if outage.at is not None else float(rng.exponential(cast(float, outage.every)))
             if at < self.horizon:
                 self._after(at, self._on_outage, (region, outage, rng))
 

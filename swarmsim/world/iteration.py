@@ -47,8 +47,10 @@ class IterationHost(Protocol):
     track_requests: bool
     recorder: RequestRecorder
 
-    world: _Counts
-    handoff: _Handoff  # disaggregated services (world/disagg_serving.py)
+    @property  # read-only here, so that the host's own (wider) types satisfy these
+    def world(self) -> _Counts: ...
+    @property
+    def handoff(self) -> _Handoff: ...  # disaggregated services (world/disagg_serving.py)
 
     def drop(self, site: Site, request: Request, reason: int) -> None: ...
 
@@ -82,7 +84,7 @@ class _SiteSource:
                 continue
             # a prefill pool serves a request up to its first token
             out = 1 if self.site.service.role == "prefill" else request[4]
-            blocks = self.replica.blocks  # type: ignore[union-attr]
+            blocks = self.replica.blocks  # type: ignore[union-attr]  # a queued request's site has a replica bound when it is placed
             if blocks is not None and request[6]:
                 hit = blocks.hit_tokens(request[6], request[3])
                 return request[3] - hit, out, hit
@@ -93,13 +95,13 @@ class _SiteSource:
         """Prompt tokens the replica has cached: the service's shared prefix, once the replica
         has prefilled it (its first request pays for it)."""
         prefix = self.site.service.prefix_tokens
-        if not prefix or not self.replica.warm:  # type: ignore[union-attr]
+        if not prefix or not self.replica.warm:  # type: ignore[union-attr]  # a queued request's site has a replica bound when it is placed
             return 0
         return min(prefix, prompt)
 
     def take(self) -> object:
         request = self.site.queue.popleft()
-        replica: Replica = self.replica  # type: ignore[assignment]
+        replica: Replica = self.replica  # type: ignore[assignment]  # a queued request's site has a replica bound when it is placed
         host = self.host.host
         blocks = replica.blocks
         if blocks is not None:
@@ -178,7 +180,7 @@ class IterationServing:
                     if engine is not None and engine.cap != math.inf:
                         engine.settle(now)
                         replicas.append(replica)
-        self.series.sample(now, replicas)  # type: ignore[union-attr]
+        self.series.sample(now, replicas)  # type: ignore[union-attr]  # called only when the KV series is recorded
 
     def occupancy(self, site: Site) -> float:
         """Mean KV utilization (held / capacity, 0-1) of the site's serving replicas with a KV
@@ -209,7 +211,7 @@ class IterationServing:
         by_active = site.by_active  # serving replicas by requests held, fewest first
         for a in range(len(by_active) - 1):
             for replica in by_active[a].values():
-                if replica.engine.room(prompt - prefix if replica.warm else prompt):  # type: ignore[union-attr]
+                if replica.engine.room(prompt - prefix if replica.warm else prompt):  # type: ignore[union-attr]  # replicas of an iteration service run an engine
                     best = replica
                     break
             if best is not None:
@@ -218,11 +220,11 @@ class IterationServing:
             return
         engine = best.engine
         now = self.env.now
-        if not engine.busy:  # type: ignore[union-attr]
+        if not engine.busy:  # type: ignore[union-attr]  # replicas of an iteration service run an engine
             self._plan(best, now)
         else:
-            old = engine.end_t  # type: ignore[union-attr]
-            new = engine.interrupt(now)  # type: ignore[union-attr]
+            old = engine.end_t  # type: ignore[union-attr]  # replicas of an iteration service run an engine
+            new = engine.interrupt(now)  # type: ignore[union-attr]  # replicas of an iteration service run an engine
             if new != old:
                 self._schedule(best, new - now)
 
@@ -243,7 +245,7 @@ class IterationServing:
             replica.requests[request[0]] = request
 
     def _plan(self, replica: Replica, now: float) -> None:
-        engine: Batcher = replica.engine  # type: ignore[assignment]
+        engine: Batcher = replica.engine  # type: ignore[assignment]  # replicas of an iteration service run an engine
         src = None
         if replica.state == SERVING:
             src = self._source(replica.site)
@@ -276,7 +278,7 @@ class IterationServing:
             self.wake(site)
 
     def _complete(self, site: Site, replica: Replica, job: Job, now: float) -> None:
-        request: Request = job.payload  # type: ignore[assignment]
+        request: Request = job.payload  # type: ignore[assignment]  # an engine job's payload is the request
         host = self.host
         if host.track_requests:
             del replica.requests[request[0]]

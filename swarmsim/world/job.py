@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from swarmsim.world.node import Node, NodeType
+
+if TYPE_CHECKING:
+    from swarmsim.world.sharing import Task
 
 #: Where a job runs: its node type and (node, GPUs taken) for each node of its gang.
 Plan = tuple[NodeType, list[tuple[Node, int]]]
@@ -24,6 +28,7 @@ class Job:
         "network_delay", "ntype", "origin", "priority", "region", "restarts", "run_s", "start",
         "task", "types", "work", "workload",
     )
+    task: Task  # a slot set only on a sharing fleet
 
     def __init__(self, workload: int, origin: int, arrival: float, gpus: int, duration_ref: float, data: float,
                  priority: float, types: tuple[int, ...]) -> None:

@@ -160,7 +160,7 @@ class Jobs:
                 job = Job(w, home, arrival, k, dur, size, prio, job_types)
                 if tasks is not None:  # a sharing fleet: what the job asks of a sharing node
                     job.task = tasks[i]
-                Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]
+                Timeout(env, arrival - env.now, job).callbacks.append(me)  # type: ignore[arg-type]  # me: this generator's own send, sent in by the priming send()
                 if arrived is not None:
                     route(arrived)
                 yield None
@@ -190,15 +190,14 @@ class Jobs:
 
     def _candidates(self, spec: JobsWorkloadSpec) -> list[list[int]]:
         """Per origin region: the regions residency allows, origin first, then by RTT."""
-        out = []
+        out: list[list[int]] = []
         for o, oname in enumerate(self.region_names):
             if oname not in spec.origin:
                 out.append([])
                 continue
             allowed = self.scenario.allowed_jurisdictions(spec, oname)
             regs = [r for r in self.regions if allowed is None or r.jurisdiction in allowed]
-            regs.sort(key=lambda r, o=o: (r.index != o, self.rtt[o][r.index], r.index))
-            out.append([r.index for r in regs])
+            out.append([r for _, _, r in sorted((r.index != o, self.rtt[o][r.index], r.index) for r in regs)])
         return out
 
     def route(self, job: Job) -> None:
@@ -215,7 +214,7 @@ class Jobs:
         job.region = r
         if r == job.origin:
             if (plan is not None and not region.queue
-                    and not (self._replicas and self.services.waiting(region))):  # type: ignore[union-attr]
+                    and not (self._replicas and self.services.waiting(region))):  # type: ignore[union-attr]  # _replicas is true only with services
                 self.start_job(region, job, plan, queued=False)  # the placement routing just found
             else:
                 self._join(region, job)
@@ -283,8 +282,8 @@ class Jobs:
     def evacuate(self, region: Region) -> None:
         """Route the queued jobs of a region that closed to other regions."""
         queue = region.queue
-        jobs = list(queue) if self.scheduler.blocking else [e[2] for e in queue]  # type: ignore[attr-defined]
-        queue.clear()  # type: ignore[attr-defined]
+        jobs = list(queue) if self.scheduler.blocking else [e[2] for e in queue]
+        queue.clear()
         for job in jobs:
             self._leave(region, job)
             self.route(job)
@@ -374,7 +373,7 @@ class Jobs:
         region.busy_gpus -= job.gpus
         region.running_jobs -= 1
         del self.running[region.index][job.id]
-        self._outcome(self._row(job.id, job.region, job.ntype.index, len(allocation),  # type: ignore[union-attr]
+        self._outcome(self._row(job.id, job.region, job.ntype.index, len(allocation),  # type: ignore[union-attr]  # a running job has a node type
                                 COMPLETED, job.start, job.run_s))
         if job.network_delay or job.egress_usd:
             self.recorder.job_extra(job.network_delay, job.egress_usd, job.restarts)
@@ -420,7 +419,7 @@ class Jobs:
         job.allocation = []
         self._join(region, job)
         if self.scheduler.blocking:
-            region.queue.appendleft(job)  # type: ignore[attr-defined]
+            region.queue.appendleft(job)
         else:
             self.scheduler.enqueue(region, job)
 
@@ -437,7 +436,7 @@ class Jobs:
         unfinished = [*self.moving.values(), *self.blocked]
         blocking = self.scheduler.blocking
         for region in self.regions:
-            unfinished.extend(region.queue if blocking else (e[2] for e in region.queue))  # type: ignore[attr-defined]
+            unfinished.extend(region.queue if blocking else (e[2] for e in region.queue))
             unfinished.extend(self.running[region.index].values())
         for job in sorted(unfinished, key=lambda j: j.id):
             self._record(job, UNFINISHED)

@@ -51,21 +51,21 @@ class KvSeries:
         """(s served in the window since the last row, KV token-s held in them)."""
         engine = replica.engine
         start, area = self._mark.get(replica.id, (replica.born, 0.0))
-        self._mark[replica.id] = (now, engine.kv_area)  # type: ignore[union-attr]
-        return max(0.0, now - max(start, self.warmup)), engine.kv_area - area  # type: ignore[union-attr]
+        self._mark[replica.id] = (now, engine.kv_area)  # type: ignore[union-attr]  # replicas of an iteration service run an engine
+        return max(0.0, now - max(start, self.warmup)), engine.kv_area - area  # type: ignore[union-attr]  # replicas of an iteration service run an engine
 
     def retire(self, replica: Replica, now: float) -> None:
         """A replica stops (its engine settled at ``now``): keep its last span for the next sample."""
         seconds, area = self._span(replica, now)
-        peak = replica.engine.mark_peak(now)  # type: ignore[union-attr]
+        peak = replica.engine.mark_peak(now)  # type: ignore[union-attr]  # replicas of an iteration service run an engine
         del self._mark[replica.id]
         if seconds > 0:
-            self._gone.append((replica, seconds, area, peak, replica.engine.cap))  # type: ignore[union-attr]
+            self._gone.append((replica, seconds, area, peak, replica.engine.cap))  # type: ignore[union-attr]  # replicas of an iteration service run an engine
 
     def sample(self, now: float, replicas: list[Replica]) -> None:
         """Close the interval ending at ``now``: a row per replica that served in it (``replicas``:
         those of the services that keep the series, with an engine)."""
-        rows = [(r, *self._span(r, now), r.engine.mark_peak(now), r.engine.cap)  # type: ignore[union-attr]
+        rows = [(r, *self._span(r, now), r.engine.mark_peak(now), r.engine.cap)  # type: ignore[union-attr]  # replicas of an iteration service run an engine
                 for r in replicas]
         gone, self._gone = self._gone, []
         for replica, seconds, area, peak, cap in sorted([*gone, *rows], key=lambda x: x[0].id):

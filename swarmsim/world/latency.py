@@ -56,7 +56,7 @@ class SchedulingLatency:
         self.dispatch_now = scheduler.dispatch  # the scheduler's own, bound before it is replaced
         self.blocking = scheduler.blocking
         self.services = services
-        scheduler.dispatch = self.dispatch  # type: ignore[method-assign]
+        scheduler.dispatch = self.dispatch  # type: ignore[method-assign]  # deadlines wrap the scheduler's dispatch on purpose
         self.failures: dict[int, int] = {}  # job id -> failed attempts so far
         self.not_before: dict[int, float] = {}  # job id -> end of its backoff, s
         self.failed_attempts = 0  # attempts that found no room, all jobs
@@ -143,7 +143,7 @@ class SchedulingLatency:
             return
         not_before = self.not_before
         if self.blocking:
-            head: Job = queue[0]  # type: ignore[index]
+            head: Job = queue[0]
             nb = not_before.get(head.id)
             if nb is not None and nb > now + _EPS:
                 self._wake(region, nb)
@@ -153,10 +153,11 @@ class SchedulingLatency:
                 return
             self.dispatch_now(region)
             if queue:
-                self._fail(queue[0], now)  # type: ignore[index]
+                self._fail(queue[0], now)
             return
-        eligible, held = [], []
-        for entry in queue:  # type: ignore[attr-defined]
+        eligible: list[tuple[float, int, Job]] = []
+        held: list[tuple[float, int, Job]] = []
+        for entry in queue:
             nb = not_before.get(entry[2].id)
             (held if nb is not None and nb > now + _EPS else eligible).append(entry)
         if held:
@@ -164,6 +165,6 @@ class SchedulingLatency:
         region.queue = eligible
         self.dispatch_now(region)
         left = region.queue
-        for entry in left:  # type: ignore[attr-defined]
+        for entry in left:
             self._fail(entry[2], now)
         region.queue = sorted([*left, *held], key=lambda e: (e[0], e[1])) if held else left

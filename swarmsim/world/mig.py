@@ -332,7 +332,7 @@ class MigNodes:
         self.cpu[i] -= task.cpu
         self.mem[i] -= task.mem
         self._moved(i)
-        speed = catalog.find_gpu(self.models[i]).train_speed  # type: ignore[union-attr]
+        speed = catalog.find_gpu(self.models[i]).train_speed  # type: ignore[union-attr]  # a node's GPU model is a validated catalog GPU
         name = ""
         if instances:
             speed *= min(profiles[k].speed for _, _, k in instances)
@@ -412,11 +412,11 @@ class MigPlacement:
         groups = nodes.groups
         if self.name == "first-fit":
             sid = min(tied, key=lambda s: min(groups[s]))
-            return min(groups[sid]), memo[sid][1]  # type: ignore[index]
+            return min(groups[sid]), memo[sid][1]  # type: ignore[index]  # the memo holds a score for every tied state, none of them None
         pick = self.rng.randrange(sum(len(groups[s]) for s in tied))
         for sid in tied:
             if pick < len(groups[sid]):
-                return sorted(groups[sid])[pick], memo[sid][1]  # type: ignore[index]
+                return sorted(groups[sid])[pick], memo[sid][1]  # type: ignore[index]  # the memo holds a score for every tied state, none of them None
             pick -= len(groups[sid])
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -14,6 +14,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from swarmsim.distributions import Distribution
 
@@ -317,7 +318,9 @@ class Region:
         self.active = active
         self.free_gpus = 0  # unallocated GPUs on ready nodes, all types (the sum over the pools)
         self.pools = [Pool(self, t) for t in node_types]
-        self.queue: object = None  # set by the scheduler
+        # set by the scheduler: a deque of jobs (a blocking discipline) or a sorted list of
+        # (key, id, job); typed Any, its type follows scheduler.blocking
+        self.queue: Any = None
         self.nodes_alive = 0  # provisioning + ready + draining
         self.provisioned_gpus = 0  # GPUs billed now
         self.ready_gpus = 0

@@ -83,7 +83,7 @@ class Placement:
                 self._entries += 1
             if r is None:
                 continue
-            s = r[0]  # type: ignore[index]
+            s = r[0]  # type: ignore[index]  # r is a (score, option) here: _MISSING and None are handled above
             if not tied or s < best_s:
                 best_s = s
                 tied = [sid]
@@ -97,9 +97,9 @@ class Placement:
             return None
         if self.lowest_id:
             best = min(tied, key=lambda sid: min(groups[sid]))
-            return min(groups[best]), memo[best][1]  # type: ignore[index]
+            return min(groups[best]), memo[best][1]  # type: ignore[index]  # the memo holds a score for every tied state, none of them None
         sid, node = self._draw(groups, tied)
-        return node, memo[sid][1]  # type: ignore[index]
+        return node, memo[sid][1]  # type: ignore[index]  # the memo holds a score for every tied state, none of them None
 
     def _draw(self, groups: dict[int, set[int]], tied: list[int]) -> tuple[int, int]:
         """A node drawn uniformly among the nodes of the tied states (as kube-scheduler breaks

@@ -59,7 +59,7 @@ class Scheduler:
         for region in regions:
             region.queue = deque() if self.blocking else []
         if any(pool.shares for region in regions for pool in region.pools):
-            self.place = self._place_shared  # type: ignore[method-assign]
+            self.place = self._place_shared  # type: ignore[method-assign]  # a sharing fleet places jobs by shares: chosen once per run
 
     def connect(self, jobs: JobStarter, services: ReplicaPlacer) -> None:
         """Hand over the job path (to start jobs with) and the services (to give GPUs to)."""
@@ -128,10 +128,10 @@ class Scheduler:
     def enqueue(self, region: Region, job: Job) -> None:
         """Add a job to a region's queue (its counters already include it) and dispatch."""
         if self.blocking:
-            region.queue.append(job)  # type: ignore[attr-defined]
+            region.queue.append(job)
         else:
             key = -job.priority if self.discipline == "priority" else job.duration_ref
-            bisect.insort(region.queue, (key, job.id, job))  # type: ignore[arg-type]
+            bisect.insort(region.queue, (key, job.id, job))
         self.dispatch(region)
 
     def dispatch(self, region: Region) -> None:
@@ -139,25 +139,25 @@ class Scheduler:
         ``scheduler.gpu_priority`` (inference first by default). Starts every queued job that the
         discipline allows and that fits now."""
         if self._replicas_first:
-            self.services.place(region)  # type: ignore[union-attr]
+            self.services.place(region)  # type: ignore[union-attr]  # _replicas_first is true only with services
         queue = region.queue
         if queue and region.free_gpus:  # no queued job can start without a free GPU
-            start = self.jobs.start_job  # type: ignore[union-attr]
+            start = self.jobs.start_job  # type: ignore[union-attr]  # the job layer is attached before the first dispatch
             place = self.place
             if self.blocking:
                 while queue and region.free_gpus:
-                    job = queue[0]  # type: ignore[index]
+                    job = queue[0]
                     plan = place(region, job)
                     if plan is None:
                         break
-                    queue.popleft()  # type: ignore[attr-defined]
+                    queue.popleft()
                     start(region, job, plan)
                 if queue and region.free_gpus and self.discipline == "backfill":
                     self._backfill(region)
             else:
                 kept = []
                 pools = region.pools
-                for entry in queue:  # type: ignore[attr-defined]
+                for entry in queue:
                     if not any(p.free_gpus for p in pools):
                         kept.append(entry)
                         continue
@@ -166,15 +166,15 @@ class Scheduler:
                         kept.append(entry)
                     else:
                         start(region, entry[2], plan)
-                if len(kept) != len(queue):  # type: ignore[arg-type]
+                if len(kept) != len(queue):
                     region.queue = kept
         if self._replicas_after:
-            self.services.place(region)  # type: ignore[union-attr]
+            self.services.place(region)  # type: ignore[union-attr]  # _replicas_first is true only with services
 
     def _backfill(self, region: Region) -> None:
         jobs = self.jobs
         assert jobs is not None
-        queue: deque[Job] = region.queue  # type: ignore[assignment]
+        queue: deque[Job] = region.queue
         head = queue[0]
         types = set(head.types)
         now = self.env.now
@@ -251,7 +251,7 @@ class Scheduler:
             for t in job.types:
                 pool = pools[t]
                 if pool.shares:
-                    got = pool.place(job)  # type: ignore[attr-defined]
+                    got = pool.place(job)  # type: ignore[attr-defined]  # a pool with shares is a SharedPool
                     if got is not None and (best is None or got[0] < best[0]):
                         best = got
             if best is not None:

@@ -67,7 +67,7 @@ class Services:
         self._after = after
         sc = world.scenario
         names = [n for n, w in sc.workloads.items() if isinstance(w, InferenceWorkloadSpec)]
-        self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]
+        self.services = [Service(i, n, sc.workloads[n], world) for i, n in enumerate(names)]  # type: ignore[arg-type]  # names holds the inference workloads only (filtered above)
         self.handoff = disaggregate(self.services, world, self, after)  # disaggregated services: two pools
         self.recorder = RequestRecorder(names, world.region_names)
         self.warmup = sc.warmup
@@ -232,7 +232,7 @@ class Services:
         self.iteration.retire(replica)
         del site.replicas[replica.id]
         node = replica.node
-        del node.replicas[replica.id]  # type: ignore[union-attr]
+        del node.replicas[replica.id]  # type: ignore[union-attr]  # a node that holds a replica keeps a replicas dict
         now = self.world.env.now
         self.replica_log.append((site.service.index, site.region.index, node.pool.ntype.index,
                                  replica.gpus, replica.since, now))
@@ -259,7 +259,7 @@ class Services:
         number of replicas lost."""
         w = self.world
         now = w.env.now
-        lost = sorted(node.replicas.values(), key=lambda r: r.id)  # type: ignore[union-attr]
+        lost = sorted(node.replicas.values(), key=lambda r: r.id)  # type: ignore[union-attr]  # a node that holds a replica keeps a replicas dict
         for replica in lost:
             site = replica.site
             service = site.service
@@ -287,7 +287,7 @@ class Services:
             replica.requests.clear()
             replica.active = 0
             del site.replicas[replica.id]
-            del node.replicas[replica.id]  # type: ignore[union-attr]
+            del node.replicas[replica.id]  # type: ignore[union-attr]  # a node that holds a replica keeps a replicas dict
             self.replica_log.append((service.index, site.region.index, node.pool.ntype.index, replica.gpus,
                                      replica.since, now))
             w.unhold(node, replica.gpus)
@@ -302,7 +302,7 @@ class Services:
 
     def on_node_drain(self, node: Node) -> None:
         """A node drains: its replicas stop taking requests and are asked for elsewhere."""
-        for replica in sorted(node.replicas.values(), key=lambda r: r.id):  # type: ignore[union-attr]
+        for replica in sorted(node.replicas.values(), key=lambda r: r.id):  # type: ignore[union-attr]  # a node that holds a replica keeps a replicas dict
             if replica.state in (LOADING, SERVING):
                 replica.site.wanted += 1  # keep the service's replica count
                 self.stop(replica)
@@ -452,7 +452,7 @@ class Services:
             rec.served[r] += 1
             rec.hist_served[r][bin_of(latency)] += 1
             rec.traffic[origin][r] += 1
-            if service.allowed[origin] is not None and site.region.jurisdiction not in service.allowed[origin]:
+            if (allowed := service.allowed[origin]) is not None and site.region.jurisdiction not in allowed:
                 rec.residency_violations += 1
             slo = service.slo
             if ((slo.latency_p99 is None or latency <= slo.latency_p99)

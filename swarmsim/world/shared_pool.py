@@ -115,7 +115,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         share.taken = self.shared.take(i, share.task, share.option)
-        self.busy_gpus += share  # type: ignore[assignment]
+        self.busy_gpus += share  # type: ignore[assignment]  # a Share is a float; busy_gpus is a float on a sharing fleet
         self._reindex(node, i)
         self._capacity(-share.task.gpu_milli)
 
@@ -124,7 +124,7 @@ class FractionalPool(Pool):
         share: Share = gpus
         i = self.slot[node.id]
         self.shared.give(i, share.task, share.taken)
-        self.busy_gpus -= share  # type: ignore[assignment]
+        self.busy_gpus -= share  # type: ignore[assignment]  # a Share is a float; busy_gpus is a float on a sharing fleet
         if node.id in self.nodes:
             self._reindex(node, i)
             self._capacity(share.task.gpu_milli)
@@ -158,7 +158,7 @@ class FractionalPool(Pool):
     def place(self, job: Job) -> tuple[float, Plan] | None:
         """(score, plan) of the best node of this pool for the job under the placement policy,
         or None when it fits no ready node; changes nothing."""
-        task: Task = job.task  # type: ignore[attr-defined]
+        task: Task = job.task
         where = self.placement.choose(self.shared, task)
         if where is None:
             return None

@@ -179,7 +179,7 @@ class SharedNodes:
         group = self.groups.get(sid)
         listed = group is not None and i in group
         if listed:
-            group.discard(i)  # type: ignore[union-attr]
+            group.discard(i)  # type: ignore[union-attr]  # listed implies group is not None
             if not group:
                 del self.groups[sid]
         new = self._intern(i, tag)

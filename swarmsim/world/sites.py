@@ -168,7 +168,7 @@ class Service:
                 continue
             js = sc.allowed_jurisdictions(spec, oname)
             regs = [r.index for r in world.regions if js is None or r.jurisdiction in js]
-            regs.sort(key=lambda r, o=o: (r != o, world.rtt[o][r], r))
+            regs = [r for _, _, r in sorted((r != o, world.rtt[o][r], r) for r in regs)]
             self.candidates.append(regs)
 
 

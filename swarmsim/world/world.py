@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -251,8 +251,8 @@ class World:
                 return  # the last replica's release completed the drain
         if preempt and node.jobs:
             # The last interruption empties the node, which then completes its drain.
-            for job in sorted(node.jobs.values(), key=lambda j: j.id):  # type: ignore[attr-defined]
-                self.interrupt(job)  # type: ignore[arg-type]
+            for job in sorted(node.jobs.values(), key=lambda j: j.id):  # type: ignore[attr-defined]  # node.jobs holds Jobs (typed object to keep node.py free of job.py)
+                self.interrupt(job)  # type: ignore[arg-type]  # node.jobs holds Jobs (typed object to keep node.py free of job.py)
             self.scheduler.dispatch(pool.region)
         elif node.running == 0:
             self._drained(node)
@@ -331,9 +331,9 @@ class World:
         pool.down[node.id] = node
         pool.version += 1
         replicas = self.services.on_node_fail(node) if node.replicas else 0
-        jobs = sorted(node.jobs.values(), key=lambda j: j.id) if node.jobs else []  # type: ignore[attr-defined]
+        jobs = sorted(node.jobs.values(), key=lambda j: j.id) if node.jobs else []  # type: ignore[attr-defined]  # node.jobs holds Jobs (typed object to keep node.py free of job.py)
         for job in jobs:
-            self.interrupt(job, cause)  # type: ignore[arg-type]
+            self.interrupt(job, cause)  # type: ignore[arg-type]  # node.jobs holds Jobs (typed object to keep node.py free of job.py)
         if not bill_while_down and node.billing:
             self._bill_stop(node)
         if state == READY and pool.spares and not region.outage:  # a hot spare takes its place at once
@@ -410,7 +410,7 @@ class World:
 
     # --- sampling and running -----------------------------------------------------------------
 
-    def _sample(self) -> Iterator[simpy.Event]:
+    def _sample(self) -> Generator[simpy.Event, Any, None]:
         every = self.scenario.sample_every
         horizon = self.scenario.horizon
         while True:
